@@ -1,0 +1,138 @@
+// Package otp is the verification domain of otpgate: the lifecycle of a
+// phone verification (start, resend, check, cancel, expiry), how codes are
+// made and hashed, the attempt and send rules, and the errors callers act on.
+//
+// It knows nothing of HTTP, Redis or Connexus. It declares the small
+// interfaces it needs (Store, Sender, NumberLookup, Limiter) and is given
+// implementations of them by cmd/otpgate.
+package otp
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Status is the state of a verification.
+type Status string
+
+// The statuses of a verification, exactly as the public API spells them.
+const (
+	StatusPending     Status = "pending"
+	StatusApproved    Status = "approved"
+	StatusCanceled    Status = "canceled"
+	StatusMaxAttempts Status = "max_attempts_reached"
+	StatusExpired     Status = "expired"
+)
+
+// Verification is one attempt to prove ownership of a phone number.
+type Verification struct {
+	ID           string
+	To           string // digits with country code, no '+'
+	Status       Status
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	AttemptsLeft int
+	Sends        int
+	LastSentAt   time.Time
+	// ResendAt is the earliest moment another code may be sent to To.
+	ResendAt  time.Time
+	MessageID string // upstream id of the latest SMS, for delivery reports
+	Lookup    *Lookup
+	Delivery  *Delivery
+}
+
+// Lookup is what the upstream number lookup knew about a number.
+type Lookup struct {
+	Carrier     string `json:"carrier,omitempty"`
+	Ported      bool   `json:"ported"`
+	NetworkCode string `json:"network_code,omitempty"`
+}
+
+// Delivery is the latest delivery report of the verification's latest SMS.
+type Delivery struct {
+	Status    string    `json:"status"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Domain errors. Callers test them with errors.Is; the API maps each one to
+// one HTTP status and public error code.
+var (
+	ErrInvalidRequest    = errors.New("invalid request")
+	ErrInvalidPhone      = errors.New("invalid phone number")
+	ErrCountryNotAllowed = errors.New("country not allowed")
+	ErrNotFound          = errors.New("verification not found")
+	ErrNotPending        = errors.New("verification not pending")
+	ErrCooldown          = errors.New("resend cooldown")
+	ErrMaxSends          = errors.New("max sends reached")
+	ErrRateLimited       = errors.New("rate limited")
+	ErrUpstream          = errors.New("upstream error")
+	ErrUnavailable       = errors.New("state store unavailable")
+)
+
+// NotPendingError says which status a verification had when an operation
+// that needs a pending one was refused. It matches ErrNotPending.
+type NotPendingError struct {
+	Status Status
+}
+
+func (e *NotPendingError) Error() string { return "verification is " + string(e.Status) }
+
+// Is reports whether target is ErrNotPending.
+func (e *NotPendingError) Is(target error) bool { return target == ErrNotPending }
+
+// LimitError carries the quota that refused an operation, so the API can
+// write X-RateLimit-* and Retry-After. Kind is ErrRateLimited, ErrCooldown
+// or ErrMaxSends, and the error matches it.
+type LimitError struct {
+	Kind      error
+	Limit     int64
+	Remaining int64
+	Reset     time.Time // when the quota frees up again
+}
+
+func (e *LimitError) Error() string { return e.Kind.Error() }
+
+// Unwrap returns the kind of limit that was hit.
+func (e *LimitError) Unwrap() error { return e.Kind }
+
+// Quota is the state of one rate limit after counting an event against it.
+type Quota struct {
+	Limit     int64
+	Remaining int64
+	Reset     time.Time
+	Reached   bool
+}
+
+// Limiter counts an event against one named rate (per phone, per IP, ...).
+// Errors other than the quota being reached are infrastructure failures.
+type Limiter interface {
+	Take(ctx context.Context, key string) (Quota, error)
+}
+
+// SendRequest is one code to deliver by SMS.
+type SendRequest struct {
+	To      string
+	Code    string // proposed code; the upstream may send another
+	Brand   string
+	Comment string
+}
+
+// SendResult is what the upstream sent.
+type SendResult struct {
+	MessageID string
+	Code      string // the code actually sent; this is the one stored
+}
+
+// Sender delivers codes. It returns an error matching ErrUpstream when the
+// message was not (known to be) sent.
+type Sender interface {
+	SendCode(ctx context.Context, req SendRequest) (SendResult, error)
+}
+
+// NumberLookup validates a number with the upstream. It returns an error
+// matching ErrInvalidPhone when the upstream says the number is invalid or
+// not a mobile, and any other error when the lookup itself failed.
+type NumberLookup interface {
+	LookupNumber(ctx context.Context, number string) (*Lookup, error)
+}
