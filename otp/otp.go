@@ -104,10 +104,13 @@ type Quota struct {
 	Reached   bool
 }
 
-// Limiter counts an event against one named rate (per phone, per IP, ...).
-// Errors other than the quota being reached are infrastructure failures.
+// Limiter is one named rate (per phone, per IP, ...). Take counts an event
+// against key; Peek reads the quota without counting. A reached quota is
+// reported in Quota.Reached, not as an error: errors are infrastructure
+// failures.
 type Limiter interface {
 	Take(ctx context.Context, key string) (Quota, error)
+	Peek(ctx context.Context, key string) (Quota, error)
 }
 
 // SendRequest is one code to deliver by SMS.
