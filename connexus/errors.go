@@ -1,0 +1,112 @@
+package connexus
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Sentinels that an *Error matches with errors.Is, so callers can act on an
+// upstream failure without reading status codes.
+var (
+	// ErrInvalidNumber: the upstream says the number is not a valid (NZ
+	// mobile) number: lookup's HTTP 400 "Invalid number", or valid:false.
+	ErrInvalidNumber = errors.New("connexus: invalid number")
+	// ErrUnauthorized: HTTP 401, credentials or token refused.
+	ErrUnauthorized = errors.New("connexus: unauthorized")
+	// ErrInsufficientFunds: HTTP 403, the account balance is too low.
+	ErrInsufficientFunds = errors.New("connexus: insufficient funds")
+	// ErrRateLimited: HTTP 429.
+	ErrRateLimited = errors.New("connexus: rate limited")
+	// ErrInvalidRequest: the client refused a request before sending it.
+	ErrInvalidRequest = errors.New("connexus: invalid request")
+)
+
+// codeInvalidNumber is the Code of the *Error made for a 200 valid:false
+// lookup, spelled so that it matches the 400 answer's "Invalid number".
+const codeInvalidNumber = "invalid_number"
+
+// maxMessageLen bounds the upstream text kept in an Error, so that a huge
+// error page does not end up in a log line.
+const maxMessageLen = 200
+
+// Error is a failure reported by the Connexus API. It never carries
+// credentials, tokens, codes or request bodies.
+type Error struct {
+	Method     string
+	Path       string // endpoint relative to the base URL, e.g. "sms/otp"
+	StatusCode int
+	// Code is the upstream's short error, e.g. "invalid_client" or "Invalid number".
+	Code string
+	// Message is the upstream's human-readable explanation, if any.
+	Message string
+	// RetryAfter is the wait a 429 asked for, zero when it did not say.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "connexus: %s %s: HTTP %d", e.Method, e.Path, e.StatusCode)
+	if e.Code != "" {
+		b.WriteString(" " + e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	return b.String()
+}
+
+// Is reports whether e is the kind of failure target names.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrInvalidNumber:
+		return strings.EqualFold(strings.ReplaceAll(e.Code, "_", " "), "invalid number")
+	case ErrUnauthorized:
+		return e.StatusCode == 401
+	case ErrInsufficientFunds:
+		return e.StatusCode == 403
+	case ErrRateLimited:
+		return e.StatusCode == 429
+	}
+	return false
+}
+
+// IsInvalidNumber reports whether err says the number is invalid.
+func IsInvalidNumber(err error) bool { return errors.Is(err, ErrInvalidNumber) }
+
+// IsUnauthorized reports whether err is an HTTP 401 from the upstream.
+func IsUnauthorized(err error) bool { return errors.Is(err, ErrUnauthorized) }
+
+// IsInsufficientFunds reports whether err is an HTTP 403 from the upstream.
+func IsInsufficientFunds(err error) bool { return errors.Is(err, ErrInsufficientFunds) }
+
+// IsRateLimited reports whether err is an HTTP 429 from the upstream.
+func IsRateLimited(err error) bool { return errors.Is(err, ErrRateLimited) }
+
+// transportError is a failure to get an answer at all. mayHaveSent says whether
+// the request may have reached the upstream, which decides if a send may be
+// retried.
+type transportError struct {
+	method, path string
+	mayHaveSent  bool
+	err          error
+}
+
+func (e *transportError) Error() string {
+	return fmt.Sprintf("connexus: %s %s: %v", e.method, e.path, e.err)
+}
+
+func (e *transportError) Unwrap() error { return e.err }
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
+}
+
+func truncate(s string) string {
+	s = strings.TrimSpace(s)
+	if r := []rune(s); len(r) > maxMessageLen {
+		return string(r[:maxMessageLen]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,87 @@
+package connexus
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// flexString decodes a JSON string or number (ids are strings in the docs,
+// but an upstream that stores them as integers would send numbers).
+type flexString string
+
+func (s *flexString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		*s = ""
+	case len(b) > 0 && b[0] == '"':
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = flexString(v)
+	default:
+		var n json.Number
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("want string or number, got %s", b)
+		}
+		*s = flexString(n.String())
+	}
+	return nil
+}
+
+// flexFloat decodes a number given as a JSON number ("balance": 45.50) or
+// as a string ("balance": "125.50").
+type flexFloat float64
+
+func (f *flexFloat) UnmarshalJSON(b []byte) error {
+	var s flexString
+	if err := s.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	if s == "" {
+		*f = 0
+		return nil
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(string(s)), 64)
+	if err != nil {
+		return fmt.Errorf("not a number: %q", string(s))
+	}
+	*f = flexFloat(v)
+	return nil
+}
+
+// flexTime decodes a Unix timestamp (number or digit string, seconds or
+// milliseconds) or an RFC 3339 string.
+type flexTime time.Time
+
+func (t *flexTime) UnmarshalJSON(b []byte) error {
+	var s flexString
+	if err := s.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	v := strings.TrimSpace(string(s))
+	if v == "" {
+		*t = flexTime{}
+		return nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		// Seconds until the year 5138; beyond that it must be milliseconds.
+		if n > 1e11 {
+			*t = flexTime(time.UnixMilli(n).UTC())
+		} else {
+			*t = flexTime(time.Unix(n, 0).UTC())
+		}
+		return nil
+	}
+	p, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return fmt.Errorf("timestamp %q is neither Unix time nor RFC 3339", v)
+	}
+	*t = flexTime(p)
+	return nil
+}
