@@ -1,0 +1,168 @@
+package connexusotp
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/otpgate/otpgate/connexus/connexustest"
+	"github.com/otpgate/otpgate/otp"
+)
+
+var styles = []struct {
+	name  string
+	style connexustest.Style
+}{
+	{"detailed", connexustest.StyleDetailed},
+	{"reference", connexustest.StyleReference},
+}
+
+func newAdapter(t *testing.T, style connexustest.Style) (*Adapter, *connexustest.Server) {
+	t.Helper()
+	c, fake := connexustest.NewClient(t, connexustest.WithStyle(style))
+	a, err := New(c)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return a, fake
+}
+
+func TestNewRefusesNil(t *testing.T) {
+	if _, err := New(nil); err == nil {
+		t.Error("New(nil) succeeded")
+	}
+}
+
+func TestSendCodeReturnsTheUpstreamCode(t *testing.T) {
+	for _, st := range styles {
+		t.Run(st.name, func(t *testing.T) {
+			a, fake := newAdapter(t, st.style)
+			res, err := a.SendCode(context.Background(), otp.SendRequest{
+				To: "6421234567", Code: "482913", Brand: "Acme", Comment: " for login",
+			})
+			if err != nil {
+				t.Fatalf("SendCode: %v", err)
+			}
+			sent, ok := fake.LastCode("6421234567")
+			if !ok {
+				t.Fatal("the fake sent no code")
+			}
+			if res.Code != sent {
+				t.Errorf("result code %q, but the SMS carried %q", res.Code, sent)
+			}
+			if st.style == connexustest.StyleDetailed && res.Code != "482913" {
+				t.Errorf("detailed style honours msgCode, got %q", res.Code)
+			}
+			msgs := fake.Messages()
+			if len(msgs) != 1 {
+				t.Fatalf("fake sent %d messages, want 1", len(msgs))
+			}
+			if res.MessageID == "" || res.MessageID != msgs[0].MessageID {
+				t.Errorf("message id %q, fake says %q", res.MessageID, msgs[0].MessageID)
+			}
+			if msgs[0].Company != "Acme" {
+				t.Errorf("brand %q reached the SMS as %q", "Acme", msgs[0].Company)
+			}
+		})
+	}
+}
+
+func TestSendCodeFailures(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(*connexustest.Server)
+		to    string
+		want  error
+	}{
+		{name: "server error", setup: func(f *connexustest.Server) { f.FailNext("sms/otp", http.StatusInternalServerError, 10) }, to: "6421234567", want: otp.ErrUpstream},
+		{name: "no balance", setup: func(f *connexustest.Server) { f.SetBalance(0) }, to: "6421234567", want: otp.ErrUpstream},
+		{name: "unreachable", setup: func(f *connexustest.Server) { f.Close() }, to: "6421234567", want: otp.ErrUpstream},
+	}
+	for _, st := range styles {
+		for _, tt := range tests {
+			t.Run(st.name+"/"+tt.name, func(t *testing.T) {
+				a, fake := newAdapter(t, st.style)
+				tt.setup(fake)
+				res, err := a.SendCode(context.Background(), otp.SendRequest{To: tt.to, Code: "482913", Brand: "Acme"})
+				if !errors.Is(err, tt.want) {
+					t.Fatalf("SendCode = %+v, %v; want %v", res, err, tt.want)
+				}
+				if errors.Is(err, otp.ErrInvalidPhone) {
+					t.Errorf("an upstream failure blames the number: %v", err)
+				}
+				if strings.Contains(err.Error(), "482913") {
+					t.Errorf("error shows the code: %v", err)
+				}
+			})
+		}
+	}
+}
+
+func TestLookupNumber(t *testing.T) {
+	tests := []struct {
+		name   string
+		number string
+		setup  func(*connexustest.Server)
+		want   *otp.Lookup // nil when an error is wanted
+		err    error
+	}{
+		{
+			name: "mobile", number: "6421234567",
+			setup: func(f *connexustest.Server) {
+				f.SetNumber("6421234567", connexustest.NumberInfo{Type: connexustest.NumberMobile, Carrier: "Spark", NetworkCode: "TCNZ", Ported: true})
+			},
+			want: &otp.Lookup{Carrier: "Spark", Ported: true, NetworkCode: "TCNZ"},
+		},
+		{
+			name: "landline", number: "6493001234",
+			setup: func(f *connexustest.Server) { f.SetNumberType("6493001234", connexustest.NumberLandline) },
+			err:   otp.ErrInvalidPhone,
+		},
+		{
+			name: "valid false", number: "6421234567",
+			setup: func(f *connexustest.Server) { f.SetNumberType("6421234567", connexustest.NumberUnknown) },
+			err:   otp.ErrInvalidPhone,
+		},
+		{name: "too short", number: "6421", setup: func(*connexustest.Server) {}, err: otp.ErrInvalidPhone},
+		{
+			name: "upstream down", number: "6421234567",
+			setup: func(f *connexustest.Server) { f.FailNext("number/lookup", http.StatusBadGateway, 10) },
+			err:   otp.ErrUpstream,
+		},
+		{
+			name: "unauthorized", number: "6421234567",
+			setup: func(f *connexustest.Server) { f.FailNext("number/lookup", http.StatusUnauthorized, 10) },
+			err:   otp.ErrUpstream,
+		},
+	}
+	for _, st := range styles {
+		for _, tt := range tests {
+			t.Run(st.name+"/"+tt.name, func(t *testing.T) {
+				a, fake := newAdapter(t, st.style)
+				tt.setup(fake)
+				got, err := a.LookupNumber(context.Background(), tt.number)
+				if tt.err != nil {
+					if !errors.Is(err, tt.err) {
+						t.Fatalf("LookupNumber = %+v, %v; want %v", got, err, tt.err)
+					}
+					if tt.err == otp.ErrUpstream && errors.Is(err, otp.ErrInvalidPhone) {
+						t.Errorf("an upstream failure blames the number: %v", err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("LookupNumber: %v", err)
+				}
+				if got.Carrier != tt.want.Carrier {
+					t.Errorf("carrier %q, want %q", got.Carrier, tt.want.Carrier)
+				}
+				// Only the detailed document reports porting and network codes.
+				if st.style == connexustest.StyleDetailed && *got != *tt.want {
+					t.Errorf("lookup = %+v, want %+v", got, tt.want)
+				}
+			})
+		}
+	}
+}
