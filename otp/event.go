@@ -1,0 +1,21 @@
+package otp
+
+// Event names something that happened in the Service, for metrics. Events
+// never carry numbers, codes or ids.
+type Event string
+
+// The events a Service reports to its observer.
+const (
+	EventStarted           Event = "started"
+	EventResent            Event = "resent"
+	EventApproved          Event = "approved"
+	EventWrongCode         Event = "wrong_code"
+	EventMaxAttempts       Event = "max_attempts"
+	EventExpired           Event = "expired"
+	EventCanceled          Event = "canceled"
+	EventSMSSent           Event = "sms_sent"
+	EventLookupOK          Event = "lookup_ok"
+	EventLookupInvalid     Event = "lookup_invalid"
+	EventLookupUnavailable Event = "lookup_unavailable"
+	EventRateLimited       Event = "rate_limited"
+)

@@ -1,0 +1,97 @@
+package otp
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps verification state. Every method that changes state does so
+// atomically, so concurrent callers (and a client that retries a command
+// after a dropped connection) never double-send, double-count an attempt or
+// double-approve. Times are passed in by the Service so that a test clock
+// rules expiry and retention. Any failure of the store itself is returned as
+// an error matching ErrUnavailable.
+type Store interface {
+	// Ping reports whether the store answers; it returns ErrUnavailable if not.
+	Ping(ctx context.Context) error
+
+	// CachedLookup returns the cached lookup of number, or ErrNotFound.
+	CachedLookup(ctx context.Context, number string, now time.Time) (*Lookup, error)
+	// CacheLookup keeps l as the lookup of number until now+ttl.
+	CacheLookup(ctx context.Context, number string, l Lookup, now time.Time, ttl time.Duration) error
+
+	// ReserveSend claims the right to send one SMS to r.To. It returns the id
+	// of the pending verification the send would renew ("" for a new one),
+	// or a *LimitError of kind ErrCooldown or ErrMaxSends.
+	ReserveSend(ctx context.Context, r SendReservation) (reuseID string, err error)
+	// ReleaseSend gives back a reservation whose send failed, so it starts
+	// no cooldown. Releasing a reservation that is no longer held is a no-op.
+	ReleaseSend(ctx context.Context, number, token string) error
+	// CommitSend records a sent code: it renews c.ReuseID if that one is
+	// still pending, or else creates c.NewID. created reports which.
+	CommitSend(ctx context.Context, c SendCommit) (v *Verification, created bool, err error)
+
+	// Get returns a verification as stored (a pending one past ExpiresAt is
+	// still StatusPending here), or ErrNotFound once past retention.
+	Get(ctx context.Context, id string, now time.Time) (*Verification, error)
+	// Newest returns the id of the latest verification of number, or
+	// ErrNotFound. The verification itself may already be past retention.
+	Newest(ctx context.Context, number string) (id string, err error)
+
+	// ReserveAttempt uses one attempt of verification id for the guess
+	// identified by nonce; repeating it with the same nonce uses no more.
+	// It returns ErrNotFound or a *NotPendingError (StatusMaxAttempts when
+	// concurrent guesses hold the last attempts).
+	ReserveAttempt(ctx context.Context, id, nonce string, now time.Time) (*Attempt, error)
+	// ResolveAttempt records the outcome of a compared guess: a right one
+	// approves the verification unless its code was replaced meanwhile, a
+	// wrong one may end it with StatusMaxAttempts. Repeating it with the same
+	// attempt gives the same result. It returns ErrNotFound or a
+	// *NotPendingError.
+	ResolveAttempt(ctx context.Context, a *Attempt, right bool, now time.Time, retention time.Duration) (*CheckResult, error)
+
+	// Cancel ends a pending verification. It returns ErrNotFound or a
+	// *NotPendingError.
+	Cancel(ctx context.Context, id string, now time.Time, retention time.Duration) (*Verification, error)
+	// RecordDelivery stores d on the verification whose latest SMS has
+	// messageID. found is false, with a nil error, for unknown ids.
+	RecordDelivery(ctx context.Context, messageID string, d Delivery, now time.Time) (found bool, err error)
+}
+
+// SendReservation asks a Store for the right to send one SMS.
+type SendReservation struct {
+	To       string
+	Token    string // names this reservation in ReleaseSend and CommitSend
+	Now      time.Time
+	Cooldown time.Duration
+	// Hold is how long an unfinished send blocks others to the same number,
+	// in case the process dies before committing or releasing it.
+	Hold     time.Duration
+	MaxSends int
+}
+
+// SendCommit records one sent code.
+type SendCommit struct {
+	To          string
+	Token       string
+	ReuseID     string // from ReserveSend
+	NewID       string // used when ReuseID is empty or no longer pending
+	CodeHash    string
+	MessageID   string
+	Lookup      *Lookup
+	Now         time.Time
+	TTL         time.Duration
+	Cooldown    time.Duration
+	Retention   time.Duration
+	MaxAttempts int
+	MaxSends    int
+}
+
+// Attempt is one reserved guess at a verification's code.
+type Attempt struct {
+	ID           string
+	To           string
+	Nonce        string
+	CodeHash     string // compared with the guess; never leaves the process
+	AttemptsLeft int
+}
