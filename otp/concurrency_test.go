@@ -1,0 +1,176 @@
+package otp_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/redisstore/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// parallel runs fn n times at once and waits for all of them.
+func parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+func TestParallelWrongGuessesAreCappedAtMaxAttempts(t *testing.T) {
+	c := redistest.Real(t)
+	e := newEnv(t, c, nil)
+	v := e.mustStart(t, nzLocal)
+	code := e.sender.last(t)
+	var refused, answered atomic.Int32
+	parallel(50, func(int) {
+		res, err := e.svc.Check(context.Background(), otp.CheckRequest{ID: v.ID, Code: wrong(code)})
+		switch {
+		case err == nil && !res.Valid:
+			answered.Add(1)
+		case errors.Is(err, otp.ErrNotPending):
+			refused.Add(1)
+		default:
+			t.Errorf("wrong guess = %+v, %v", res, err)
+		}
+	})
+	if n := e.hasher.compares.Load(); n > int64(e.cfg.MaxAttempts) {
+		t.Fatalf("%d guesses compared, max attempts %d", n, e.cfg.MaxAttempts)
+	}
+	if answered.Load() != int32(e.cfg.MaxAttempts) || refused.Load() != 50-int32(e.cfg.MaxAttempts) {
+		t.Errorf("answered %d, refused %d", answered.Load(), refused.Load())
+	}
+	got, _ := e.svc.Get(context.Background(), v.ID)
+	if got.Status != otp.StatusMaxAttempts || got.AttemptsLeft != 0 {
+		t.Errorf("after 50 wrong guesses: %s with %d left", got.Status, got.AttemptsLeft)
+	}
+}
+
+func TestParallelRightGuessesApproveOnce(t *testing.T) {
+	c := redistest.Real(t)
+	e := newEnv(t, c, nil)
+	v := e.mustStart(t, nzLocal)
+	code := e.sender.last(t)
+	var approved atomic.Int32
+	parallel(20, func(int) {
+		res, err := e.svc.Check(context.Background(), otp.CheckRequest{ID: v.ID, Code: code})
+		if err == nil && res.Valid {
+			approved.Add(1)
+			return
+		}
+		if np, ok := errors.AsType[*otp.NotPendingError](err); !ok || (np.Status != otp.StatusApproved && np.Status != otp.StatusMaxAttempts) {
+			t.Errorf("right guess that did not approve = %+v, %v", res, err)
+		}
+	})
+	if approved.Load() != 1 {
+		t.Fatalf("%d approvals, want 1", approved.Load())
+	}
+	if n := e.hasher.compares.Load(); n > int64(e.cfg.MaxAttempts) {
+		t.Errorf("%d compares, max attempts %d", n, e.cfg.MaxAttempts)
+	}
+	if e.events.count(otp.EventApproved) != 1 {
+		t.Errorf("approved events = %d", e.events.count(otp.EventApproved))
+	}
+}
+
+func TestParallelStartsSendOneSMS(t *testing.T) {
+	c := redistest.Real(t)
+	e := newEnv(t, c, nil)
+	var created, cooled atomic.Int32
+	parallel(30, func(int) {
+		_, isNew, err := e.svc.Start(context.Background(), otp.StartRequest{To: nzLocal})
+		switch {
+		case err == nil && isNew:
+			created.Add(1)
+		case errors.Is(err, otp.ErrCooldown):
+			cooled.Add(1)
+		default:
+			t.Errorf("parallel start = %v, %v", isNew, err)
+		}
+	})
+	if e.sender.count() != 1 || created.Load() != 1 || cooled.Load() != 29 {
+		t.Fatalf("%d SMS, %d created, %d in cooldown; want 1, 1, 29", e.sender.count(), created.Load(), cooled.Load())
+	}
+}
+
+func TestResendDuringACompareInvalidatesTheOldCode(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		codes := []string{"111111", "222222"}
+		var n atomic.Int32
+		e := newEnv(t, c, nil, otp.WithCodeGenerator(func(int) (string, error) { return codes[n.Add(1)-1], nil }))
+		v := e.mustStart(t, nzLocal)
+		var once sync.Once
+		e.hasher.onCompare = func() {
+			once.Do(func() {
+				e.clock.Advance(time.Minute)
+				if _, created, err := e.svc.Start(ctx, otp.StartRequest{To: nzLocal}); err != nil || created {
+					t.Errorf("resend during compare = %v, %v", created, err)
+				}
+			})
+		}
+		res := e.mustCheck(t, v.ID, "111111")
+		if res.Valid || res.Status != otp.StatusPending || res.AttemptsLeft != 4 {
+			t.Fatalf("old code compared while a resend replaced it = %+v; want a wrong-code answer", res)
+		}
+		if res := e.mustCheck(t, v.ID, "222222"); !res.Valid {
+			t.Fatalf("new code = %+v", res)
+		}
+	})
+}
+
+func TestRedisDown(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.StartServer(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	e := newEnv(t, c, func(cfg *otp.Config) { cfg.Lookup = otp.LookupOn })
+	v := e.mustStart(t, nzLocal)
+	code := e.sender.last(t)
+
+	// Redis dies while the guess is compared: the guess must not approve.
+	e.hasher.onCompare = srv.Kill
+	if res, err := e.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code}); !errors.Is(err, otp.ErrUnavailable) {
+		t.Fatalf("check while Redis dies = %+v, %v; want ErrUnavailable", res, err)
+	}
+	e.hasher.onCompare = nil
+	compares := e.hasher.compares.Load()
+	calls := []struct {
+		name string
+		err  error
+	}{
+		{"start", startErr(e.svc.Start(ctx, otp.StartRequest{To: "021 999 9999"}))},
+		{"check", errOf(e.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code}))},
+		{"check by to", errOf(e.svc.Check(ctx, otp.CheckRequest{To: nzLocal, Code: code}))},
+		{"get", errOf(e.svc.Get(ctx, v.ID))},
+		{"cancel", errOf(e.svc.Cancel(ctx, v.ID))},
+		{"delivery", errOf(e.svc.RecordDelivery(ctx, "msg-1", otp.Delivery{Status: "delivered"}))},
+		{"ready", e.svc.Ready(ctx)},
+	}
+	for _, call := range calls {
+		if !errors.Is(call.err, otp.ErrUnavailable) {
+			t.Errorf("%s with Redis down = %v, want ErrUnavailable", call.name, call.err)
+		}
+	}
+	if e.sender.count() != 1 {
+		t.Errorf("%d SMS sent, want only the one before Redis died", e.sender.count())
+	}
+	if e.hasher.compares.Load() != compares {
+		t.Error("a guess was compared with Redis down")
+	}
+	if e.events.count(otp.EventApproved) != 0 {
+		t.Error("approved with Redis down")
+	}
+}
+
+func startErr(_ *otp.Verification, _ bool, err error) error { return err }
