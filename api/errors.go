@@ -1,0 +1,139 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/otpgate/otpgate/otp"
+)
+
+// Errors of the HTTP layer itself; the domain's come from otp.
+var (
+	errUnauthorized        = errors.New("unauthorized")
+	errForbidden           = errors.New("forbidden")
+	errRouteNotFound       = errors.New("route not found")
+	errMethodNotAllowed    = errors.New("method not allowed")
+	errTooLarge            = errors.New("request too large")
+	errIdempotencyConflict = errors.New("idempotency key reused with another body")
+	errIdempotencyInUse    = errors.New("idempotency key in use")
+)
+
+// errorKind is one row of the error table.
+type errorKind struct {
+	err     error
+	status  int
+	code    string
+	message string
+}
+
+// errorTable maps every error the API answers with to its status and
+// public code. The first row an error matches (errors.Is) wins; anything
+// else is a 500 without details.
+var errorTable = []errorKind{
+	{otp.ErrInvalidRequest, http.StatusBadRequest, "invalid_request", "The request is not valid."},
+	{otp.ErrInvalidPhone, http.StatusBadRequest, "invalid_phone_number", "The phone number is not a valid mobile number."},
+	{otp.ErrCountryNotAllowed, http.StatusBadRequest, "country_not_allowed", "Codes cannot be sent to this country."},
+	{errUnauthorized, http.StatusUnauthorized, "unauthorized", "A valid API key is required."},
+	{errForbidden, http.StatusForbidden, "forbidden", "This API key may not use this endpoint."},
+	{otp.ErrNotFound, http.StatusNotFound, "verification_not_found", "The verification does not exist."},
+	{errRouteNotFound, http.StatusNotFound, "not_found", "No such endpoint."},
+	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", "The endpoint does not accept this method."},
+	{otp.ErrNotPending, http.StatusConflict, "verification_not_pending", "The verification is no longer pending."},
+	{errIdempotencyInUse, http.StatusConflict, "idempotency_key_in_use", "A request with this Idempotency-Key is still in progress; retry shortly."},
+	{errTooLarge, http.StatusRequestEntityTooLarge, "request_too_large", "The request body is too large."},
+	{errIdempotencyConflict, http.StatusUnprocessableEntity, "idempotency_conflict", "The Idempotency-Key was used with a different request body."},
+	{otp.ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "Too many requests; retry later."},
+	{otp.ErrCooldown, http.StatusTooManyRequests, "resend_cooldown", "A code was sent to this number recently; retry later."},
+	{otp.ErrMaxSends, http.StatusTooManyRequests, "max_sends_reached", "No more codes may be sent for this verification."},
+	{otp.ErrUpstream, http.StatusBadGateway, "upstream_error", "The SMS provider failed; nothing was sent. Retry later."},
+	{otp.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "The service is temporarily unavailable."},
+}
+
+var internalError = errorKind{status: http.StatusInternalServerError, code: "internal_error", message: "internal error"}
+
+func kindOf(err error) errorKind {
+	for _, k := range errorTable {
+		if errors.Is(err, k.err) {
+			return k
+		}
+	}
+	return internalError
+}
+
+// publicError is an error whose message is safe to show the caller, such
+// as what was wrong with a request body. Domain errors are never shown:
+// their text may hold ids or masked numbers.
+type publicError struct {
+	kind error
+	msg  string
+}
+
+func (e *publicError) Error() string { return e.msg }
+func (e *publicError) Unwrap() error { return e.kind }
+
+func invalidRequest(format string, args ...any) error {
+	return &publicError{kind: otp.ErrInvalidRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// errorBody is the JSON of every error answer.
+type errorBody struct {
+	Error struct {
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		RequestID string `json:"request_id"`
+	} `json:"error"`
+	Status otp.Status `json:"status,omitempty"`
+}
+
+// WriteError answers the request with err as the contract's JSON error and
+// stops the handler chain. Errors without a row in the table become a 500
+// "internal error"; 5xx errors are kept for the request log.
+func WriteError(c *gin.Context, err error) {
+	k := kindOf(err)
+	var body errorBody
+	body.Error.Code = k.code
+	body.Error.Message = k.message
+	body.Error.RequestID = c.Writer.Header().Get(headerRequestID)
+	if pe, ok := errors.AsType[*publicError](err); ok && k.status < 500 {
+		body.Error.Message = pe.msg
+	}
+	if np, ok := errors.AsType[*otp.NotPendingError](err); ok {
+		body.Status = np.Status
+	}
+	if le, ok := errors.AsType[*otp.LimitError](err); ok {
+		setRateHeaders(c, le.Limit, le.Remaining, le.Reset)
+		c.Header("Retry-After", strconv.FormatInt(retryAfter(le.Reset, clock(c)()), 10))
+	}
+	switch k.status {
+	case http.StatusUnauthorized:
+		c.Header("WWW-Authenticate", `Bearer realm="otpgate"`)
+	case http.StatusConflict:
+		if errors.Is(err, errIdempotencyInUse) {
+			c.Header("Retry-After", "1")
+		}
+	}
+	if k.status >= 500 {
+		_ = c.Error(err)
+	}
+	c.AbortWithStatusJSON(k.status, body)
+}
+
+// setRateHeaders writes the X-RateLimit-* headers of one quota.
+func setRateHeaders(c *gin.Context, limit, remaining int64, reset time.Time) {
+	c.Header("X-RateLimit-Limit", strconv.FormatInt(limit, 10))
+	c.Header("X-RateLimit-Remaining", strconv.FormatInt(max(remaining, 0), 10))
+	c.Header("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+}
+
+// retryAfter is the whole seconds until reset, rounded up and at least 1,
+// so a client that waits exactly that long is not refused again.
+func retryAfter(reset, now time.Time) int64 {
+	secs := int64(math.Ceil(reset.Sub(now).Seconds()))
+	return max(secs, 1)
+}

@@ -1,0 +1,83 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// decodeJSON reads the request body strictly into dst: JSON content type,
+// one JSON value, no unknown fields, no trailing data. Its errors are
+// 400 invalid_request with a message saying what was wrong, or 413.
+func decodeJSON(c *gin.Context, dst any) error {
+	if c.ContentType() != "application/json" {
+		return invalidRequest("Content-Type must be application/json")
+	}
+	dec := json.NewDecoder(c.Request.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return bodyError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return errTooLarge
+		}
+		return invalidRequest("request body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+// decodeOptionalJSON is decodeJSON for endpoints whose body may be absent.
+func decodeOptionalJSON(c *gin.Context, dst any) error {
+	if c.Request.ContentLength == 0 {
+		return nil
+	}
+	return decodeJSON(c, dst)
+}
+
+// unknownFieldPrefix starts encoding/json's error for an unknown field.
+const unknownFieldPrefix = "json: unknown field "
+
+func bodyError(err error) error {
+	var (
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+		tooBig *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		return errTooLarge
+	case errors.Is(err, io.EOF):
+		return invalidRequest("request body is empty")
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return invalidRequest("request body is not valid JSON")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return invalidRequest("request body must be a JSON object")
+		}
+		return invalidRequest("field %q must be a %s", typ.Field, typ.Type.Kind())
+	case strings.HasPrefix(err.Error(), unknownFieldPrefix):
+		// encoding/json has no typed error for unknown fields; the field
+		// name it quotes is the caller's own input.
+		return invalidRequest("unknown field %s", strings.TrimPrefix(err.Error(), unknownFieldPrefix))
+	}
+	return invalidRequest("request body is not valid JSON")
+}
+
+// parseClientIP checks an optional client_ip and returns its canonical
+// form, so one address is one rate-limit key however it was written.
+func parseClientIP(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return "", invalidRequest("client_ip must be an IP address")
+	}
+	return ip.WithZone("").Unmap().String(), nil
+}

@@ -1,0 +1,165 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/otpgate/otpgate/otp"
+)
+
+// Metrics are otpgate's Prometheus metrics. Labels are route templates,
+// methods, statuses and fixed outcome names only: never a number, a code
+// or an id.
+type Metrics struct {
+	reg             *prometheus.Registry
+	requests        *prometheus.CounterVec
+	requestDuration *prometheus.HistogramVec
+	events          map[otp.Event]prometheus.Counter
+	keyLimited      prometheus.Counter
+	upstream        *prometheus.HistogramVec
+}
+
+// NewMetrics registers otpgate's metrics, and the Go and process
+// collectors, on reg; a nil reg is a fresh registry.
+func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "otpgate", Name: name, Help: help})
+	}
+	failed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "otpgate", Name: "verification_checks_failed_total",
+		Help: "Compared guesses that were wrong, by whether they used the last attempt.",
+	}, []string{"reason"})
+	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "otpgate", Name: "lookups_total",
+		Help: "Upstream number lookups, by outcome.",
+	}, []string{"outcome"})
+	limited := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "otpgate", Name: "rate_limit_rejections_total",
+		Help: "Requests refused by a rate limit, by the scope of the limit.",
+	}, []string{"scope"})
+
+	m := &Metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "otpgate", Name: "http_requests_total",
+			Help: "HTTP requests, by route template, method and status.",
+		}, []string{"route", "method", "status"}),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "otpgate", Name: "http_request_duration_seconds",
+			Help:    "HTTP request latency, by route template and method.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "method"}),
+		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "otpgate", Name: "upstream_request_duration_seconds",
+			Help:    "Latency of calls to Connexus, by API path and status class.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"path", "status"}),
+		keyLimited: limited.WithLabelValues("api_key"),
+	}
+	m.events = map[otp.Event]prometheus.Counter{
+		otp.EventStarted:           counter("verifications_started_total", "Verifications created (first code sent)."),
+		otp.EventResent:            counter("verifications_resent_total", "Codes resent for a pending verification."),
+		otp.EventApproved:          counter("verifications_approved_total", "Verifications approved by a right code."),
+		otp.EventExpired:           counter("verifications_expired_total", "Checks or cancels that found a verification expired."),
+		otp.EventCanceled:          counter("verifications_canceled_total", "Verifications canceled."),
+		otp.EventSMSSent:           counter("sms_sent_total", "SMS codes accepted by the upstream."),
+		otp.EventWrongCode:         failed.WithLabelValues("wrong_code"),
+		otp.EventMaxAttempts:       failed.WithLabelValues("max_attempts"),
+		otp.EventLookupOK:          lookups.WithLabelValues("ok"),
+		otp.EventLookupInvalid:     lookups.WithLabelValues("invalid"),
+		otp.EventLookupUnavailable: lookups.WithLabelValues("unavailable"),
+		otp.EventRateLimited:       limited.WithLabelValues("verification"),
+	}
+	cs := []prometheus.Collector{
+		m.requests, m.requestDuration, m.upstream, failed, lookups, limited,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}
+	for _, ev := range []otp.Event{otp.EventStarted, otp.EventResent, otp.EventApproved, otp.EventExpired, otp.EventCanceled, otp.EventSMSSent} {
+		cs = append(cs, m.events[ev])
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Observe counts a domain event; pass it to otp.WithObserver.
+func (m *Metrics) Observe(e otp.Event) {
+	if c, ok := m.events[e]; ok {
+		c.Inc()
+	}
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+func (m *Metrics) observeRequest(route, method string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.requestDuration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+func (m *Metrics) observeKeyLimited() { m.keyLimited.Inc() }
+
+// metricMethod keeps label values bounded when clients send odd methods.
+func metricMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "OTHER"
+}
+
+// upstreamPaths are the Connexus endpoints; any other path is "other", so
+// proxied calls cannot grow the label set.
+var upstreamPaths = []string{
+	"auth/token", "sms/otp", "sms/out", "sms/balance", "sms/status",
+	"sms/in", "number/lookup", "mo/query", "configure",
+}
+
+func upstreamPath(p string) string {
+	p = strings.TrimSuffix(p, "/")
+	for _, known := range upstreamPaths {
+		if strings.HasSuffix(p, "/"+known) {
+			return known
+		}
+	}
+	return "other"
+}
+
+// InstrumentTransport wraps rt (nil is http.DefaultTransport) so every call
+// to Connexus is timed in otpgate_upstream_request_duration_seconds. Only
+// the path is looked at: queries and bodies may hold credentials.
+func (m *Metrics) InstrumentTransport(rt http.RoundTripper) http.RoundTripper {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		start := time.Now()
+		resp, err := rt.RoundTrip(req)
+		status := "error"
+		if err == nil {
+			status = strconv.Itoa(resp.StatusCode/100) + "xx"
+		}
+		m.upstream.WithLabelValues(upstreamPath(req.URL.Path), status).Observe(time.Since(start).Seconds())
+		return resp, err
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
