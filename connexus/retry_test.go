@@ -25,7 +25,10 @@ func TestRetryRules(t *testing.T) {
 		return err
 	}
 	balance := func(c *connexus.Client) error { _, err := c.Balance(context.Background()); return err }
-	lookup := func(c *connexus.Client) error { _, err := c.LookupNumber(context.Background(), "0211234567"); return err }
+	lookup := func(c *connexus.Client) error {
+		_, err := c.LookupNumber(context.Background(), "0211234567")
+		return err
+	}
 	query := func(c *connexus.Client) error {
 		_, err := c.QueryInbound(context.Background(), connexus.InboundQuery{})
 		return err
