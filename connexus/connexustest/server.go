@@ -487,6 +487,8 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, path string
 		case <-r.Context().Done():
 		case <-s.done:
 		}
+		// Whoever is still listening must see no answer, not an empty 200.
+		panic(http.ErrAbortHandler)
 	case faultDrop:
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
