@@ -103,6 +103,9 @@ func New(cfg Config) (*gin.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Debug mode only prints routes and warnings to stdout, past the
+	// structured log.
+	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	// Redirects are written by gin itself, past every middleware, so they
 	// would carry no request id; a wrong path is a plain 404 instead.

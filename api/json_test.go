@@ -1,0 +1,93 @@
+package api_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestStrictJSON(t *testing.T) {
+	f := newFixture(t, nil)
+	const id = "ver_00000000000000000000000000000000"
+	cases := []struct {
+		name, path, body string
+		headers          []string
+	}{
+		{"unknown field", "/v1/verifications", `{"to":"0211234567","channel":"sms"}`, nil},
+		{"malformed", "/v1/verifications", `{"to":`, nil},
+		{"not JSON", "/v1/verifications", `to=0211234567`, nil},
+		{"wrong type", "/v1/verifications", `{"to":64211234567}`, nil},
+		{"array", "/v1/verifications", `[{"to":"0211234567"}]`, nil},
+		{"trailing data", "/v1/verifications", `{"to":"0211234567"} x`, nil},
+		{"two objects", "/v1/verifications", `{"to":"0211234567"}{"to":"0211234567"}`, nil},
+		{"empty body", "/v1/verifications", ``, []string{"Content-Type", "application/json"}},
+		{"null", "/v1/verifications", `null`, nil},
+		{"missing to", "/v1/verifications", `{"brand":"Shop"}`, nil},
+		{"blank to", "/v1/verifications", `{"to":"  "}`, nil},
+		{"bad client_ip", "/v1/verifications", `{"to":"0211234567","client_ip":"10.0.0.300"}`, nil},
+		{"client_ip with port", "/v1/verifications", `{"to":"0211234567","client_ip":"10.0.0.1:80"}`, nil},
+		{"text/plain", "/v1/verifications", `{"to":"0211234567"}`, []string{"Content-Type", "text/plain"}},
+		{"form", "/v1/verifications", `{"to":"0211234567"}`, []string{"Content-Type", "application/x-www-form-urlencoded"}},
+		{"no content type", "/v1/verifications", `{"to":"0211234567"}`, []string{"Content-Type", ""}},
+		{"check: unknown field", "/v1/verifications/" + id + "/check", `{"code":"123456","to":"0211234567"}`, nil},
+		{"check: missing code", "/v1/verifications/" + id + "/check", `{}`, nil},
+		{"check: numeric code", "/v1/verifications/" + id + "/check", `{"code":123456}`, nil},
+		{"check: letters", "/v1/verifications/" + id + "/check", `{"code":"12a456"}`, nil},
+		{"check: bad client_ip", "/v1/verifications/" + id + "/check", `{"code":"123456","client_ip":"me"}`, nil},
+		{"checks: both to and id", "/v1/checks", `{"to":"0211234567","verification_id":"` + id + `","code":"123456"}`, nil},
+		{"checks: neither", "/v1/checks", `{"code":"123456"}`, nil},
+		{"checks: missing code", "/v1/checks", `{"to":"0211234567"}`, nil},
+		{"cancel: unknown field", "/v1/verifications/" + id + "/cancel", `{"reason":"x"}`, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := f.do("POST", tc.path, tc.body, tc.headers...)
+			wantError(t, rec, http.StatusBadRequest, "invalid_request")
+		})
+	}
+	if n := f.sender.count(); n != 0 {
+		t.Errorf("%d SMS sent for invalid requests, want 0", n)
+	}
+
+	t.Run("charset parameter is fine", func(t *testing.T) {
+		rec := f.do("POST", "/v1/verifications", `{"to":"0211234567"}`, "Content-Type", "application/json; charset=utf-8")
+		if rec.Code != http.StatusCreated {
+			t.Errorf("status = %d, want 201 (body %s)", rec.Code, rec.Body)
+		}
+	})
+	t.Run("message says what is wrong", func(t *testing.T) {
+		e := wantError(t, f.do("POST", "/v1/verifications", `{"to":"021","nope":1}`), http.StatusBadRequest, "invalid_request")
+		if !strings.Contains(e.Error.Message, `"nope"`) {
+			t.Errorf("message %q does not name the unknown field", e.Error.Message)
+		}
+	})
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	f := newFixture(t, nil)
+	big := `{"to":"0211234567","comment":"` + strings.Repeat("x", 64<<10) + `"}`
+	t.Run("declared length", func(t *testing.T) {
+		wantError(t, f.do("POST", "/v1/verifications", big), http.StatusRequestEntityTooLarge, "request_too_large")
+	})
+	t.Run("chunked", func(t *testing.T) {
+		req := httptest.NewRequest("POST", "/v1/checks", io.MultiReader(strings.NewReader(big)))
+		req.ContentLength = -1 // as with Transfer-Encoding: chunked
+		req.Header.Set("Authorization", "Bearer "+clientSecret)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		f.h.ServeHTTP(rec, req)
+		wantError(t, rec, http.StatusRequestEntityTooLarge, "request_too_large")
+	})
+	t.Run("just under the limit is read", func(t *testing.T) {
+		body := `{"to":"","comment":"` + strings.Repeat("x", 64<<10-len(`{"to":"","comment":""}`)) + `"}`
+		if len(body) != 64<<10 {
+			t.Fatalf("body is %d bytes", len(body))
+		}
+		wantError(t, f.do("POST", "/v1/verifications", body), http.StatusBadRequest, "invalid_request")
+	})
+	if n := f.sender.count(); n != 0 {
+		t.Errorf("%d SMS sent, want 0", n)
+	}
+}
