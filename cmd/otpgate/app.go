@@ -1,0 +1,201 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/config"
+	"github.com/otpgate/otpgate/connexus"
+	"github.com/otpgate/otpgate/connexus/connexustest"
+	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/connexusotp"
+	"github.com/otpgate/otpgate/otp/redisstore"
+	"github.com/otpgate/otpgate/ratelimit"
+)
+
+// replicaAckTimeout is the contract's bound on WAIT for REDIS_MIN_REPLICA_ACKS.
+const replicaAckTimeout = 200 * time.Millisecond
+
+// app is the built service: its HTTP handler and what must be released
+// after the server stopped.
+type app struct {
+	handler http.Handler
+	closers []func()
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// build wires configuration, Redis and Connexus into the API. In dev mode it
+// also starts the Connexus sandbox and makes the dev keys, printing both to
+// stdout.
+func build(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger, stdout io.Writer) (*app, error) {
+	a := &app{}
+	clientKeys, adminKeys := keyMap(cfg.APIKeys), keyMap(cfg.AdminKeys)
+
+	connexusOpts := []connexus.Option{connexus.WithBaseURL(cfg.ConnexusBaseURL)}
+	switch {
+	case cfg.DevMode():
+		sandbox := connexustest.NewServer(connexustest.OnMessage(func(m connexustest.Message) {
+			// The one place a code is ever printed: dev mode's stand-in for a phone.
+			log.Warn("dev sandbox SMS", "to", m.To, "text", m.Body)
+		}))
+		a.closers = append(a.closers, sandbox.Close)
+		connexusOpts = []connexus.Option{
+			connexus.WithBaseURL(sandbox.URL),
+			connexus.WithAPIKey(connexustest.DefaultClientID, connexustest.DefaultClientSecret),
+		}
+		client, admin, err := devKeys()
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		clientKeys, adminKeys = map[string]string{"dev-client": client}, map[string]string{"dev-admin": admin}
+		banner(stdout, sandbox.URL, client, admin)
+	case cfg.ConnexusClientID != "":
+		connexusOpts = append(connexusOpts, connexus.WithAPIKey(cfg.ConnexusClientID, cfg.ConnexusClientSecret))
+	default:
+		connexusOpts = append(connexusOpts, connexus.WithPassword(cfg.ConnexusUserID, cfg.ConnexusPassword))
+	}
+	if cfg.ConnexusFrom != "" {
+		connexusOpts = append(connexusOpts, connexus.WithFrom(cfg.ConnexusFrom))
+	}
+	cx, err := connexus.NewClient(connexusOpts...)
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("connexus client: %w", err)
+	}
+	adapter, err := connexusotp.New(cx)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+
+	limits, keyLimiter, err := limiters(cfg, rdb)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+
+	var storeOpts []redisstore.Option
+	if cfg.RedisMinReplicaAcks > 0 {
+		storeOpts = append(storeOpts, redisstore.WithReplicaAcks(cfg.RedisMinReplicaAcks, replicaAckTimeout))
+	}
+	store := redisstore.New(rdb, storeOpts...)
+
+	svc, err := otp.NewService(otp.Config{
+		TTL:                 cfg.OTPTTL,
+		ResendCooldown:      cfg.ResendCooldown,
+		Retention:           cfg.Retention,
+		CodeLength:          cfg.CodeLength,
+		MaxAttempts:         cfg.MaxAttempts,
+		MaxSends:            cfg.MaxSends,
+		BcryptCost:          cfg.BcryptCost,
+		MaxFailuresPerPhone: cfg.MaxFailuresPerPhone,
+		Brand:               cfg.Brand,
+		DefaultRegion:       cfg.DefaultRegion,
+		AllowedCountries:    cfg.AllowedCountries,
+		Lookup:              otp.LookupMode(cfg.Lookup),
+	}, store, adapter,
+		otp.WithNumberLookup(adapter),
+		otp.WithLimits(limits),
+		otp.WithLogger(log),
+	)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+
+	proxies := make([]string, len(cfg.TrustedProxies))
+	for i, p := range cfg.TrustedProxies {
+		proxies[i] = p.String()
+	}
+	h, err := api.New(api.Config{
+		Verifier:       svc,
+		Idempotency:    redisstore.NewIdempotency(rdb),
+		Ready:          svc.Ready,
+		ClientKeys:     clientKeys,
+		AdminKeys:      adminKeys,
+		KeyLimiter:     keyLimiter,
+		TrustedProxies: proxies,
+		Logger:         log,
+	})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.handler = h
+	return a, nil
+}
+
+// limiters builds the contract's rate limits. The failure budget per phone
+// is OTP_MAX_FAILURES_PER_PHONE wrong guesses a day.
+func limiters(cfg *config.Config, rdb redis.UniversalClient) (otp.Limits, otp.Limiter, error) {
+	var l otp.Limits
+	for _, spec := range []struct {
+		name, rate string
+		dst        *otp.Limiter
+	}{
+		{"sends-per-phone", cfg.RateSendsPerPhone, &l.SendsPerPhone},
+		{"starts-per-ip", cfg.RateStartsPerIP, &l.StartsPerIP},
+		{"checks-per-ip", cfg.RateChecksPerIP, &l.ChecksPerIP},
+		{"failures-per-phone", fmt.Sprintf("%d-D", cfg.MaxFailuresPerPhone), &l.FailuresPerPhone},
+	} {
+		lim, err := ratelimit.New(rdb, spec.name, spec.rate)
+		if err != nil {
+			return otp.Limits{}, nil, err
+		}
+		*spec.dst = lim
+	}
+	perKey, err := ratelimit.New(rdb, "per-key", cfg.RatePerKey)
+	if err != nil {
+		return otp.Limits{}, nil, err
+	}
+	return l, perKey, nil
+}
+
+func keyMap(keys []config.Key) map[string]string {
+	m := make(map[string]string, len(keys))
+	for _, k := range keys {
+		m[k.Name] = k.Secret
+	}
+	return m
+}
+
+// devKeys makes a fresh client and admin secret for one dev-mode run.
+func devKeys() (client, admin string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("dev keys: %w", err)
+	}
+	return "dev_client_" + hex.EncodeToString(b[:16]), "dev_admin_" + hex.EncodeToString(b[16:]), nil
+}
+
+// banner is printed, not logged: the dev keys are secrets, and the contract
+// allows them on the terminal in dev mode only.
+func banner(w io.Writer, sandboxURL, client, admin string) {
+	line := strings.Repeat("=", 72)
+	fmt.Fprintf(w, `%s
+  otpgate is running in DEV MODE. Do not use it in production.
+  - Redis is embedded and in memory: everything is lost on exit.
+  - Connexus is an in-process sandbox at %s:
+    no SMS leaves this machine; each one is printed in the log instead.
+  - Configure REDIS_URL, Connexus credentials and OTPGATE_API_KEYS
+    to leave dev mode.
+  dev client key: %s
+  dev admin key:  %s
+%s
+`, line, sandboxURL, client, admin, line)
+}

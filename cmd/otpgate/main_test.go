@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpgate/otpgate/connexus/connexustest"
+	"github.com/otpgate/otpgate/otp/redisstore/redistest"
+)
+
+// output collects run's stdout and lets a test wait for a line.
+type output struct {
+	mu      sync.Mutex
+	partial []byte
+	lines   []string
+	changed chan struct{} // closed and replaced on every new line
+}
+
+func newOutput() *output { return &output{changed: make(chan struct{})} }
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.partial = append(o.partial, p...)
+	for {
+		i := bytes.IndexByte(o.partial, '\n')
+		if i < 0 {
+			break
+		}
+		o.lines = append(o.lines, string(o.partial[:i]))
+		o.partial = o.partial[i+1:]
+		close(o.changed)
+		o.changed = make(chan struct{})
+	}
+	return len(p), nil
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return strings.Join(o.lines, "\n") + string(o.partial)
+}
+
+// waitFor returns the first line that match accepts, waiting for run to
+// write it.
+func (o *output) waitFor(t *testing.T, what string, match func(string) bool) string {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	seen := 0
+	for {
+		o.mu.Lock()
+		for ; seen < len(o.lines); seen++ {
+			if match(o.lines[seen]) {
+				line := o.lines[seen]
+				o.mu.Unlock()
+				return line
+			}
+		}
+		changed := o.changed
+		o.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("no %s in the output:\n%s", what, o)
+		}
+	}
+}
+
+// logLine finds a JSON log line with msg.
+func (o *output) logLine(t *testing.T, msg string) map[string]any {
+	t.Helper()
+	var rec map[string]any
+	o.waitFor(t, "log line "+strconv.Quote(msg), func(line string) bool {
+		rec = nil
+		return json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == msg
+	})
+	return rec
+}
+
+type instance struct {
+	base string
+	out  *output
+	stop func() error // cancels run's context, as SIGTERM does, and waits for run
+}
+
+// start runs the whole program on a free port, and stops it when the test
+// ends if the test did not.
+func start(t *testing.T, env map[string]string) *instance {
+	t.Helper()
+	env["OTPGATE_ADDR"] = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	out := newOutput()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, out) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(shutdownTimeout + 5*time.Second):
+				runErr = errors.New("run did not return after cancel")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("run after shutdown: %v", err)
+		}
+	})
+	var rec map[string]any
+	out.waitFor(t, "listening line", func(line string) bool {
+		rec = nil
+		return json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "listening"
+	})
+	return &instance{base: "http://" + rec["addr"].(string), out: out, stop: stop}
+}
+
+func (in *instance) call(t *testing.T, method, path, key string, body any) (int, map[string]any) {
+	t.Helper()
+	status, got, err := in.do(method, path, key, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, got
+}
+
+// do is call for goroutines other than the test's, which must not t.Fatal.
+func (in *instance) do(method, path, key string, body any) (int, map[string]any, error) {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, in.base+path, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	var got map[string]any
+	if len(raw) > 0 && json.Unmarshal(raw, &got) != nil {
+		return 0, nil, fmt.Errorf("%s %s: body is not JSON: %s", method, path, raw)
+	}
+	return resp.StatusCode, got, nil
+}
+
+// verify runs start → wrong guess → right guess → read, as a backend would.
+func verify(t *testing.T, in *instance, key, to string, code func() string) {
+	t.Helper()
+	status, v := in.call(t, "POST", "/v1/verifications", key, map[string]any{"to": to, "client_ip": "203.0.113.9"})
+	if status != http.StatusCreated {
+		t.Fatalf("start: %d %v", status, v)
+	}
+	id, _ := v["id"].(string)
+	if !regexp.MustCompile(`^ver_[0-9a-f]{32}$`).MatchString(id) || v["status"] != "pending" {
+		t.Fatalf("start answered %v", v)
+	}
+	right := code()
+	wrong := "000000"
+	if right == wrong {
+		wrong = "111111"
+	}
+	status, res := in.call(t, "POST", "/v1/verifications/"+id+"/check", key, map[string]any{"code": wrong})
+	if status != http.StatusOK || res["valid"] != false || res["status"] != "pending" || res["attempts_left"] != float64(4) {
+		t.Fatalf("wrong guess: %d %v", status, res)
+	}
+	status, res = in.call(t, "POST", "/v1/checks", key, map[string]any{"to": to, "code": right})
+	if status != http.StatusOK || res["valid"] != true || res["status"] != "approved" {
+		t.Fatalf("right guess: %d %v", status, res)
+	}
+	status, v = in.call(t, "GET", "/v1/verifications/"+id, key, nil)
+	if status != http.StatusOK || v["status"] != "approved" {
+		t.Fatalf("read after approval: %d %v", status, v)
+	}
+	status, res = in.call(t, "POST", "/v1/verifications/"+id+"/check", key, map[string]any{"code": right})
+	if status != http.StatusConflict || res["status"] != "approved" {
+		t.Errorf("second use of the code: %d %v", status, res)
+	}
+}
+
+func TestEndToEnd(t *testing.T) {
+	rdb := redistest.Real(t)
+	rurl := redisURL(rdb)
+	for _, st := range []struct {
+		name  string
+		style connexustest.Style
+	}{{"detailed", connexustest.StyleDetailed}, {"reference", connexustest.StyleReference}} {
+		t.Run(st.name, func(t *testing.T) {
+			if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+				t.Fatal(err)
+			}
+			fake := connexustest.NewServer(connexustest.WithStyle(st.style))
+			t.Cleanup(fake.Close)
+			const key = "e2e-client-secret-0123456789"
+			in := start(t, map[string]string{
+				"REDIS_URL":              rurl,
+				"CONNEXUS_BASE_URL":      fake.URL,
+				"CONNEXUS_CLIENT_ID":     connexustest.DefaultClientID,
+				"CONNEXUS_CLIENT_SECRET": connexustest.DefaultClientSecret,
+				"OTPGATE_API_KEYS":       "web:" + key,
+				"OTPGATE_WEBHOOK_TOKEN":  "e2e-webhook-token",
+				"OTP_BCRYPT_COST":        "4",
+			})
+			if status, _ := in.call(t, "GET", "/readyz", "", nil); status != http.StatusOK {
+				t.Fatalf("readyz: %d", status)
+			}
+			if status, _ := in.call(t, "POST", "/v1/verifications", "", map[string]any{"to": "021234567"}); status != http.StatusUnauthorized {
+				t.Errorf("start without a key: %d, want 401", status)
+			}
+			var sent string
+			verify(t, in, key, "021 234 567", func() string {
+				code, ok := fake.LastCode("6421234567")
+				if !ok {
+					t.Fatal("the fake received no code")
+				}
+				sent = code
+				return code
+			})
+			if strings.Contains(in.out.String(), sent) {
+				t.Errorf("the code %s appears in the output of a production run", sent)
+			}
+			if strings.Contains(in.out.String(), key) || strings.Contains(in.out.String(), connexustest.DefaultClientSecret) {
+				t.Error("a secret appears in the output")
+			}
+		})
+	}
+}
+
+func TestDevModeWithZeroConfig(t *testing.T) {
+	in := start(t, map[string]string{})
+	keyLine := func(label string) string {
+		line := in.out.waitFor(t, label, func(l string) bool { return strings.Contains(l, label) })
+		return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), label))
+	}
+	client, admin := keyLine("dev client key:"), keyLine("dev admin key:")
+	if !strings.HasPrefix(client, "dev_client_") || !strings.HasPrefix(admin, "dev_admin_") {
+		t.Fatalf("dev keys %q and %q", client, admin)
+	}
+	in.out.waitFor(t, "dev mode banner", func(l string) bool { return strings.Contains(l, "DEV MODE") })
+
+	verify(t, in, client, "+64 21 234 567", func() string {
+		sms := in.out.logLine(t, "dev sandbox SMS")
+		code := regexp.MustCompile(`\d{6}`).FindString(sms["text"].(string))
+		if code == "" {
+			t.Fatalf("no code in the sandbox SMS %v", sms)
+		}
+		return code
+	})
+	if status, _ := in.call(t, "GET", "/v1/verifications/ver_00000000000000000000000000000000", admin, nil); status != http.StatusNotFound {
+		t.Errorf("admin key on a verification route: %d, want 404", status)
+	}
+}
+
+func TestRunRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{name: "argument", args: []string{"serve"}, want: "unexpected argument"},
+		{name: "malformed variable", env: map[string]string{"OTP_TTL": "5 minutes"}, want: "OTP_TTL"},
+		{name: "credentials without Redis", env: map[string]string{"CONNEXUS_CLIENT_ID": "c", "CONNEXUS_CLIENT_SECRET": "s", "OTPGATE_API_KEYS": "a:b"}, want: "REDIS_URL"},
+		{name: "bad address", env: map[string]string{"OTPGATE_ADDR": "127.0.0.1:-1"}, want: "OTPGATE_ADDR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run = %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// redisURL points run at the Redis of c.
+func redisURL(c *redis.Client) string {
+	o := c.Options()
+	u := url.URL{Scheme: "redis", Host: o.Addr, Path: "/" + strconv.Itoa(o.DB)}
+	if o.Password != "" {
+		u.User = url.UserPassword(o.Username, o.Password)
+	}
+	return u.String()
+}
+
+func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
+	fake := connexustest.NewServer()
+	t.Cleanup(fake.Close)
+	// The gate holds the SMS send, so a start is in flight when run is told to stop.
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/sms/otp") {
+			first.Do(func() { close(arrived) })
+			<-release
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(gate.Close)
+	const key = "shutdown-client-secret-0123456789"
+	in := start(t, map[string]string{
+		"REDIS_URL":              redisURL(redistest.Real(t)),
+		"CONNEXUS_BASE_URL":      gate.URL + "/api/connexus",
+		"CONNEXUS_CLIENT_ID":     connexustest.DefaultClientID,
+		"CONNEXUS_CLIENT_SECRET": connexustest.DefaultClientSecret,
+		"OTPGATE_API_KEYS":       "web:" + key,
+		"OTP_BCRYPT_COST":        "4",
+		"OTP_LOOKUP":             "off",
+	})
+
+	type answer struct {
+		status int
+		body   map[string]any
+		err    error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		status, body, err := in.do("POST", "/v1/verifications", key, map[string]any{"to": "021234567"})
+		answered <- answer{status, body, err}
+	}()
+	<-arrived
+	stopped := make(chan error, 1)
+	go func() { stopped <- in.stop() }()
+	in.out.logLine(t, "shutting down")
+	select {
+	case err := <-stopped:
+		t.Fatalf("run returned with a request in flight: %v", err)
+	default:
+	}
+	close(release)
+	if a := <-answered; a.err != nil || a.status != http.StatusCreated {
+		t.Errorf("in-flight start answered %d %v %v, want 201", a.status, a.body, a.err)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
