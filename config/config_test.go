@@ -98,6 +98,8 @@ func TestVariables(t *testing.T) {
 
 		{env: map[string]string{"CONNEXUS_BASE_URL": "http://127.0.0.1:9999/api/"}, check: func(c *Config) any { return c.ConnexusBaseURL }, want: "http://127.0.0.1:9999/api"},
 		{env: map[string]string{"CONNEXUS_BASE_URL": "websms.co.nz/api"}, err: "CONNEXUS_BASE_URL"},
+		{env: map[string]string{"CONNEXUS_BASE_URL": "https://u:p@websms.co.nz/api"}, err: "CONNEXUS_BASE_URL: must not carry"},
+		{env: map[string]string{"CONNEXUS_BASE_URL": "https://websms.co.nz/api?x=1"}, err: "CONNEXUS_BASE_URL: must not carry"},
 
 		{env: map[string]string{"CONNEXUS_CLIENT_SECRET": ""}, err: "CONNEXUS_CLIENT_SECRET: required with CONNEXUS_CLIENT_ID"},
 		{env: map[string]string{"CONNEXUS_CLIENT_ID": ""}, err: "CONNEXUS_CLIENT_ID: required with CONNEXUS_CLIENT_SECRET"},

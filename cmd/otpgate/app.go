@@ -43,6 +43,10 @@ func (a *app) close() {
 // stdout.
 func build(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger, stdout io.Writer) (*app, error) {
 	a := &app{}
+	metrics, err := api.NewMetrics(nil)
+	if err != nil {
+		return nil, err
+	}
 	clientKeys, adminKeys := keyMap(cfg.APIKeys), keyMap(cfg.AdminKeys)
 
 	connexusOpts := []connexus.Option{connexus.WithBaseURL(cfg.ConnexusBaseURL)}
@@ -69,6 +73,7 @@ func build(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger, stdo
 	default:
 		connexusOpts = append(connexusOpts, connexus.WithPassword(cfg.ConnexusUserID, cfg.ConnexusPassword))
 	}
+	connexusOpts = append(connexusOpts, connexus.WithHTTPClient(&http.Client{Transport: metrics.InstrumentTransport(nil)}))
 	if cfg.ConnexusFrom != "" {
 		connexusOpts = append(connexusOpts, connexus.WithFrom(cfg.ConnexusFrom))
 	}
@@ -112,6 +117,7 @@ func build(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger, stdo
 		otp.WithNumberLookup(adapter),
 		otp.WithLimits(limits),
 		otp.WithLogger(log),
+		otp.WithObserver(metrics.Observe),
 	)
 	if err != nil {
 		a.close()
@@ -131,6 +137,7 @@ func build(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger, stdo
 		KeyLimiter:     keyLimiter,
 		TrustedProxies: proxies,
 		Logger:         log,
+		Metrics:        metrics,
 	})
 	if err != nil {
 		a.close()

@@ -248,6 +248,17 @@ func TestEndToEnd(t *testing.T) {
 				sent = code
 				return code
 			})
+			resp, err := http.Get(in.base + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			metrics, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, want := range []string{"otpgate_upstream_request_duration_seconds", `path="sms/otp"`} {
+				if !strings.Contains(string(metrics), want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
+			}
 			if strings.Contains(in.out.String(), sent) {
 				t.Errorf("the code %s appears in the output of a production run", sent)
 			}
