@@ -79,9 +79,6 @@ func New(client redis.UniversalClient, name, rate string, opts ...Option) (*Limi
 	return l, nil
 }
 
-// Name returns the limiter's name.
-func (l *Limiter) Name() string { return l.name }
-
 // Take counts one event against key. Once the window's limit is used up,
 // it answers Reached (and keeps counting, so the window is not extended);
 // an error means Redis could not be asked, and the caller must not let the
