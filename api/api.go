@@ -103,6 +103,11 @@ func New(cfg Config) (*gin.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.engine(cfg.TrustedProxies)
+}
+
+// engine builds the Gin engine with every route of s.
+func (s *server) engine(trustedProxies []string) (*gin.Engine, error) {
 	// Debug mode only prints routes and warnings to stdout, past the
 	// structured log.
 	gin.SetMode(gin.ReleaseMode)
@@ -114,7 +119,7 @@ func New(cfg Config) (*gin.Engine, error) {
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
 	// An empty list must mean "trust nobody": gin trusts every proxy unless told.
-	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+	if err := e.SetTrustedProxies(trustedProxies); err != nil {
 		return nil, fmt.Errorf("api: trusted proxies: %w", err)
 	}
 	e.Use(s.requestID, s.logRequest, s.recoverPanic)

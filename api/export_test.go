@@ -1,0 +1,25 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ScopedKey exposes the store key of an Idempotency-Key to tests.
+var ScopedKey = scopedKey
+
+// HoldIdempotencyKey claims idemKey of keyName as an in-flight start of a
+// verification to `to` would, so tests can see what a duplicate meets.
+func HoldIdempotencyKey(ctx context.Context, s IdempotencyStore, keyName, idemKey, to string) error {
+	claim, err := json.Marshal(idemRecord{Owner: "test", Fingerprint: fingerprint(startBody{To: to})})
+	if err != nil {
+		return err
+	}
+	_, ok, err := s.Claim(ctx, scopedKey(keyName, idemKey), claim, time.Minute)
+	if err == nil && !ok {
+		err = errors.New("key already held")
+	}
+	return err
+}

@@ -1,0 +1,177 @@
+package api_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/otp"
+)
+
+// TestNothingLeaks runs a whole verification and then reads the metrics
+// and the request log: neither may hold the code, a secret or a full
+// number.
+func TestNothingLeaks(t *testing.T) {
+	f := newFixture(t, nil)
+	id := f.startVerification()
+	f.do("POST", "/v1/verifications/"+id+"/check", `{"code":"999999"}`)
+	f.do("POST", "/v1/checks", `{"to":"0211234567","code":"`+testCode+`"}`)
+	f.do("POST", "/v1/checks", `{"to":"0211234567","code":"`+testCode+`"}`)
+	f.do("GET", "/v1/verifications/"+id, "", "Authorization", "Bearer "+adminSecret)
+	f.do("GET", "/v1/verifications/"+id, "", "Authorization", "Bearer wrong-secret-123")
+	metrics := f.do("GET", "/metrics", "").Body.String()
+	logs := f.logs.String()
+
+	for name, text := range map[string]string{"metrics": metrics, "log": logs} {
+		for _, secret := range []string{testCode, "999999", testPhone, "0211234567", clientSecret, adminSecret, "wrong-secret-123"} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s contains %q", name, secret)
+			}
+		}
+	}
+	if strings.Contains(metrics, id) {
+		t.Error("metrics contain a verification id")
+	}
+
+	for _, want := range []string{
+		`otpgate_http_requests_total{method="POST",route="/v1/verifications",status="201"} 1`,
+		`otpgate_http_requests_total{method="POST",route="/v1/checks",status="409"} 1`,
+		`otpgate_http_requests_total{method="GET",route="/v1/verifications/:id",status="401"} 1`,
+		`otpgate_verifications_started_total 1`,
+		`otpgate_verifications_approved_total 1`,
+		`otpgate_sms_sent_total 1`,
+		`otpgate_verification_checks_failed_total{reason="wrong_code"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	for _, want := range []string{`"to":"6421***567"`, `"key":"shop"`, `"key":"ops"`, `"verification_id":"` + id + `"`, `"route":"/v1/checks"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("request log lacks %s", want)
+		}
+	}
+}
+
+func TestObserveCountsEveryEvent(t *testing.T) {
+	m, err := api.NewMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := []otp.Event{
+		otp.EventStarted, otp.EventResent, otp.EventApproved, otp.EventWrongCode, otp.EventMaxAttempts,
+		otp.EventExpired, otp.EventCanceled, otp.EventSMSSent, otp.EventLookupOK, otp.EventLookupInvalid,
+		otp.EventLookupUnavailable, otp.EventRateLimited,
+	}
+	for _, e := range events {
+		m.Observe(e)
+	}
+	m.Observe("not-an-event")
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		"otpgate_verifications_started_total 1",
+		"otpgate_verifications_resent_total 1",
+		"otpgate_verifications_approved_total 1",
+		"otpgate_verifications_expired_total 1",
+		"otpgate_verifications_canceled_total 1",
+		"otpgate_sms_sent_total 1",
+		`otpgate_verification_checks_failed_total{reason="wrong_code"} 1`,
+		`otpgate_verification_checks_failed_total{reason="max_attempts"} 1`,
+		`otpgate_lookups_total{outcome="ok"} 1`,
+		`otpgate_lookups_total{outcome="invalid"} 1`,
+		`otpgate_lookups_total{outcome="unavailable"} 1`,
+		`otpgate_rate_limit_rejections_total{scope="verification"} 1`,
+		`otpgate_rate_limit_rejections_total{scope="api_key"} 0`,
+		"go_goroutines",
+	} {
+		if !strings.Contains(rec.Body.String(), want+"\n") && !strings.Contains(rec.Body.String(), want+" ") {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestNewMetricsTwiceOnOneRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := api.NewMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.NewMetrics(reg); err == nil {
+		t.Error("registering the metrics twice did not fail")
+	}
+}
+
+func TestInstrumentTransport(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/sms/otp") {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer upstream.Close()
+	reg := prometheus.NewRegistry()
+	m, err := api.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: m.InstrumentTransport(nil)}
+	for _, p := range []string{
+		"/api/connexus/sms/otp?msgCode=428613",
+		"/api/connexus/number/lookup",
+		"/api/connexus/number/lookup/",
+		"/api/connexus/64211234567",
+	} {
+		resp, err := client.Get(upstream.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if _, err := (&http.Client{Transport: m.InstrumentTransport(nil)}).Get("http://127.0.0.1:1/api/connexus/sms/out"); err == nil {
+		t.Fatal("request to a closed port succeeded")
+	}
+
+	for labels, want := range map[[2]string]int{
+		{"sms/otp", "5xx"}:       1,
+		{"number/lookup", "2xx"}: 2,
+		{"other", "2xx"}:         1,
+		{"sms/out", "error"}:     1,
+	} {
+		if n := histogramCount(t, reg, labels[0], labels[1]); n != want {
+			t.Errorf("upstream{path=%q,status=%q} count = %d, want %d", labels[0], labels[1], n, want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if out := rec.Body.String(); strings.Contains(out, "428613") || strings.Contains(out, testPhone) {
+		t.Error("upstream metrics hold a code or a number")
+	}
+}
+
+// histogramCount is the number of observations of the upstream histogram
+// with the given labels.
+func histogramCount(t *testing.T, reg *prometheus.Registry, path, status string) int {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range families {
+		if mf.GetName() != "otpgate_upstream_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["path"] == path && labels["status"] == status {
+				return int(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return 0
+}
