@@ -47,6 +47,13 @@ func (s *Server) Kill() {
 // the test ends. It skips the test if the binary is missing, unless CI=true.
 func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
+	return startWithConfig(t, "", args...)
+}
+
+// startWithConfig starts redis-server with an optional config file, which
+// redis-server only accepts as its first argument.
+func startWithConfig(t testing.TB, conf string, args ...string) *Server {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		missing(t, "redis-server is not installed")
@@ -54,11 +61,16 @@ func StartServer(t testing.TB, args ...string) *Server {
 	dir := t.TempDir()
 	for range 5 {
 		port := freePort(t)
-		all := append([]string{
+		var all []string
+		if conf != "" {
+			all = append(all, conf)
+		}
+		all = append(all, []string{
 			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 			"--save", "", "--appendonly", "no", "--dir", dir,
 			"--logfile", "",
-		}, args...)
+		}...)
+		all = append(all, args...)
 		cmd := exec.Command(bin, all...)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -78,19 +90,29 @@ func StartServer(t testing.TB, args ...string) *Server {
 	return nil
 }
 
-// waitReady reads the server's log until it accepts connections or exits.
+// waitReady reads the server's log until it accepts connections (a sentinel
+// says so by announcing its ID), exits, or ten seconds pass.
 func waitReady(out interface{ Read([]byte) (int, error) }) bool {
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "Ready to accept connections") {
-			go func() {
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.Contains(line, "Ready to accept connections") || strings.Contains(line, "Sentinel ID is") {
+				ready <- true
 				for sc.Scan() {
 				}
-			}()
-			return true
+				return
+			}
 		}
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		return ok
+	case <-time.After(10 * time.Second):
+		return false
 	}
-	return false
 }
 
 func freePort(t testing.TB) int {

@@ -3,6 +3,7 @@ package redistest_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 	"github.com/redis/go-redis/v9"
@@ -33,5 +34,51 @@ func TestKillMakesTheServerUnreachable(t *testing.T) {
 	s.Kill()
 	if err := c.Ping(context.Background()).Err(); err == nil {
 		t.Fatal("ping after Kill succeeded")
+	}
+}
+
+func TestClusterServesKeysOnEveryMaster(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	c := cl.Client(t)
+	ctx := context.Background()
+	for _, k := range []string{"a", "b", "c", "d", "e", "f"} {
+		if err := c.Set(ctx, k, k, 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", k, err)
+		}
+	}
+	masters := 0
+	err := c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		masters++
+		return nil
+	})
+	if err != nil || masters != 3 {
+		t.Fatalf("masters = %d, %v; want 3", masters, err)
+	}
+}
+
+func TestSentinelFailsOverToTheReplica(t *testing.T) {
+	st := redistest.StartSentinel(t)
+	c := st.Client(t)
+	ctx := context.Background()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(ctx, "WAIT", 1, 1000).Err(); err != nil {
+		t.Fatal(err)
+	}
+	st.Master.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := c.Get(ctx, "k").Result()
+		if err == nil {
+			if got != "v" {
+				t.Fatalf("after failover GET k = %q, want v", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failover within 30s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // waiting on an external failover
 	}
 }
