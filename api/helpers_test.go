@@ -100,7 +100,7 @@ func (b *syncBuffer) String() string {
 // fixture is the real Gin engine on a real otp.Service, a Redis and a fake
 // sender, or on a fake Verifier when the test asks for one.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	h       http.Handler
 	rdb     *redis.Client
 	sender  *fakeSender
@@ -115,7 +115,7 @@ var start = time.Date(2030, 1, 2, 15, 4, 5, 0, time.FixedZone("NZDT", 13*3600))
 
 // newFixture builds the API on rdb (a fresh miniredis when nil). edit may
 // change the Config before New, e.g. to put in a fake Verifier.
-func newFixture(t *testing.T, rdb *redis.Client, edit ...func(*api.Config)) *fixture {
+func newFixture(t testing.TB, rdb *redis.Client, edit ...func(*api.Config)) *fixture {
 	t.Helper()
 	if rdb == nil {
 		rdb, _ = redistest.Mini(t)

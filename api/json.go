@@ -15,7 +15,7 @@ import (
 // one JSON value, no unknown fields, no trailing data. Its errors are
 // 400 invalid_request with a message saying what was wrong, or 413.
 func decodeJSON(c *gin.Context, dst any) error {
-	if c.ContentType() != "application/json" {
+	if !strings.EqualFold(c.ContentType(), "application/json") {
 		return invalidRequest("Content-Type must be application/json")
 	}
 	dec := json.NewDecoder(c.Request.Body)

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -51,10 +52,12 @@ func TestStrictJSON(t *testing.T) {
 		t.Errorf("%d SMS sent for invalid requests, want 0", n)
 	}
 
-	t.Run("charset parameter is fine", func(t *testing.T) {
-		rec := f.do("POST", "/v1/verifications", `{"to":"0211234567"}`, "Content-Type", "application/json; charset=utf-8")
-		if rec.Code != http.StatusCreated {
-			t.Errorf("status = %d, want 201 (body %s)", rec.Code, rec.Body)
+	t.Run("parameters and case are fine", func(t *testing.T) {
+		for i, ct := range []string{"application/json; charset=utf-8", "Application/JSON"} {
+			rec := f.do("POST", "/v1/verifications", fmt.Sprintf(`{"to":"021000000%d"}`, i), "Content-Type", ct)
+			if rec.Code != http.StatusCreated {
+				t.Errorf("Content-Type %q: status = %d, want 201 (body %s)", ct, rec.Code, rec.Body)
+			}
 		}
 	})
 	t.Run("message says what is wrong", func(t *testing.T) {
