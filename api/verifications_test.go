@@ -355,7 +355,7 @@ func (*panicVerifier) Get(context.Context, string) (*otp.Verification, error) { 
 func TestStoreDown(t *testing.T) {
 	m := miniredis.RunT(t)
 	// No retries: the test wants the failure, not go-redis's backoff.
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1, DialTimeout: time.Second})
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
 	f := newFixture(t, rdb)
 	id := f.startVerification()
