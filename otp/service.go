@@ -75,7 +75,9 @@ func (c Config) validate() error {
 	}
 	check(c.TTL > 0, "TTL %v must be positive", c.TTL)
 	check(c.ResendCooldown >= 0, "resend cooldown %v must not be negative", c.ResendCooldown)
-	check(c.Retention > 0, "retention %v must be positive", c.Retention)
+	// The cooldown is kept with the number's latest verification, so that
+	// must outlive it.
+	check(c.Retention > 0 && c.Retention >= c.ResendCooldown, "retention %v must be positive and at least the resend cooldown", c.Retention)
 	check(c.CodeLength >= 4 && c.CodeLength <= 8, "code length %d must be 4 to 8", c.CodeLength)
 	check(c.MaxAttempts >= 1, "max attempts %d must be at least 1", c.MaxAttempts)
 	check(c.MaxSends >= 1, "max sends %d must be at least 1", c.MaxSends)
@@ -207,7 +209,8 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification,
 	}
 	reuseID, err := s.store.ReserveSend(ctx, SendReservation{
 		To: number, Token: token, Now: s.now(),
-		Cooldown: s.cfg.ResendCooldown, Hold: sendHold, MaxSends: s.cfg.MaxSends,
+		Cooldown: s.cfg.ResendCooldown, TTL: s.cfg.TTL, Retention: s.cfg.Retention,
+		Hold: sendHold, MaxSends: s.cfg.MaxSends,
 	})
 	if err != nil {
 		if _, ok := errors.AsType[*LimitError](err); ok {
@@ -356,7 +359,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Verification, error) {
 		return nil, fmt.Errorf("get %q: %w", id, ErrNotFound)
 	}
 	now := s.now()
-	v, err := s.store.Get(ctx, id, now)
+	v, err := s.store.Get(ctx, id, now, s.cfg.Retention)
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", id, err)
 	}
@@ -406,7 +409,7 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.store.ReserveAttempt(ctx, id, nonce, s.now())
+	a, err := s.store.ReserveAttempt(ctx, id, nonce, s.now(), s.cfg.Retention)
 	if err != nil {
 		s.observeNotPending(err)
 		return nil, fmt.Errorf("check %s: %w", id, err)
@@ -487,11 +490,10 @@ func (s *Service) RecordDelivery(ctx context.Context, messageID string, d Delive
 	if messageID == "" {
 		return false, nil
 	}
-	now := s.now()
 	if d.UpdatedAt.IsZero() {
-		d.UpdatedAt = now
+		d.UpdatedAt = s.now()
 	}
-	found, err = s.store.RecordDelivery(ctx, messageID, d, now)
+	found, err = s.store.RecordDelivery(ctx, messageID, d)
 	if err != nil {
 		return false, fmt.Errorf("record delivery: %w", err)
 	}
@@ -509,6 +511,9 @@ func (s *Service) present(v *Verification, now time.Time) *Verification {
 	if out.Status == StatusPending && !now.Before(out.ExpiresAt) {
 		out.Status = StatusExpired
 	}
+	// Every send sets the expiry one TTL ahead, so the store need not keep
+	// the send time too.
+	out.LastSentAt = out.ExpiresAt.Add(-s.cfg.TTL)
 	out.ResendAt = out.LastSentAt.Add(s.cfg.ResendCooldown)
 	return &out
 }

@@ -25,15 +25,18 @@ type Store interface {
 	// or a *LimitError of kind ErrCooldown or ErrMaxSends.
 	ReserveSend(ctx context.Context, r SendReservation) (reuseID string, err error)
 	// ReleaseSend gives back a reservation whose send failed, so it starts
-	// no cooldown. Releasing a reservation that is no longer held is a no-op.
+	// no cooldown (the cooldown runs from the latest successful send).
+	// Releasing a reservation that is no longer held is a no-op.
 	ReleaseSend(ctx context.Context, number, token string) error
 	// CommitSend records a sent code: it renews c.ReuseID if that one is
 	// still pending, or else creates c.NewID. created reports which.
+	// Verifications a Store returns leave LastSentAt and ResendAt to the
+	// Service, which derives them from ExpiresAt.
 	CommitSend(ctx context.Context, c SendCommit) (v *Verification, created bool, err error)
 
 	// Get returns a verification as stored (a pending one past ExpiresAt is
 	// still StatusPending here), or ErrNotFound once past retention.
-	Get(ctx context.Context, id string, now time.Time) (*Verification, error)
+	Get(ctx context.Context, id string, now time.Time, retention time.Duration) (*Verification, error)
 	// Newest returns the id of the latest verification of number, or
 	// ErrNotFound. The verification itself may already be past retention.
 	Newest(ctx context.Context, number string) (id string, err error)
@@ -42,7 +45,7 @@ type Store interface {
 	// identified by nonce; repeating it with the same nonce uses no more.
 	// It returns ErrNotFound or a *NotPendingError (StatusMaxAttempts when
 	// concurrent guesses hold the last attempts).
-	ReserveAttempt(ctx context.Context, id, nonce string, now time.Time) (*Attempt, error)
+	ReserveAttempt(ctx context.Context, id, nonce string, now time.Time, retention time.Duration) (*Attempt, error)
 	// ResolveAttempt records the outcome of a compared guess: a right one
 	// approves the verification unless its code was replaced meanwhile, a
 	// wrong one may end it with StatusMaxAttempts. Repeating it with the same
@@ -55,7 +58,7 @@ type Store interface {
 	Cancel(ctx context.Context, id string, now time.Time, retention time.Duration) (*Verification, error)
 	// RecordDelivery stores d on the verification whose latest SMS has
 	// messageID. found is false, with a nil error, for unknown ids.
-	RecordDelivery(ctx context.Context, messageID string, d Delivery, now time.Time) (found bool, err error)
+	RecordDelivery(ctx context.Context, messageID string, d Delivery) (found bool, err error)
 }
 
 // SendReservation asks a Store for the right to send one SMS.
@@ -64,6 +67,9 @@ type SendReservation struct {
 	Token    string // names this reservation in ReleaseSend and CommitSend
 	Now      time.Time
 	Cooldown time.Duration
+	// TTL and Retention say how long the number's current verification
+	// lasts, so the store can tell whether it may be renewed.
+	TTL, Retention time.Duration
 	// Hold is how long an unfinished send blocks others to the same number,
 	// in case the process dies before committing or releasing it.
 	Hold     time.Duration

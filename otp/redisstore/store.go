@@ -1,21 +1,26 @@
 // Package redisstore keeps otpgate's verification state in Redis: an
-// otp.Store on go-redis whose every state change is one Lua script (or one
-// command) on the keys of one phone number, which share a Cluster hash tag.
+// otp.Store on go-redis whose every state change is one Lua script on the
+// keys of one phone number, which share a Cluster hash tag.
 //
 // Keys, with the default prefix "otp:":
 //
-//	otp:{<number>}           hash: newest verification, cooldown, send in flight, cached lookup
-//	otp:{<number>}:<hex id>  hash: one verification (the code only as a hash, until it ends)
+//	otp:{<number>}           hash: the number's cooldown, send in flight, cached lookup and current verification
+//	otp:{<number>}:<hex id>  hash: an earlier verification of the number, still within retention
 //	otp:i:<hex id>           string: the number of a verification, to find it by id
-//	otp:m:<message id>       string: "<number>:<hex id>", to file delivery reports
+//	otp:m:<message id>       string: the number an SMS went to, to file delivery reports
 //
-// Every key expires when its content stops being readable, so Redis frees
-// the memory itself.
+// Keeping the current verification in the number's own hash, its id as raw
+// bytes and the bcrypt hash unpacked from its text form keeps a pending
+// verification under 400 bytes of MEMORY USAGE with its indexes (see
+// lua/common.lua for the fields). Every key expires when its content stops
+// being readable, so Redis frees the memory itself.
 package redisstore
 
 import (
 	"context"
 	"embed"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -88,7 +93,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 
 func (s *Store) phoneKey(number string) string { return s.prefix + "{" + number + "}" }
 
-func (s *Store) verKey(number, hexID string) string {
+func (s *Store) archiveKey(number, hexID string) string {
 	return s.prefix + "{" + number + "}:" + hexID
 }
 
@@ -96,8 +101,19 @@ func (s *Store) idKey(hexID string) string { return s.prefix + "i:" + hexID }
 
 func (s *Store) msgKey(messageID string) string { return s.prefix + "m:" + messageID }
 
-// hexOf strips "ver_"; ids are stored without it to save memory.
+// hexOf strips "ver_" from an id.
 func hexOf(id string) string { return strings.TrimPrefix(id, "ver_") }
+
+// rawID is the 16 bytes an id names; hashes keep ids in this form.
+func rawID(id string) string {
+	b, err := hex.DecodeString(hexOf(id))
+	if err != nil || len(b) != 16 {
+		return ""
+	}
+	return string(b)
+}
+
+func fromRaw(raw string) string { return "ver_" + hex.EncodeToString([]byte(raw)) }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
@@ -120,70 +136,94 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// lookupSep separates the parts of a stored lookup; carrier names never
+// contain it.
+const lookupSep = "\x1f"
+
+func packLookup(l *otp.Lookup) string {
+	if l == nil {
+		return ""
+	}
+	ported := "0"
+	if l.Ported {
+		ported = "1"
+	}
+	return l.Carrier + lookupSep + ported + lookupSep + l.NetworkCode
+}
+
+func unpackLookup(s string) *otp.Lookup {
+	parts := strings.SplitN(s, lookupSep, 3)
+	if len(parts) != 3 {
+		return nil
+	}
+	return &otp.Lookup{Carrier: parts[0], Ported: parts[1] == "1", NetworkCode: parts[2]}
+}
+
+// bcrypt64 is bcrypt's own base64 alphabet.
+var bcrypt64 = base64.NewEncoding("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789").WithPadding(base64.NoPadding)
+
+// packHash stores a bcrypt hash ("$2a$10$" and 53 characters) in 43 bytes
+// instead of 60, which keeps a verification's hash in Redis' compact
+// encoding; any other hash is kept as it is behind a marker byte.
+func packHash(h string) string {
+	if len(h) == 60 && h[0] == '$' && h[1] == '2' && h[3] == '$' && h[6] == '$' {
+		cost, err := strconv.Atoi(h[4:6])
+		raw, derr := bcrypt64.DecodeString(h[7:59])
+		if err == nil && derr == nil {
+			return string(append([]byte{1, h[2], byte(cost)}, raw...)) + h[59:]
+		}
+	}
+	return "\x00" + h
+}
+
+func unpackHash(p string) string {
+	if len(p) == 43 && p[0] == 1 {
+		return fmt.Sprintf("$2%c$%02d$%s%s", p[1], p[2], bcrypt64.EncodeToString([]byte(p[3:42])), p[42:])
+	}
+	return strings.TrimPrefix(p, "\x00")
+}
+
 // CachedLookup returns the cached lookup of number, or otp.ErrNotFound.
 func (s *Store) CachedLookup(ctx context.Context, number string, now time.Time) (*otp.Lookup, error) {
-	vals, err := s.rdb.HMGet(ctx, s.phoneKey(number), "lc", "lp", "ln", "lx").Result()
+	vals, err := s.rdb.HMGet(ctx, s.phoneKey(number), "l", "lx").Result()
 	if err != nil {
 		return nil, storeErr("cached lookup", err)
 	}
-	until, _ := vals[3].(string)
-	if n, err := strconv.ParseInt(until, 10, 64); err != nil || n <= ms(now) {
+	packed, _ := vals[0].(string)
+	until, _ := vals[1].(string)
+	l := unpackLookup(packed)
+	if n, err := strconv.ParseInt(until, 10, 64); err != nil || n <= ms(now) || l == nil {
 		return nil, fmt.Errorf("cached lookup: %w", otp.ErrNotFound)
 	}
-	carrier, _ := vals[0].(string)
-	ported, _ := vals[1].(string)
-	network, _ := vals[2].(string)
-	return &otp.Lookup{Carrier: carrier, Ported: ported == "1", NetworkCode: network}, nil
+	return l, nil
 }
 
 // CacheLookup keeps l as the lookup of number until now+ttl.
 func (s *Store) CacheLookup(ctx context.Context, number string, l otp.Lookup, now time.Time, ttl time.Duration) error {
-	err := cacheLookup.Run(ctx, s.rdb, []string{s.phoneKey(number)},
-		l.Carrier, boolArg(l.Ported), l.NetworkCode, ms(now.Add(ttl)), dur(ttl)).Err()
+	err := cacheLookup.Run(ctx, s.rdb, []string{s.phoneKey(number)}, packLookup(&l), ms(now.Add(ttl)), ms(now)).Err()
 	if err != nil {
 		return storeErr("cache lookup", err)
 	}
 	return nil
 }
 
-func boolArg(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
-// maxReserveTries bounds the optimistic read of a number's newest
-// verification; it only changes when a send commits, which a held
-// reservation excludes, so one retry is the normal worst case.
-const maxReserveTries = 5
-
 // ReserveSend claims the right to send one SMS to r.To.
 func (s *Store) ReserveSend(ctx context.Context, r otp.SendReservation) (string, error) {
-	pk := s.phoneKey(r.To)
-	for range maxReserveTries {
-		newest, err := s.rdb.HGet(ctx, pk, "i").Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return "", storeErr("reserve send", err)
-		}
-		res, err := reserveSend.Run(ctx, s.rdb, []string{pk, s.verKey(r.To, newest)},
-			ms(r.Now), newest, r.Token, dur(r.Cooldown), dur(r.Hold), r.MaxSends).Slice()
-		if err != nil {
-			return "", storeErr("reserve send", err)
-		}
-		switch res[0] {
-		case "ok":
-			if reuse := res[1].(string); reuse != "" {
-				return "ver_" + reuse, nil
-			}
-			return "", nil
-		case "cooldown":
-			return "", &otp.LimitError{Kind: otp.ErrCooldown, Limit: 1, Remaining: 0, Reset: time.UnixMilli(res[1].(int64))}
-		case "maxsends":
-			return "", &otp.LimitError{Kind: otp.ErrMaxSends, Limit: int64(r.MaxSends), Remaining: 0, Reset: time.UnixMilli(res[1].(int64))}
-		}
+	res, err := reserveSend.Run(ctx, s.rdb, []string{s.phoneKey(r.To)},
+		ms(r.Now), r.Token, dur(r.Cooldown), dur(r.Hold), r.MaxSends, dur(r.TTL), dur(r.Retention)).Slice()
+	if err != nil {
+		return "", storeErr("reserve send", err)
 	}
-	return "", fmt.Errorf("reserve send: newest verification kept changing: %w", otp.ErrUnavailable)
+	switch res[0] {
+	case "cooldown":
+		return "", &otp.LimitError{Kind: otp.ErrCooldown, Limit: 1, Remaining: 0, Reset: time.UnixMilli(res[1].(int64))}
+	case "maxsends":
+		return "", &otp.LimitError{Kind: otp.ErrMaxSends, Limit: int64(r.MaxSends), Remaining: 0, Reset: time.UnixMilli(res[1].(int64))}
+	}
+	if reuse := res[1].(string); reuse != "" {
+		return fromRaw(reuse), nil
+	}
+	return "", nil
 }
 
 // ReleaseSend gives back a reservation whose send failed.
@@ -194,49 +234,56 @@ func (s *Store) ReleaseSend(ctx context.Context, number, token string) error {
 	return nil
 }
 
+// maxCommitTries bounds the optimistic read of a number's current
+// verification; it only changes when a send commits, which a held
+// reservation excludes, so a retry is rare and a second one rarer.
+const maxCommitTries = 5
+
 // CommitSend records a sent code. A new verification's id index is
-// written first: an index without its verification reads as not found, while
-// a verification without its index could not be found by id at all.
+// written first: an index without its verification reads as not found,
+// while a verification without its index could not be found by id at all.
 func (s *Store) CommitSend(ctx context.Context, c otp.SendCommit) (*otp.Verification, bool, error) {
-	newHex, reuseHex := hexOf(c.NewID), hexOf(c.ReuseID)
+	pk := s.phoneKey(c.To)
 	// A verification lives at most MaxSends code lifetimes (each resend
 	// renews the expiry) plus retention, so its id index never needs renewing.
 	idTTL := time.Duration(max(c.MaxSends, 1))*c.TTL + c.Retention
-	if reuseHex == "" {
-		if err := s.rdb.Set(ctx, s.idKey(newHex), c.To, idTTL).Err(); err != nil {
+	if c.ReuseID == "" {
+		if err := s.rdb.Set(ctx, s.idKey(hexOf(c.NewID)), c.To, idTTL).Err(); err != nil {
 			return nil, false, storeErr("commit send", err)
 		}
 	}
-	var lookup, carrier, ported, network string
-	if c.Lookup != nil {
-		lookup, carrier, ported, network = "1", c.Lookup.Carrier, boolArg(c.Lookup.Ported), c.Lookup.NetworkCode
+	for range maxCommitTries {
+		current, err := s.rdb.HGet(ctx, pk, "i").Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, false, storeErr("commit send", err)
+		}
+		res, err := commitSend.Run(ctx, s.rdb, []string{pk, s.archiveKey(c.To, hex.EncodeToString([]byte(current)))},
+			ms(c.Now), c.Token, rawID(c.ReuseID), rawID(c.NewID), packHash(c.CodeHash), c.MessageID,
+			dur(c.TTL), dur(c.Retention), c.MaxAttempts, packLookup(c.Lookup), current, dur(c.Cooldown)).Slice()
+		if err != nil {
+			return nil, false, storeErr("commit send", err)
+		}
+		if res[0] == "retry" {
+			continue
+		}
+		created := res[0].(int64) == 1
+		id := fromRaw(res[1].(string))
+		pipe := s.rdb.Pipeline()
+		if created && c.ReuseID != "" {
+			// The verification to renew ended during the send: a new one
+			// holds the code instead.
+			pipe.Set(ctx, s.idKey(hexOf(id)), c.To, idTTL)
+		}
+		if c.MessageID != "" {
+			pipe.Set(ctx, s.msgKey(c.MessageID), c.To, c.TTL+c.Retention)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, false, storeErr("commit send", err)
+		}
+		v, err := parse(id, c.To, res[2:])
+		return v, created, err
 	}
-	res, err := commitSend.Run(ctx, s.rdb,
-		[]string{s.phoneKey(c.To), s.verKey(c.To, reuseHex), s.verKey(c.To, newHex)},
-		ms(c.Now), c.Token, reuseHex, newHex, c.CodeHash, c.MessageID, dur(c.TTL),
-		dur(c.Cooldown), dur(c.Retention), c.MaxAttempts, lookup, carrier, ported, network).Slice()
-	if err != nil {
-		return nil, false, storeErr("commit send", err)
-	}
-	created := res[0].(int64) == 1
-	hexID := res[1].(string)
-	pipe := s.rdb.Pipeline()
-	if created && reuseHex != "" {
-		// The verification to renew ended during the send: a new one holds
-		// the code instead.
-		pipe.Set(ctx, s.idKey(hexID), c.To, idTTL)
-	}
-	if c.MessageID != "" {
-		pipe.Set(ctx, s.msgKey(c.MessageID), c.To+":"+hexID, c.TTL+c.Retention)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, false, storeErr("commit send", err)
-	}
-	v, err := parse(hexID, c.To, res[2:])
-	if err != nil {
-		return nil, false, err
-	}
-	return v, created, nil
+	return nil, false, fmt.Errorf("commit send: current verification kept changing: %w", otp.ErrUnavailable)
 }
 
 // run runs a state-changing script; with WithReplicaAcks it also waits, on
@@ -254,8 +301,7 @@ func (s *Store) run(ctx context.Context, sc *redis.Script, keys []string, args .
 		}
 		conn = node
 	}
-	var res *redis.Cmd
-	var acked *redis.Cmd
+	var res, acked *redis.Cmd
 	_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
 		res = sc.Eval(ctx, p, keys, args...)
 		acked = p.Do(ctx, "wait", s.acks, s.ackFor.Milliseconds())
@@ -264,67 +310,88 @@ func (s *Store) run(ctx context.Context, sc *redis.Script, keys []string, args .
 	if err != nil {
 		return nil, err
 	}
-	if n, err := acked.Int64(); err != nil || n < int64(s.acks) {
+	n, err := acked.Int64()
+	if err != nil {
+		return nil, err
+	}
+	if n < int64(s.acks) {
 		return nil, fmt.Errorf("%d of %d replicas acknowledged the write", n, s.acks)
 	}
 	return res.Slice()
 }
 
+// locate finds the number of verification id through its id index, and
+// the keys the verification may be under.
+func (s *Store) locate(ctx context.Context, op, id string) (number string, keys []string, err error) {
+	number, err = s.rdb.Get(ctx, s.idKey(hexOf(id))).Result()
+	if err != nil {
+		return "", nil, storeErr(op, err)
+	}
+	return number, []string{s.phoneKey(number), s.archiveKey(number, hexOf(id))}, nil
+}
+
 // Get returns a verification as stored.
-func (s *Store) Get(ctx context.Context, id string, now time.Time) (*otp.Verification, error) {
-	hexID := hexOf(id)
-	number, err := s.rdb.Get(ctx, s.idKey(hexID)).Result()
+func (s *Store) Get(ctx context.Context, id string, now time.Time, retention time.Duration) (*otp.Verification, error) {
+	number, keys, err := s.locate(ctx, "get", id)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.rdb.HGetAll(ctx, keys[0]).Result()
+	if err == nil && m["i"] != rawID(id) {
+		m, err = s.rdb.HGetAll(ctx, keys[1]).Result()
+	}
 	if err != nil {
 		return nil, storeErr("get", err)
 	}
-	flat, err := s.rdb.HGetAll(ctx, s.verKey(number, hexID)).Result()
-	if err != nil {
-		return nil, storeErr("get", err)
-	}
-	if x, err := strconv.ParseInt(flat["x"], 10, 64); err != nil || x <= ms(now) {
+	v, err := fromMap(id, number, m)
+	if err != nil || !now.Before(goneAt(v, m, retention)) {
 		return nil, fmt.Errorf("get: %w", otp.ErrNotFound)
 	}
-	return fromMap(hexID, number, flat)
+	return v, nil
+}
+
+// goneAt is when a verification stops being readable, as gone_at in
+// lua/common.lua.
+func goneAt(v *otp.Verification, m map[string]string, retention time.Duration) time.Time {
+	if x, err := strconv.ParseInt(m["x"], 10, 64); err == nil {
+		return time.UnixMilli(x)
+	}
+	return v.ExpiresAt.Add(retention)
 }
 
 // Newest returns the id of the latest verification of number.
 func (s *Store) Newest(ctx context.Context, number string) (string, error) {
-	hexID, err := s.rdb.HGet(ctx, s.phoneKey(number), "i").Result()
+	raw, err := s.rdb.HGet(ctx, s.phoneKey(number), "i").Result()
 	if err != nil {
 		return "", storeErr("newest", err)
 	}
-	return "ver_" + hexID, nil
-}
-
-// locate finds the key of verification id through its id index.
-func (s *Store) locate(ctx context.Context, op, id string) (number, key string, err error) {
-	hexID := hexOf(id)
-	number, err = s.rdb.Get(ctx, s.idKey(hexID)).Result()
-	if err != nil {
-		return "", "", storeErr(op, err)
-	}
-	return number, s.verKey(number, hexID), nil
+	return fromRaw(raw), nil
 }
 
 // ReserveAttempt uses one attempt of verification id for the guess nonce.
-func (s *Store) ReserveAttempt(ctx context.Context, id, nonce string, now time.Time) (*otp.Attempt, error) {
-	number, key, err := s.locate(ctx, "reserve attempt", id)
+func (s *Store) ReserveAttempt(ctx context.Context, id, nonce string, now time.Time, retention time.Duration) (*otp.Attempt, error) {
+	number, keys, err := s.locate(ctx, "reserve attempt", id)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.run(ctx, reserveAttempt, []string{key}, ms(now), nonce)
+	res, err := s.run(ctx, reserveAttempt, keys, ms(now), rawID(id), nonce, dur(retention))
 	if err != nil {
 		return nil, storeErr("reserve attempt", err)
 	}
 	if err := refusal("reserve attempt", res); err != nil {
 		return nil, err
 	}
-	return &otp.Attempt{ID: id, To: number, Nonce: nonce, CodeHash: res[1].(string), AttemptsLeft: int(res[2].(int64))}, nil
+	return &otp.Attempt{ID: id, To: number, Nonce: nonce, CodeHash: unpackHash(res[1].(string)), AttemptsLeft: int(res[2].(int64))}, nil
 }
 
 // ResolveAttempt records the outcome of a compared guess.
 func (s *Store) ResolveAttempt(ctx context.Context, a *otp.Attempt, right bool, now time.Time, retention time.Duration) (*otp.CheckResult, error) {
-	res, err := s.run(ctx, resolveAttempt, []string{s.verKey(a.To, hexOf(a.ID))}, ms(now), a.Nonce, boolArg(right), dur(retention))
+	keys := []string{s.phoneKey(a.To), s.archiveKey(a.To, hexOf(a.ID))}
+	rightArg := "0"
+	if right {
+		rightArg = "1"
+	}
+	res, err := s.run(ctx, resolveAttempt, keys, ms(now), rawID(a.ID), a.Nonce, rightArg, dur(retention))
 	if err != nil {
 		return nil, storeErr("resolve attempt", err)
 	}
@@ -351,35 +418,30 @@ func refusal(op string, res []any) error {
 
 // Cancel ends a pending verification.
 func (s *Store) Cancel(ctx context.Context, id string, now time.Time, retention time.Duration) (*otp.Verification, error) {
-	number, key, err := s.locate(ctx, "cancel", id)
+	number, keys, err := s.locate(ctx, "cancel", id)
 	if err != nil {
 		return nil, err
 	}
-	res, err := cancelScript.Run(ctx, s.rdb, []string{key}, ms(now), dur(retention)).Slice()
+	res, err := cancelScript.Run(ctx, s.rdb, keys, ms(now), rawID(id), dur(retention)).Slice()
 	if err != nil {
 		return nil, storeErr("cancel", err)
 	}
 	if err := refusal("cancel", res); err != nil {
 		return nil, err
 	}
-	return parse(hexOf(id), number, res[1:])
+	return parse(id, number, res[1:])
 }
 
 // RecordDelivery stores d on the verification whose latest SMS is messageID.
-func (s *Store) RecordDelivery(ctx context.Context, messageID string, d otp.Delivery, now time.Time) (bool, error) {
-	target, err := s.rdb.Get(ctx, s.msgKey(messageID)).Result()
+func (s *Store) RecordDelivery(ctx context.Context, messageID string, d otp.Delivery) (bool, error) {
+	number, err := s.rdb.Get(ctx, s.msgKey(messageID)).Result()
 	if errors.Is(err, redis.Nil) {
 		return false, nil
 	}
 	if err != nil {
 		return false, storeErr("record delivery", err)
 	}
-	number, hexID, ok := strings.Cut(target, ":")
-	if !ok {
-		return false, fmt.Errorf("record delivery: malformed message index")
-	}
-	n, err := deliveryScript.Run(ctx, s.rdb, []string{s.verKey(number, hexID)},
-		ms(now), messageID, d.Status, ms(d.UpdatedAt)).Int()
+	n, err := deliveryScript.Run(ctx, s.rdb, []string{s.phoneKey(number)}, messageID, d.Status, ms(d.UpdatedAt)).Int()
 	if err != nil {
 		return false, storeErr("record delivery", err)
 	}
@@ -387,6 +449,7 @@ func (s *Store) RecordDelivery(ctx context.Context, messageID string, d otp.Deli
 }
 
 var statuses = map[string]otp.Status{
+	"":        otp.StatusPending,
 	"p":       otp.StatusPending,
 	"a":       otp.StatusApproved,
 	"c":       otp.StatusCanceled,
@@ -402,17 +465,17 @@ func status(code string) otp.Status {
 }
 
 // parse reads the flat field/value list a script returns.
-func parse(hexID, number string, flat []any) (*otp.Verification, error) {
+func parse(id, number string, flat []any) (*otp.Verification, error) {
 	m := make(map[string]string, len(flat)/2)
 	for i := 0; i+1 < len(flat); i += 2 {
 		k, _ := flat[i].(string)
 		v, _ := flat[i+1].(string)
 		m[k] = v
 	}
-	return fromMap(hexID, number, m)
+	return fromMap(id, number, m)
 }
 
-func fromMap(hexID, number string, m map[string]string) (*otp.Verification, error) {
+func fromMap(id, number string, m map[string]string) (*otp.Verification, error) {
 	var bad []string
 	num := func(field string) int64 {
 		n, err := strconv.ParseInt(m[field], 10, 64)
@@ -421,25 +484,23 @@ func fromMap(hexID, number string, m map[string]string) (*otp.Verification, erro
 		}
 		return n
 	}
+	created := num("c")
 	v := &otp.Verification{
-		ID:           "ver_" + hexID,
+		ID:           id,
 		To:           number,
 		Status:       status(m["s"]),
-		CreatedAt:    time.UnixMilli(num("c")),
-		ExpiresAt:    time.UnixMilli(num("e")),
+		CreatedAt:    time.UnixMilli(created),
+		ExpiresAt:    time.UnixMilli(created + num("e")),
 		AttemptsLeft: int(num("a")),
 		Sends:        int(num("k")),
-		LastSentAt:   time.UnixMilli(num("l")),
 		MessageID:    m["m"],
-	}
-	if _, ok := m["lc"]; ok {
-		v.Lookup = &otp.Lookup{Carrier: m["lc"], Ported: m["lp"] == "1", NetworkCode: m["ln"]}
+		Lookup:       unpackLookup(m["l"]),
 	}
 	if d, ok := m["d"]; ok {
 		v.Delivery = &otp.Delivery{Status: d, UpdatedAt: time.UnixMilli(num("du"))}
 	}
 	if len(bad) > 0 {
-		return nil, fmt.Errorf("verification %s: malformed fields %v", hexID, bad)
+		return nil, fmt.Errorf("verification %s: malformed fields %v", id, bad)
 	}
 	return v, nil
 }

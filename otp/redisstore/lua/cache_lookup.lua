@@ -1,5 +1,4 @@
--- KEYS[1] phone hash. ARGV: carrier, ported (1/0), network code, valid
--- until, ttl ms.
-redis.call('HSET', KEYS[1], 'lc', ARGV[1], 'lp', ARGV[2], 'ln', ARGV[3], 'lx', ARGV[4])
-extend(KEYS[1], tonumber(ARGV[5]))
+-- KEYS[1] number hash. ARGV: lookup, valid until, now.
+redis.call('HSET', KEYS[1], 'l', ARGV[1], 'lx', ARGV[2])
+extend(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
 return 1

@@ -1,16 +1,17 @@
--- KEYS[1] verification. ARGV: now, retention ms.
+-- KEYS[1] number hash, KEYS[2] archive key of the verification.
+-- ARGV: now, id, retention.
 -- Returns {'notfound'}, {'notpending', status} or {'ok', fields...}.
-local now = tonumber(ARGV[1])
-local v = hmap(KEYS[1])
-if gone(v, now) then
+local now, retention = tonumber(ARGV[1]), tonumber(ARGV[3])
+local key, v = pick(ARGV[2])
+if gone(v, now, retention) then
   return {'notfound'}
 end
-if v.s ~= 'p' then
+if v.s then
   return {'notpending', v.s}
 end
-if tonumber(v.e) <= now then
+if expires(v) <= now then
   return {'notpending', 'expired'}
 end
-finish(KEYS[1], v, 'c', now, tonumber(ARGV[2]))
-local _, flat = hmap(KEYS[1])
+finish(key, v, 'c', now, retention)
+local _, flat = hmap(key)
 return {'ok', unpack(flat)}

@@ -1,43 +1,72 @@
--- KEYS[1] phone hash, KEYS[2] verification to renew (or an unused key of
--- the slot), KEYS[3] verification to create.
--- ARGV: now, token, renew id, new id, code hash, message id, ttl ms,
--- cooldown ms, retention ms, max attempts, lookup flag, carrier, ported,
--- network code.
--- Returns {created (0/1), id, the verification's fields...}.
-local now = tonumber(ARGV[1])
-local ttl, cooldown, retention = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local e = now + ttl
-local x = e + retention
-local key, id, created
-if ARGV[3] ~= '' then
-  local v = hmap(KEYS[2])
-  if v.h == ARGV[5] then
-    -- A retry of this very commit: it has been applied already.
-    key, id, created = KEYS[2], ARGV[3], 0
-  elseif not gone(v, now) and v.s == 'p' and tonumber(v.e) > now and tonumber(v.a) > 0 then
-    redis.call('HSET', KEYS[2], 'h', ARGV[5], 'g', tonumber(v.g) + 1, 'k', tonumber(v.k) + 1,
-      'l', now, 'e', e, 'x', x, 'm', ARGV[6])
-    redis.call('HDEL', KEYS[2], 'd', 'du')
-    redis.call('PEXPIRE', KEYS[2], x - now)
-    key, id, created = KEYS[2], ARGV[3], 0
-  end
-end
-if key == nil then
-  key, id, created = KEYS[3], ARGV[4], 1
-  if redis.call('EXISTS', key) == 0 then
-    redis.call('HSET', key, 's', 'p', 'c', now, 'e', e, 'a', ARGV[10], 'k', 1, 'l', now,
-      'h', ARGV[5], 'g', 1, 'm', ARGV[6], 'x', x)
-    redis.call('PEXPIRE', key, x - now)
-  end
-end
-if ARGV[11] == '1' then
-  redis.call('HSET', key, 'lc', ARGV[12], 'lp', ARGV[13], 'ln', ARGV[14])
-end
+-- KEYS[1] number hash, KEYS[2] archive key of the current verification.
+-- ARGV: now, token, id to renew, new id, code hash, message id, ttl,
+-- retention, max attempts, lookup ('' for none), current id, cooldown.
+-- Returns {'retry'} when the current verification is not ARGV[11] any more,
+-- else {created (0/1), id, fields...}.
+local now, ttl, retention = tonumber(ARGV[1]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local floor = now + tonumber(ARGV[12])
 local p = hmap(KEYS[1])
 if p.t == ARGV[2] then
-  redis.call('HDEL', KEYS[1], 't', 'u', 'q')
+  redis.call('HDEL', KEYS[1], 't', 'u')
+  p.t, p.u = nil, nil
 end
-redis.call('HSET', KEYS[1], 'i', id, 'r', now + cooldown)
-extend(KEYS[1], math.max(x - now, cooldown))
-local _, flat = hmap(key)
-return {created, id, unpack(flat)}
+local function done(created)
+  local v, flat = hmap(KEYS[1])
+  settle(KEYS[1], v, now, retention, floor)
+  return {created, v.i, unpack(flat)}
+end
+if p.h == ARGV[5] then
+  -- A retry of this very commit: it has been applied already.
+  return done(p.i == ARGV[4] and 1 or 0)
+end
+local function set_message_and_lookup()
+  if ARGV[6] ~= '' then
+    redis.call('HSET', KEYS[1], 'm', ARGV[6])
+  else
+    redis.call('HDEL', KEYS[1], 'm')
+  end
+  if ARGV[10] ~= '' then
+    redis.call('HSET', KEYS[1], 'l', ARGV[10])
+  end
+end
+if ARGV[3] ~= '' and p.i == ARGV[3] and not gone(p, now, retention) and p.s == nil
+    and expires(p) > now and tonumber(p.a) > 0 then
+  redis.call('HSET', KEYS[1], 'h', ARGV[5], 'k', tonumber(p.k) + 1, 'e', now + ttl - tonumber(p.c))
+  redis.call('HDEL', KEYS[1], 'd', 'du')
+  set_message_and_lookup()
+  return done(0)
+end
+if (p.i or '') ~= ARGV[11] then
+  return {'retry'}
+end
+local drop = {}
+local keep = {}
+for f, val in pairs(p) do
+  if string.sub(f, 1, 1) == '~' then
+    drop[#drop + 1] = f
+    keep[#keep + 1] = f
+    keep[#keep + 1] = val
+  end
+end
+for _, f in ipairs(VFIELDS) do
+  if p[f] then
+    drop[#drop + 1] = f
+    keep[#keep + 1] = f
+    keep[#keep + 1] = p[f]
+  end
+end
+if not gone(p, now, retention) then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[2], unpack(keep))
+  redis.call('PEXPIRE', KEYS[2], gone_at(p, retention) - now)
+end
+if #drop > 0 then
+  redis.call('HDEL', KEYS[1], unpack(drop))
+end
+if ARGV[10] == '' then
+  -- No lookup this time means the cached one had run out: drop it.
+  redis.call('HDEL', KEYS[1], 'lx')
+end
+redis.call('HSET', KEYS[1], 'i', ARGV[4], 'c', now, 'e', ttl, 'a', ARGV[9], 'k', 1, 'h', ARGV[5])
+set_message_and_lookup()
+return done(1)

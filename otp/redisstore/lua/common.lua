@@ -1,19 +1,27 @@
 -- Shared by every script (store.go puts it in front of each one).
 --
+-- One hash per phone number, otp:{<number>}, holds the number's state and
+-- its current verification; when a new verification replaces one that is
+-- still readable, the old one moves to otp:{<number>}:<hex id> (same hash
+-- tag, so every script stays on one Cluster slot). Fields are one or two
+-- letters and values are compact because a pending verification must fit
+-- in 400 bytes of MEMORY USAGE with its indexes:
+--
+--   i   current verification id, 16 raw bytes
+--   t u token and hold-until of a send in flight
+--   l   lookup "carrier<US>ported<US>network"; lx until when it is a valid cache
+--   s   status: absent while pending, else a approved, c canceled, m max attempts
+--   c   created at; e expires at, as an offset from c
+--   a   attempts left; k sends, which also names the current code
+--   h   code hash; m upstream message id of the latest SMS
+--   x   gone at (set once finished; a pending one is gone at c+e+retention)
+--   w   nonce of the approving guess; d du delivery status and time
+--   ~<nonce>  a guess being compared, with the k it was reserved against
+--
 -- Times are milliseconds of the service's clock, passed in as ARGV, never
--- Redis TIME, so a test clock rules expiry. Key TTLs are set relative to that
--- clock; field x ("gone at") is the logical end of a verification, checked by
--- every script in case the clock runs ahead of Redis' own.
---
--- Verification hash fields: s status (p pending, a approved, c canceled,
--- m max attempts), c created, e expires, a attempts left, k sends, l last
--- sent, h code hash, g code generation, f finished, w approving nonce,
--- m message id, x gone at, lc/lp/ln lookup, d/du delivery, ~<nonce> the code
--- generation a reserved guess was made against ("-" once resolved).
---
--- Phone hash fields: i newest verification id, r resend allowed at, t/u/q
--- token, hold-until and previous r of a send in flight, lc/lp/ln/lx cached
--- lookup and its end.
+-- Redis TIME, so a test clock rules expiry. Key TTLs follow the same clock.
+
+local VFIELDS = {'s', 'c', 'e', 'a', 'k', 'h', 'm', 'x', 'w', 'd', 'du', 'l'}
 
 local function hmap(key)
   local flat = redis.call('HGETALL', key)
@@ -24,23 +32,59 @@ local function hmap(key)
   return h, flat
 end
 
-local function gone(v, now)
-  return v.x == nil or tonumber(v.x) <= now
+local function expires(v)
+  return tonumber(v.c) + tonumber(v.e)
 end
 
--- extend makes key live at least ms more, never less.
-local function extend(key, ms)
-  if ms < 1 then
-    ms = 1
+local function gone_at(v, retention)
+  if v.x then
+    return tonumber(v.x)
   end
-  local cur = redis.call('PTTL', key)
-  if cur < ms then
-    redis.call('PEXPIRE', key, ms)
+  return expires(v) + retention
+end
+
+local function gone(v, now, retention)
+  return v.c == nil or gone_at(v, retention) <= now
+end
+
+-- settle gives key the TTL its latest-living field needs, or deletes it.
+local function settle(key, v, now, retention, floor)
+  local til = floor or 0
+  if v.c then
+    til = math.max(til, gone_at(v, retention))
+  end
+  if v.u then
+    til = math.max(til, tonumber(v.u))
+  end
+  if v.lx then
+    til = math.max(til, tonumber(v.lx))
+  end
+  if til <= now then
+    redis.call('DEL', key)
+  else
+    redis.call('PEXPIRE', key, til - now)
   end
 end
 
--- finish ends a verification: the code hash and the guess records go, and
--- the hash stays readable for retention from now.
+-- extend makes key live at least until til, never shorter.
+local function extend(key, til, now)
+  if redis.call('PTTL', key) < til - now then
+    redis.call('PEXPIRE', key, til - now)
+  end
+end
+
+-- pick returns the key and fields of verification id: the number's
+-- current one (KEYS[1]) or an archived one (KEYS[2]).
+local function pick(id)
+  local p = hmap(KEYS[1])
+  if p.i == id then
+    return KEYS[1], p
+  end
+  return KEYS[2], hmap(KEYS[2])
+end
+
+-- finish ends a verification: the code hash and the guesses in flight go,
+-- and it stays readable for retention from now.
 local function finish(key, v, status, now, retention)
   local drop = {'h'}
   for f in pairs(v) do
@@ -49,6 +93,16 @@ local function finish(key, v, status, now, retention)
     end
   end
   redis.call('HDEL', key, unpack(drop))
-  redis.call('HSET', key, 's', status, 'f', now, 'x', now + retention)
-  redis.call('PEXPIRE', key, retention)
+  redis.call('HSET', key, 's', status, 'x', now + retention)
+  v.x = tostring(now + retention)
+  settle(key, v, now, retention)
+end
+
+local function inflight(v)
+  for f in pairs(v) do
+    if string.sub(f, 1, 1) == '~' then
+      return true
+    end
+  end
+  return false
 end

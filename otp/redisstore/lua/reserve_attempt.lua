@@ -1,20 +1,21 @@
--- KEYS[1] verification. ARGV: now, nonce.
+-- KEYS[1] number hash, KEYS[2] archive key of the verification.
+-- ARGV: now, id, nonce, retention.
 -- Uses one attempt for the guess named by nonce, once however often it is
 -- run. Returns {'notfound'}, {'notpending', status} or
 -- {'ok', code hash, attempts left}.
-local now = tonumber(ARGV[1])
-local v = hmap(KEYS[1])
-if gone(v, now) then
+local now, retention = tonumber(ARGV[1]), tonumber(ARGV[4])
+local key, v = pick(ARGV[2])
+if gone(v, now, retention) then
   return {'notfound'}
 end
-local nf = '~' .. ARGV[2]
-if v[nf] and v.s == 'p' then
+local nf = '~' .. ARGV[3]
+if v[nf] and v.s == nil then
   return {'ok', v.h, tonumber(v.a)}
 end
-if v.s ~= 'p' then
+if v.s then
   return {'notpending', v.s}
 end
-if tonumber(v.e) <= now then
+if expires(v) <= now then
   return {'notpending', 'expired'}
 end
 local left = tonumber(v.a)
@@ -23,5 +24,5 @@ if left <= 0 then
   -- verification is out of attempts, whatever they find.
   return {'notpending', 'm'}
 end
-redis.call('HSET', KEYS[1], 'a', left - 1, nf, v.g)
+redis.call('HSET', key, 'a', left - 1, nf, v.k)
 return {'ok', v.h, left - 1}

@@ -1,16 +1,16 @@
--- KEYS[1] phone hash, KEYS[2] verification ARGV[2] names (same slot).
--- ARGV: now, expected newest id ("" for none), token, cooldown ms, hold ms,
--- max sends.
--- Returns {'retry'} if the newest id changed since the caller read it,
--- {'cooldown', until}, {'maxsends', expires}, or {'ok', id to renew or ''}.
-local now = tonumber(ARGV[1])
-local cooldown = tonumber(ARGV[4])
-local hold = tonumber(ARGV[5])
+-- KEYS[1] number hash. ARGV: now, token, cooldown, hold, max sends, ttl,
+-- retention.
+-- The cooldown runs from the latest send, which is the current
+-- verification's expiry minus the ttl.
+-- Returns {'cooldown', until}, {'maxsends', expires} or
+-- {'ok', id to renew or ''}.
+local now, cooldown, hold = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local ttl, retention = tonumber(ARGV[6]), tonumber(ARGV[7])
 local p = hmap(KEYS[1])
-if (p.i or '') ~= ARGV[2] then
-  return {'retry'}
+local r = 0
+if p.c then
+  r = expires(p) - ttl + cooldown
 end
-local r = tonumber(p.r or '0')
 if p.t and tonumber(p.u) > now then
   if r > now then
     return {'cooldown', r}
@@ -21,15 +21,13 @@ if r > now then
   return {'cooldown', r}
 end
 local reuse = ''
-if ARGV[2] ~= '' then
-  local v = hmap(KEYS[2])
-  if not gone(v, now) and v.s == 'p' and tonumber(v.e) > now and tonumber(v.a) > 0 then
-    if tonumber(v.k) >= tonumber(ARGV[6]) then
-      return {'maxsends', tonumber(v.e)}
-    end
-    reuse = ARGV[2]
+if not gone(p, now, retention) and p.s == nil and expires(p) > now and tonumber(p.a) > 0 then
+  if tonumber(p.k) >= tonumber(ARGV[5]) then
+    return {'maxsends', expires(p)}
   end
+  reuse = p.i
 end
-redis.call('HSET', KEYS[1], 'q', p.r or '', 't', ARGV[3], 'u', now + hold, 'r', now + cooldown)
-extend(KEYS[1], math.max(cooldown, hold))
+redis.call('HSET', KEYS[1], 't', ARGV[2], 'u', now + hold)
+p.u = tostring(now + hold)
+settle(KEYS[1], p, now, retention)
 return {'ok', reuse}

@@ -1,0 +1,304 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/redisstore"
+	"github.com/otpgate/otpgate/otp/redisstore/redistest"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
+)
+
+const number = "64211234567"
+
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// fakeHash has the shape of a bcrypt hash, for realistic memory figures.
+var fakeHash = "$2a$10$" + strings.Repeat("abcdefghijklm", 4) + "O"
+
+// mustCreate stores a fresh pending verification of number sent at t0.
+func mustCreate(t *testing.T, s *redisstore.Store, maxAttempts int) *otp.Verification {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.ReserveSend(ctx, reservation("tok", t0)); err != nil {
+		t.Fatalf("ReserveSend: %v", err)
+	}
+	v, created, err := s.CommitSend(ctx, commit(t0, "", "ver_0123456789abcdef0123456789abcdef", fakeHash, "1158493", maxAttempts))
+	if err != nil || !created {
+		t.Fatalf("CommitSend = %v, %v", created, err)
+	}
+	return v
+}
+
+func reservation(token string, now time.Time) otp.SendReservation {
+	return otp.SendReservation{To: number, Token: token, Now: now, Cooldown: 30 * time.Second,
+		TTL: 5 * time.Minute, Retention: time.Hour, Hold: time.Minute, MaxSends: 5}
+}
+
+func commit(now time.Time, reuse, id, hash, msg string, maxAttempts int) otp.SendCommit {
+	return otp.SendCommit{
+		To: number, Token: "tok", ReuseID: reuse, NewID: id, CodeHash: hash, MessageID: msg,
+		Lookup: &otp.Lookup{Carrier: "Spark", NetworkCode: "TCNZ"},
+		Now:    now, TTL: 5 * time.Minute, Cooldown: 30 * time.Second, Retention: time.Hour,
+		MaxAttempts: maxAttempts, MaxSends: 5,
+	}
+}
+
+func TestRetriedReservationUsesOneAttempt(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		v := mustCreate(t, s, 5)
+		for range 2 {
+			a, err := s.ReserveAttempt(ctx, v.ID, "nonce-1", t0, time.Hour)
+			if err != nil || a.AttemptsLeft != 4 || a.CodeHash != fakeHash || a.To != number {
+				t.Fatalf("ReserveAttempt = %+v, %v", a, err)
+			}
+		}
+		got, _ := s.Get(ctx, v.ID, t0, time.Hour)
+		if got.AttemptsLeft != 4 {
+			t.Fatalf("attempts left after a retried reservation = %d, want 4", got.AttemptsLeft)
+		}
+	})
+}
+
+func TestRetriedResolutionIsApplied_once(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		v := mustCreate(t, s, 2)
+		wrongA, _ := s.ReserveAttempt(ctx, v.ID, "w", t0, time.Hour)
+		for range 2 {
+			res, err := s.ResolveAttempt(ctx, wrongA, false, t0, time.Hour)
+			if err != nil || res.Status != otp.StatusPending || res.AttemptsLeft != 1 {
+				t.Fatalf("wrong resolution = %+v, %v", res, err)
+			}
+		}
+		right, _ := s.ReserveAttempt(ctx, v.ID, "r", t0, time.Hour)
+		for range 2 {
+			res, err := s.ResolveAttempt(ctx, right, true, t0, time.Hour)
+			if err != nil || !res.Valid || res.Status != otp.StatusApproved {
+				t.Fatalf("retried approval = %+v, %v", res, err)
+			}
+		}
+		other, err := s.ReserveAttempt(ctx, v.ID, "x", t0, time.Hour)
+		if np, ok := errors.AsType[*otp.NotPendingError](err); !ok || np.Status != otp.StatusApproved {
+			t.Fatalf("reservation after approval = %+v, %v", other, err)
+		}
+		// The code hash is dropped once the verification is finished.
+		if h := c.HGet(ctx, "otp:{"+number+"}", "h").Val(); h != "" {
+			t.Error("code hash kept after approval")
+		}
+	})
+}
+
+func TestRetriedResendCommitCountsOneSend(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		v := mustCreate(t, s, 5)
+		later := t0.Add(time.Minute)
+		reuse, err := s.ReserveSend(ctx, reservation("tok2", later))
+		if err != nil || reuse != v.ID {
+			t.Fatalf("ReserveSend for a resend = %q, %v; want %s", reuse, err, v.ID)
+		}
+		cm := commit(later, reuse, "ver_ffffffffffffffffffffffffffffffff", "$2a$10$other", "msg-2", 5)
+		cm.Token = "tok2"
+		for range 2 {
+			r, created, err := s.CommitSend(ctx, cm)
+			if err != nil || created || r.ID != v.ID || r.Sends != 2 {
+				t.Fatalf("CommitSend resend = %+v created=%v, %v", r, created, err)
+			}
+		}
+	})
+}
+
+func TestRightGuessInFlightOutlivesTheLastWrongOne(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		v := mustCreate(t, s, 2)
+		right, _ := s.ReserveAttempt(ctx, v.ID, "right", t0, time.Hour)
+		last, _ := s.ReserveAttempt(ctx, v.ID, "last", t0, time.Hour)
+		_, err := s.ReserveAttempt(ctx, v.ID, "third", t0, time.Hour)
+		if np, ok := errors.AsType[*otp.NotPendingError](err); !ok || np.Status != otp.StatusMaxAttempts {
+			t.Fatalf("third reservation = %v, want NotPendingError{max_attempts_reached}", err)
+		}
+		res, err := s.ResolveAttempt(ctx, last, false, t0, time.Hour)
+		if err != nil || res.Status != otp.StatusPending || res.AttemptsLeft != 0 {
+			t.Fatalf("last wrong guess with another in flight = %+v, %v", res, err)
+		}
+		res, err = s.ResolveAttempt(ctx, right, true, t0, time.Hour)
+		if err != nil || !res.Valid {
+			t.Fatalf("right guess in flight = %+v, %v; want approval", res, err)
+		}
+	})
+}
+
+func TestIndexesAndKeyLifetimes(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		v := mustCreate(t, s, 5)
+		keys := c.Keys(ctx, "*").Val()
+		if len(keys) != 3 {
+			t.Fatalf("keys of one verification = %v, want number hash, id index, message index", keys)
+		}
+		for _, k := range keys {
+			if ttl := c.PTTL(ctx, k).Val(); ttl <= 0 || ttl > 5*5*time.Minute+time.Hour {
+				t.Errorf("TTL of %s = %v", k, ttl)
+			}
+		}
+		if id, err := s.Newest(ctx, number); err != nil || id != v.ID {
+			t.Errorf("Newest = %q, %v", id, err)
+		}
+		if _, err := s.Get(ctx, "ver_00000000000000000000000000000000", t0, time.Hour); !errors.Is(err, otp.ErrNotFound) {
+			t.Errorf("Get unknown = %v, want ErrNotFound", err)
+		}
+		if _, err := s.Newest(ctx, "61412345678"); !errors.Is(err, otp.ErrNotFound) {
+			t.Errorf("Newest of an unknown number = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestLookupCache(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		if _, err := s.CachedLookup(ctx, number, t0); !errors.Is(err, otp.ErrNotFound) {
+			t.Fatalf("empty cache = %v, want ErrNotFound", err)
+		}
+		want := otp.Lookup{Carrier: "One NZ", Ported: true, NetworkCode: "VODA"}
+		if err := s.CacheLookup(ctx, number, want, t0, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.CachedLookup(ctx, number, t0.Add(time.Hour-time.Millisecond)); err != nil || *got != want {
+			t.Fatalf("cached = %+v, %v", got, err)
+		}
+		if _, err := s.CachedLookup(ctx, number, t0.Add(time.Hour)); !errors.Is(err, otp.ErrNotFound) {
+			t.Fatalf("cache after its end = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestReplicaAcksRefuseUnreplicatedWrites(t *testing.T) {
+	c := redistest.Real(t)
+	ctx := context.Background()
+	v := mustCreate(t, redisstore.New(c), 5)
+	s := redisstore.New(c, redisstore.WithReplicaAcks(1, 10*time.Millisecond))
+	if _, err := s.ReserveAttempt(ctx, v.ID, "n", t0, time.Hour); !errors.Is(err, otp.ErrUnavailable) {
+		t.Fatalf("reservation without a replica = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestClosedClientIsUnavailable(t *testing.T) {
+	c, _ := redistest.Mini(t)
+	s := redisstore.New(c)
+	_ = c.Close()
+	if err := s.Ping(context.Background()); !errors.Is(err, otp.ErrUnavailable) {
+		t.Fatalf("Ping on a closed client = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestMemoryUsage measures MEMORY USAGE of all keys of one number with one
+// verification on a real Redis. The budget is 400 bytes while pending, for
+// message ids like the documented "1158493" and "msg_otp123"; the id is
+// kept twice (index key and field), so the 36-character maximum of
+// client-chosen ids, which otpgate does not use, is only reported.
+func TestMemoryUsage(t *testing.T) {
+	for _, msgID := range []string{"1158493", "msg_otp123", strings.Repeat("m", 36)} {
+		t.Run(fmt.Sprintf("message id of %d", len(msgID)), func(t *testing.T) {
+			c := redistest.Real(t)
+			ctx := context.Background()
+			s := redisstore.New(c)
+			total := func() int64 {
+				var sum int64
+				for _, k := range c.Keys(ctx, "*").Val() {
+					sum += c.MemoryUsage(ctx, k).Val()
+				}
+				return sum
+			}
+			// As the Service does for an NZ number: cache the lookup, then send.
+			if err := s.CacheLookup(ctx, number, otp.Lookup{Carrier: "One NZ", Ported: true, NetworkCode: "VODA"}, t0, 24*time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.ReserveSend(ctx, reservation("tok", t0)); err != nil {
+				t.Fatal(err)
+			}
+			hash, err := bcrypt.GenerateFromPassword([]byte("123456"), bcrypt.MinCost)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _, err := s.CommitSend(ctx, commit(t0, "", "ver_0123456789abcdef0123456789abcdef", string(hash), msgID, 5))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pending := total()
+			a, err := s.ReserveAttempt(ctx, v.ID, "a1b2c3d4e5f60718", t0, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inFlight := total()
+			if _, err := s.ResolveAttempt(ctx, a, true, t0, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			finished := total()
+			t.Logf("pending %d bytes, with a guess in flight %d, approved %d", pending, inFlight, finished)
+			if pending > 400 && len(msgID) <= 12 {
+				t.Errorf("a pending verification takes %d bytes, budget 400", pending)
+			}
+		})
+	}
+}
+
+func TestReplacedVerificationStaysReadable(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		old := mustCreate(t, s, 5)
+		// A guess at the old one is in flight when a new one replaces it.
+		inflight, err := s.ReserveAttempt(ctx, old.ID, "late", t0, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Cancel(ctx, old.ID, t0, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		later := t0.Add(time.Minute)
+		if _, err := s.ReserveSend(ctx, reservation("tok2", later)); err != nil {
+			t.Fatal(err)
+		}
+		cm := commit(later, "", "ver_ffffffffffffffffffffffffffffffff", "$2a$10$other", "msg-2", 5)
+		cm.Token = "tok2"
+		fresh, created, err := s.CommitSend(ctx, cm)
+		if err != nil || !created || fresh.ID == old.ID {
+			t.Fatalf("CommitSend = %+v created=%v, %v", fresh, created, err)
+		}
+		got, err := s.Get(ctx, old.ID, later, time.Hour)
+		if err != nil || got.Status != otp.StatusCanceled || got.ID != old.ID || got.Lookup == nil {
+			t.Fatalf("Get of the replaced verification = %+v, %v", got, err)
+		}
+		if _, err := s.Cancel(ctx, old.ID, later, time.Hour); !errors.Is(err, otp.ErrNotPending) {
+			t.Errorf("Cancel of the replaced one = %v, want ErrNotPending", err)
+		}
+		if _, err := s.ResolveAttempt(ctx, inflight, true, later, time.Hour); !errors.Is(err, otp.ErrNotPending) {
+			t.Errorf("guess in flight at the replaced one = %v, want ErrNotPending", err)
+		}
+		if got, _ := s.Get(ctx, fresh.ID, later, time.Hour); got == nil || got.Status != otp.StatusPending || got.Sends != 1 {
+			t.Fatalf("Get of the new verification = %+v", got)
+		}
+		// The archived one goes after retention from when it was canceled.
+		if _, err := s.Get(ctx, old.ID, t0.Add(time.Hour), time.Hour); !errors.Is(err, otp.ErrNotFound) {
+			t.Errorf("Get past retention = %v, want ErrNotFound", err)
+		}
+		if ttl := c.PTTL(ctx, "otp:{"+number+"}:"+old.ID[4:]).Val(); ttl <= 0 || ttl > time.Hour {
+			t.Errorf("TTL of the archived verification = %v", ttl)
+		}
+	})
+}
