@@ -98,6 +98,46 @@ func TestRetriedResolutionIsApplied_once(t *testing.T) {
 	})
 }
 
+func TestRetriedSendReservationIsNotRefusedByItself(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		for range 2 {
+			if _, err := s.ReserveSend(ctx, reservation("tok", t0)); err != nil {
+				t.Fatalf("retried ReserveSend = %v", err)
+			}
+		}
+		_, err := s.ReserveSend(ctx, reservation("other", t0))
+		if !errors.Is(err, otp.ErrCooldown) {
+			t.Fatalf("a second sender during the send = %v, want ErrCooldown", err)
+		}
+		if err := s.ReleaseSend(ctx, number, "tok"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ReserveSend(ctx, reservation("other", t0)); err != nil {
+			t.Fatalf("ReserveSend after a release = %v", err)
+		}
+	})
+}
+
+func TestSendOfADeadProcessHoldsTheNumberForHoldOnly(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		if _, err := s.ReserveSend(ctx, reservation("dead", t0)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.ReserveSend(ctx, reservation("next", t0.Add(59*time.Second)))
+		le, ok := errors.AsType[*otp.LimitError](err)
+		if !ok || !errors.Is(err, otp.ErrCooldown) || !le.Reset.Equal(t0.Add(time.Minute)) {
+			t.Fatalf("start while a send is held = %v, want cooldown until the hold ends", err)
+		}
+		if _, err := s.ReserveSend(ctx, reservation("next", t0.Add(time.Minute))); err != nil {
+			t.Fatalf("start after the hold = %v", err)
+		}
+	})
+}
+
 func TestRetriedResendCommitCountsOneSend(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()

@@ -11,13 +11,16 @@ local r = 0
 if p.c then
   r = expires(p) - ttl + cooldown
 end
-if p.t and tonumber(p.u) > now then
+-- A retry of this very reservation (go-redis resends a script after a
+-- dropped connection) must not be refused by the reservation itself.
+local again = p.t == ARGV[2]
+if not again and p.t and tonumber(p.u) > now then
   if r > now then
     return {'cooldown', r}
   end
   return {'cooldown', tonumber(p.u)}
 end
-if r > now then
+if not again and r > now then
   return {'cooldown', r}
 end
 local reuse = ''
