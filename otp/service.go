@@ -421,8 +421,12 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 	res, err := s.store.ResolveAttempt(ctx, a, right, s.now(), s.cfg.Retention)
 	if !right {
 		s.observer(EventWrongCode)
-		if ferr := s.take(ctx, s.limits.FailuresPerPhone, a.To); ferr != nil && !errors.Is(ferr, ErrRateLimited) {
-			return nil, fmt.Errorf("check %s: failures: %w", id, ferr)
+		// Only counted here; the quota is enforced when the next code is
+		// asked for, so a full one is no reason to refuse this answer.
+		if l := s.limits.FailuresPerPhone; l != nil {
+			if _, ferr := l.Take(ctx, a.To); ferr != nil {
+				return nil, fmt.Errorf("check %s: count failure: %w: %w", id, ErrUnavailable, ferr)
+			}
 		}
 	}
 	if err != nil {
