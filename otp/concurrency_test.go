@@ -11,6 +11,7 @@ import (
 	"github.com/otpgate/otpgate/otp"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // parallel runs fn n times at once and waits for all of them.
@@ -174,3 +175,50 @@ func TestRedisDown(t *testing.T) {
 }
 
 func startErr(_ *otp.Verification, _ bool, err error) error { return err }
+
+// bcryptCounter is the real bcrypt hasher at its lowest cost, counting
+// compares, so guesses stay in flight as long as real ones do.
+type bcryptCounter struct{ compares atomic.Int64 }
+
+func (h *bcryptCounter) Hash(code string) (string, error) {
+	b, err := bcrypt.GenerateFromPassword([]byte(code), bcrypt.MinCost)
+	return string(b), err
+}
+
+func (h *bcryptCounter) Compare(hash, code string) bool {
+	h.compares.Add(1)
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(code)) == nil
+}
+
+func TestParallelMixedGuessesWithBcrypt(t *testing.T) {
+	c := redistest.Real(t)
+	h := &bcryptCounter{}
+	e := newEnv(t, c, nil, otp.WithHasher(h))
+	v := e.mustStart(t, nzLocal)
+	code := e.sender.last(t)
+	var approved atomic.Int32
+	parallel(50, func(i int) {
+		guess := code
+		if i%2 == 0 {
+			guess = wrong(code)
+		}
+		res, err := e.svc.Check(context.Background(), otp.CheckRequest{ID: v.ID, Code: guess})
+		switch {
+		case err == nil && res.Valid:
+			approved.Add(1)
+		case err == nil, errors.Is(err, otp.ErrNotPending):
+		default:
+			t.Errorf("guess = %+v, %v", res, err)
+		}
+	})
+	if n := h.compares.Load(); n > int64(e.cfg.MaxAttempts) {
+		t.Fatalf("%d compares, max attempts %d", n, e.cfg.MaxAttempts)
+	}
+	got, _ := e.svc.Get(context.Background(), v.ID)
+	if approved.Load() > 1 || (approved.Load() == 1) != (got.Status == otp.StatusApproved) {
+		t.Fatalf("%d approvals, final status %s", approved.Load(), got.Status)
+	}
+	if got.Status != otp.StatusApproved && got.Status != otp.StatusMaxAttempts {
+		t.Errorf("final status %s, want approved or max_attempts_reached", got.Status)
+	}
+}

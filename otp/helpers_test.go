@@ -190,7 +190,7 @@ func testConfig() otp.Config {
 
 // newEnv builds a Service on rdb with fakes; edit adjusts the config and
 // opts are applied after the test's own.
-func newEnv(t *testing.T, rdb *redis.Client, edit func(*otp.Config), opts ...otp.Option) *env {
+func newEnv(t testing.TB, rdb *redis.Client, edit func(*otp.Config), opts ...otp.Option) *env {
 	t.Helper()
 	e := &env{
 		rdb:    rdb,
