@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// errNoWork ends a client's phase early: there is nothing left to do.
+var errNoWork = errors.New("no work left")
+
+// result is what one phase measured.
+type result struct {
+	name    string
+	ok      int
+	errs    int
+	firstEr string // the first failure, to say why errs is not zero
+	elapsed time.Duration
+	lat     []time.Duration // of successful operations
+}
+
+func (r *result) rate() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.ok) / r.elapsed.Seconds()
+}
+
+// pct returns the p-th percentile (0 < p ≤ 100) of the latencies.
+func (r *result) pct(p float64) time.Duration {
+	return percentile(r.lat, p)
+}
+
+// percentile expects sorted durations; it returns the nearest-rank value.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(p/100*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(rank, 0), len(sorted)-1)]
+}
+
+// limits bound a phase: it stops at the deadline, after max successful
+// operations (0 is no cap), or when every client ran out of work.
+type limits struct {
+	clients int
+	dur     time.Duration
+	max     int
+}
+
+// runPhase has lim.clients goroutines call op until the phase ends, and
+// times every call.
+func runPhase(ctx context.Context, name string, lim limits, op func(ctx context.Context) error) *result {
+	ctx, cancel := context.WithTimeout(ctx, lim.dur)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		res   = &result{name: name}
+		count atomic.Int64
+		wg    sync.WaitGroup
+	)
+	start := time.Now()
+	for range lim.clients {
+		wg.Go(func() {
+			var lat []time.Duration
+			ok, errs, first := 0, 0, ""
+			for ctx.Err() == nil && (lim.max == 0 || count.Add(1) <= int64(lim.max)) {
+				t0 := time.Now()
+				err := op(ctx)
+				d := time.Since(t0)
+				if errors.Is(err, errNoWork) {
+					break
+				}
+				if ctx.Err() != nil {
+					break // cut off by the deadline: neither a success nor a failure
+				}
+				if err != nil {
+					errs++
+					if first == "" {
+						first = err.Error()
+					}
+					continue
+				}
+				ok++
+				lat = append(lat, d)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			res.ok += ok
+			res.errs += errs
+			res.lat = append(res.lat, lat...)
+			if res.firstEr == "" {
+				res.firstEr = first
+			}
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	slices.Sort(res.lat)
+	return res
+}
+
+// rawGenerate is bcrypt.GenerateFromPassword alone, as a start pays it.
+func rawGenerate(cost int) func(context.Context) error {
+	return func(context.Context) error {
+		_, err := bcrypt.GenerateFromPassword([]byte("428613"), cost)
+		return err
+	}
+}
+
+// rawCompare is bcrypt.CompareHashAndPassword alone, as a check pays it.
+func rawCompare(cost int) (func(context.Context) error, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("428613"), cost)
+	if err != nil {
+		return nil, err
+	}
+	return func(context.Context) error {
+		return bcrypt.CompareHashAndPassword(hash, []byte("428613"))
+	}, nil
+}
+
+// client sends the API's requests to one target.
+type client struct {
+	t    *target
+	http *http.Client
+}
+
+// verification is what the load remembers of one it started.
+type verification struct {
+	ID string `json:"id"`
+	To string `json:"to"`
+}
+
+// do sends a request and decodes a JSON answer of status want into out.
+func (c *client) do(ctx context.Context, method, url, body string, want int, out any) error {
+	var rd io.Reader
+	if body != "" {
+		rd = bytes.NewBufferString(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.t.key)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d, want %d: %.200s", method, req.URL.Path, resp.StatusCode, want, b)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// pool holds the verifications the start phase made, for the check and
+// GET phases.
+type pool struct {
+	mu      sync.Mutex
+	all     []verification
+	pending []verification // not yet guessed right or run out of attempts
+	done    []verification // approved
+}
+
+func (p *pool) add(v verification) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.all = append(p.all, v)
+	p.pending = append(p.pending, v)
+}
+
+func (p *pool) take() (verification, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pending) == 0 {
+		return verification{}, false
+	}
+	v := p.pending[len(p.pending)-1]
+	p.pending = p.pending[:len(p.pending)-1]
+	return v, true
+}
+
+func (p *pool) giveBack(v verification) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending = append([]verification{v}, p.pending...)
+}
+
+func (p *pool) approved(v verification) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = append(p.done, v)
+}
+
+func (p *pool) random() verification {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.all[rand.IntN(len(p.all))]
+}
+
+// starter starts verifications of distinct NZ mobile numbers from a random
+// base, so that no number meets its cooldown or per-number send limit,
+// even across runs on one server.
+func (c *client) starter(p *pool) func(context.Context) error {
+	var next atomic.Int64
+	next.Store(rand.Int64N(5_000_000))
+	return func(ctx context.Context) error {
+		to := fmt.Sprintf("021%07d", next.Add(1)%10_000_000)
+		var v verification
+		if err := c.do(ctx, "POST", c.t.url+"/v1/verifications", `{"to":"`+to+`"}`, http.StatusCreated, &v); err != nil {
+			return err
+		}
+		p.add(v)
+		return nil
+	}
+}
+
+// checker guesses at pending verifications, wrongly with probability
+// wrong; a verification guessed wrong goes back to the pool while it has
+// attempts left. Without the codes (a target this process does not run)
+// every guess is wrong.
+func (c *client) checker(p *pool, wrong float64) func(context.Context) error {
+	return func(ctx context.Context) error {
+		v, ok := p.take()
+		if !ok {
+			return errNoWork
+		}
+		right, known := c.t.code(v.To)
+		code := right
+		guessWrong := !known || rand.Float64() < wrong
+		if guessWrong {
+			code = wrongCode(right)
+		}
+		var res struct {
+			Status       string `json:"status"`
+			Valid        bool   `json:"valid"`
+			AttemptsLeft int    `json:"attempts_left"`
+		}
+		if err := c.do(ctx, "POST", c.t.url+"/v1/verifications/"+v.ID+"/check", `{"code":"`+code+`"}`, http.StatusOK, &res); err != nil {
+			return err
+		}
+		switch {
+		case res.Valid != !guessWrong:
+			return fmt.Errorf("check of %s: valid = %v, want %v", v.ID, res.Valid, !guessWrong)
+		case res.Valid:
+			p.approved(v)
+		case res.Status == "pending" && res.AttemptsLeft > 0:
+			p.giveBack(v)
+		}
+		return nil
+	}
+}
+
+// wrongCode is a six-digit code that differs from right (any code when
+// right is unknown).
+func wrongCode(right string) string {
+	if len(right) != 6 {
+		return "000000"
+	}
+	b := []byte(right)
+	b[5] = '0' + (b[5]-'0'+1)%10
+	return string(b)
+}
+
+// getter reads random verifications through the API.
+func (c *client) getter(p *pool) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return c.do(ctx, "GET", c.t.url+"/v1/verifications/"+p.random().ID, "", http.StatusOK, nil)
+	}
+}
+
+// bareGetter reads random verifications through the bare handler.
+func (c *client) bareGetter(p *pool) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return c.do(ctx, "GET", c.t.bareURL+"/"+p.random().ID, "", http.StatusOK, nil)
+	}
+}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/connexus"
+	"github.com/otpgate/otpgate/connexus/connexustest"
+	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/connexusotp"
+	"github.com/otpgate/otpgate/otp/redisstore"
+	"github.com/otpgate/otpgate/ratelimit"
+)
+
+// perKeyRate replaces the contract's 6000-M per API key: the benchmark
+// sends everything with one key, and measuring the limiter's 429s is not
+// the point. Every other limit keeps its default: each number is sent one
+// code, and no request names a client_ip, so none of them refuses anything.
+const perKeyRate = "1000000000-M"
+
+// target is an otpgate to drive: its URL and key, and, when this process
+// runs it, what only an in-process server offers (the codes it sent, its
+// Redis, and a bare handler doing GET's store read).
+type target struct {
+	url, key string
+
+	inProcess bool
+	codes     sync.Map // digits of a number → latest code sent to it
+	msgIDs    sync.Map // digits of a number → message id of that SMS
+	rdb       *redis.Client
+	store     *redisstore.Store
+	retention time.Duration
+	bareURL   string
+
+	closers []func()
+}
+
+func (t *target) close() {
+	for i := len(t.closers) - 1; i >= 0; i-- {
+		t.closers[i]()
+	}
+}
+
+// code returns the code last sent to number, if this process saw it.
+func (t *target) code(number string) (string, bool) {
+	c, ok := t.codes.Load(digits(number))
+	if !ok {
+		return "", false
+	}
+	return c.(string), true
+}
+
+func digits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+// startInProcess runs otpgate as cmd/otpgate builds it, on a real Redis and
+// the Connexus fake with no added latency, listening on a loopback port.
+// redisURL "" starts a private redis-server.
+func startInProcess(ctx context.Context, redisURL string, cost int, lookup otp.LookupMode) (_ *target, err error) {
+	t := &target{inProcess: true}
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	if err := t.openRedis(ctx, redisURL); err != nil {
+		return nil, err
+	}
+
+	sandbox := connexustest.NewServer(connexustest.OnMessage(func(m connexustest.Message) {
+		t.codes.Store(digits(m.To), m.Code)
+		t.msgIDs.Store(digits(m.To), m.MessageID)
+	}))
+	t.closers = append(t.closers, sandbox.Close)
+	sandbox.SetBalance(1e9)
+	cx, err := connexus.NewClient(connexus.WithBaseURL(sandbox.URL),
+		connexus.WithAPIKey(connexustest.DefaultClientID, connexustest.DefaultClientSecret))
+	if err != nil {
+		return nil, err
+	}
+	adapter, err := connexusotp.New(cx)
+	if err != nil {
+		return nil, err
+	}
+
+	var limitErrs []error
+	limiter := func(name, rate string) otp.Limiter {
+		l, err := ratelimit.New(t.rdb, name, rate)
+		limitErrs = append(limitErrs, err)
+		return l
+	}
+	cfg := otp.DefaultConfig()
+	cfg.BcryptCost = cost
+	cfg.Lookup = lookup
+	limits := otp.Limits{
+		SendsPerPhone:    limiter("sends-per-phone", "5-H"),
+		StartsPerIP:      limiter("starts-per-ip", "20-H"),
+		ChecksPerIP:      limiter("checks-per-ip", "60-M"),
+		FailuresPerPhone: limiter("failures-per-phone", fmt.Sprintf("%d-D", cfg.MaxFailuresPerPhone)),
+	}
+	perKey := limiter("per-key", perKeyRate)
+	if err := errors.Join(limitErrs...); err != nil {
+		return nil, err
+	}
+	metrics, err := api.NewMetrics(nil)
+	if err != nil {
+		return nil, err
+	}
+	t.store = redisstore.New(t.rdb)
+	t.retention = cfg.Retention
+	// The server logs as cmd/otpgate does, into io.Discard: formatting is
+	// part of a request's cost, a terminal is not.
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	svc, err := otp.NewService(cfg, t.store, adapter,
+		otp.WithNumberLookup(adapter), otp.WithLimits(limits),
+		otp.WithLogger(log), otp.WithObserver(metrics.Observe))
+	if err != nil {
+		return nil, err
+	}
+	if t.key, err = randomHex(16); err != nil {
+		return nil, err
+	}
+	h, err := api.New(api.Config{
+		Verifier:    svc,
+		Idempotency: redisstore.NewIdempotency(t.rdb),
+		Ready:       svc.Ready,
+		ClientKeys:  map[string]string{"bench": t.key},
+		KeyLimiter:  perKey,
+		Logger:      log,
+		Metrics:     metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if t.url, err = t.serve(h); err != nil {
+		return nil, err
+	}
+	if t.bareURL, err = t.serve(http.HandlerFunc(t.bareGet)); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// serve listens on a loopback port with the server's timeouts.
+func (t *target) serve(h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() { _ = srv.Serve(ln) }()
+	t.closers = append(t.closers, func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String(), nil
+}
+
+// bareGet is GET /v1/verifications/{id} with nothing around it: the same
+// store read and a JSON answer, no router, middleware or domain rules.
+func (t *target) bareGet(w http.ResponseWriter, r *http.Request) {
+	v, err := t.store.Get(r.Context(), strings.TrimPrefix(r.URL.Path, "/"), time.Now(), t.retention)
+	if err != nil {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// openRedis connects to redisURL, or starts a private redis-server. Keys
+// keep their production names, so that MEMORY USAGE is what production
+// pays; a given Redis must therefore hold an empty database, which is
+// flushed again at close.
+func (t *target) openRedis(ctx context.Context, redisURL string) error {
+	if redisURL == "" {
+		addr, stop, err := startRedisServer()
+		if err != nil {
+			return err
+		}
+		t.closers = append(t.closers, stop)
+		redisURL = "redis://" + addr
+	}
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return errors.New("-redis-url: not a usable redis:// URL")
+	}
+	if host, _, _ := net.SplitHostPort(opts.Addr); !isLoopback(host) {
+		return fmt.Errorf("-redis-url: %s is not a loopback address", host)
+	}
+	// More connections than clients, so the pool never makes a request wait.
+	opts.PoolSize = 256
+	t.rdb = redis.NewClient(opts)
+	n, err := t.rdb.DBSize(ctx).Result()
+	if err != nil {
+		_ = t.rdb.Close()
+		return fmt.Errorf("redis at %s: %w", opts.Addr, err)
+	}
+	if n > 0 {
+		_ = t.rdb.Close()
+		return fmt.Errorf("redis at %s: database %d holds %d keys; give an empty one (e.g. redis://127.0.0.1:6379/15)", opts.Addr, opts.DB, n)
+	}
+	t.closers = append(t.closers, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = t.rdb.FlushDB(cctx).Err()
+		_ = t.rdb.Close()
+	})
+	return nil
+}
+
+// startRedisServer runs redis-server on a free loopback port, without
+// persistence, until stop is called.
+func startRedisServer() (addr string, stop func(), err error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", nil, errors.New("redis-server is not installed: install it or give -redis-url")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--logfile", "")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start redis-server: %w", err)
+	}
+	stop = func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "Ready to accept connections") {
+				ready <- true
+				for sc.Scan() {
+				}
+				return
+			}
+		}
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		if ok {
+			return fmt.Sprintf("127.0.0.1:%d", port), stop, nil
+		}
+	case <-time.After(10 * time.Second):
+	}
+	stop()
+	return "", nil, errors.New("redis-server did not start")
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
