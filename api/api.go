@@ -4,7 +4,8 @@
 // Prometheus metrics.
 //
 // It drives the verification domain through the small Verifier interface
-// and knows nothing of Redis or Connexus.
+// and knows nothing of Redis. Of Connexus it knows the webhook payloads and
+// the little the admin proxy needs of the client (ConnexusUpstream).
 package api
 
 import (
@@ -79,6 +80,21 @@ type Config struct {
 	// IdempotencyWait is how long a duplicate waits for the original request
 	// still in flight before it is answered 409 idempotency_key_in_use.
 	IdempotencyWait time.Duration
+
+	// Connexus is the upstream of the admin proxy at /v1/connexus/*path; nil
+	// leaves the proxy out.
+	Connexus ConnexusUpstream
+	// ProxyTimeout bounds one proxied call; 0 is DefaultProxyTimeout.
+	ProxyTimeout time.Duration
+	// WebhookToken is the secret Connexus webhooks present as ?token=;
+	// empty refuses every webhook. When set, Deliveries and Inbound are
+	// required.
+	WebhookToken string
+	// Deliveries files delivery reports from the status webhook.
+	Deliveries DeliveryRecorder
+	// Inbound keeps inbound SMS for the inbound webhook and GET /v1/inbound;
+	// nil leaves GET /v1/inbound out.
+	Inbound InboundStore
 }
 
 // server holds what the handlers share.
@@ -95,6 +111,12 @@ type server struct {
 	idemLease   time.Duration
 	idemWait    time.Duration
 	idemPolling time.Duration
+
+	proxy           *connexusProxy
+	deliveries      DeliveryRecorder
+	inbound         InboundStore
+	webhookToken    [sha256.Size]byte
+	webhookTokenSet bool
 }
 
 // New builds the HTTP handler of otpgate from cfg.
@@ -146,6 +168,20 @@ func (s *server) routes(e *gin.Engine) {
 	verifications.POST("/verifications/:id/check", handle(s.checkVerification))
 	verifications.POST("/verifications/:id/cancel", handle(s.cancelVerification))
 	verifications.POST("/checks", handle(s.check))
+
+	admin := v1.Group("", s.requireAdmin)
+	if s.proxy != nil {
+		for _, m := range proxyMethods {
+			admin.Handle(m, "/connexus/*path", handle(s.proxyConnexus))
+		}
+	}
+	if s.inbound != nil {
+		admin.GET("/inbound", handle(s.listInbound))
+	}
+
+	hooks := e.Group("/v1/webhooks/connexus", s.webhookAuth, LimitBody(maxWebhookBody))
+	hooks.POST("/status", handle(s.deliveryWebhook))
+	hooks.POST("/inbound", handle(s.inboundWebhook))
 }
 
 func newServer(cfg Config) (*server, error) {
@@ -180,6 +216,16 @@ func newServer(cfg Config) (*server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if cfg.WebhookToken != "" {
+		if cfg.Deliveries == nil || cfg.Inbound == nil {
+			return nil, errors.New("api: a WebhookToken needs Deliveries and Inbound")
+		}
+		s.webhookToken, s.webhookTokenSet = sha256.Sum256([]byte(cfg.WebhookToken)), true
+	}
+	s.deliveries, s.inbound = cfg.Deliveries, cfg.Inbound
+	if cfg.Connexus != nil {
+		s.proxy = newConnexusProxy(cfg.Connexus, orDefault(cfg.ProxyTimeout, DefaultProxyTimeout), s.log)
 	}
 	return s, nil
 }

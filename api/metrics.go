@@ -23,6 +23,8 @@ type Metrics struct {
 	events          map[otp.Event]prometheus.Counter
 	keyLimited      prometheus.Counter
 	upstream        *prometheus.HistogramVec
+	deliveryReports *prometheus.CounterVec
+	inbound         *prometheus.CounterVec
 }
 
 // NewMetrics registers otpgate's metrics, and the Go and process
@@ -64,6 +66,14 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"path", "status"}),
 		keyLimited: limited.WithLabelValues("api_key"),
+		deliveryReports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "otpgate", Name: "delivery_reports_total",
+			Help: "Delivery reports received from Connexus, by delivery status (\"unknown\" for a status not understood).",
+		}, []string{"status"}),
+		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "otpgate", Name: "inbound_messages_total",
+			Help: "Inbound SMS received from Connexus, by whether they were stored or repeats.",
+		}, []string{"outcome"}),
 	}
 	m.events = map[otp.Event]prometheus.Counter{
 		otp.EventStarted:           counter("verifications_started_total", "Verifications created (first code sent)."),
@@ -80,7 +90,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 		otp.EventRateLimited:       limited.WithLabelValues("verification"),
 	}
 	cs := []prometheus.Collector{
-		m.requests, m.requestDuration, m.upstream, failed, lookups, limited,
+		m.requests, m.requestDuration, m.upstream, failed, lookups, limited, m.deliveryReports, m.inbound,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
@@ -113,6 +123,18 @@ func (m *Metrics) observeRequest(route, method string, status int, d time.Durati
 }
 
 func (m *Metrics) observeKeyLimited() { m.keyLimited.Inc() }
+
+func (m *Metrics) observeDeliveryReport(status string) {
+	m.deliveryReports.WithLabelValues(status).Inc()
+}
+
+func (m *Metrics) observeInbound(added bool) {
+	outcome := "stored"
+	if !added {
+		outcome = "duplicate"
+	}
+	m.inbound.WithLabelValues(outcome).Inc()
+}
 
 // metricMethod keeps label values bounded when clients send odd methods.
 func metricMethod(method string) string {
