@@ -76,6 +76,11 @@ func (s *sender) last(t *testing.T) string {
 	return s.sent[len(s.sent)-1].Code
 }
 
+// lastMessage returns the upstream id of the latest SMS.
+func (e *env) lastMessage() string {
+	return fmt.Sprintf("msg-%d", e.sender.count())
+}
+
 func (s *sender) fail(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -156,7 +161,7 @@ func (l *limiter) count(key string) int64 {
 type env struct {
 	svc    *otp.Service
 	store  *redisstore.Store
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	clock  *clock
 	sender *sender
 	lookup *lookup
@@ -190,7 +195,7 @@ func testConfig() otp.Config {
 
 // newEnv builds a Service on rdb with fakes; edit adjusts the config and
 // opts are applied after the test's own.
-func newEnv(t testing.TB, rdb *redis.Client, edit func(*otp.Config), opts ...otp.Option) *env {
+func newEnv(t testing.TB, rdb redis.UniversalClient, edit func(*otp.Config), opts ...otp.Option) *env {
 	t.Helper()
 	e := &env{
 		rdb:    rdb,
