@@ -68,7 +68,7 @@ func TestRetriedReservationUsesOneAttempt(t *testing.T) {
 	})
 }
 
-func TestRetriedResolutionIsApplied_once(t *testing.T) {
+func TestRetriedResolutionAppliesOnce(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		s := redisstore.New(c)
