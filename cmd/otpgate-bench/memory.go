@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/otpgate/otpgate/ratelimit"
@@ -40,7 +41,7 @@ func (t *target) measureMemory(ctx context.Context, vs []verification) (memory, 
 		for _, p := range patterns {
 			found, err := t.scan(ctx, p)
 			if err != nil {
-				return memory{}, err
+				return memory{}, fmt.Errorf("scan %s: %w", p, err)
 			}
 			for _, k := range found {
 				set[k] = true
@@ -50,7 +51,7 @@ func (t *target) measureMemory(ctx context.Context, vs []verification) (memory, 
 		for k := range set {
 			n, err := t.rdb.MemoryUsage(ctx, k, 0).Result()
 			if err != nil {
-				return memory{}, err
+				return memory{}, fmt.Errorf("memory usage: %w", err)
 			}
 			sum += n
 		}
