@@ -138,6 +138,10 @@ func build(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger, stdo
 		TrustedProxies: proxies,
 		Logger:         log,
 		Metrics:        metrics,
+		Connexus:       cx,
+		WebhookToken:   cfg.WebhookToken,
+		Deliveries:     svc,
+		Inbound:        redisstore.NewInbound(rdb),
 	})
 	if err != nil {
 		a.close()
