@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Validates deploy/ without a network, a Docker engine or a cluster: builds
+# the kustomizations and decodes them into the Kubernetes API types, loads
+# the compose file with compose-go, runs the Dockerfile's go build on its
+# filtered context, and starts redis-server with deploy/redis/redis.conf.
+# The checks live in their own Go module (deploy/validate) so the main
+# module's tests never download the Kubernetes libraries.
+set -euo pipefail
+cd "$(dirname "$0")/validate"
+go vet ./...
+go test -count=1 ./...
