@@ -41,13 +41,21 @@ type inboundJSON struct {
 	ReceivedAt string `json:"received_at"`
 }
 
-// inboundWebhook keeps an inbound SMS. Repeats of one message (Connexus
+// inboundWebhook keeps an inbound SMS, or files a delivery report that
+// says it is one (see payloadType). Repeats of one message (Connexus
 // retries until it sees a 2xx) are stored once and answer 200.
 func (s *server) inboundWebhook(c *gin.Context) error {
 	b, err := readWebhook(c)
 	if err != nil {
 		return err
 	}
+	if payloadType(b) == "dlr" {
+		return s.fileDelivery(c, b)
+	}
+	return s.keepInbound(c, b)
+}
+
+func (s *server) keepInbound(c *gin.Context, b []byte) error {
 	m, err := connexus.ParseInbound(b)
 	if err != nil {
 		return invalidRequest("the body is not a Connexus inbound message")

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -66,6 +68,26 @@ func (s *server) deliveryWebhook(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	// "SMS" is the detailed document's type of an inbound message.
+	if t := payloadType(b); t == "mo" || t == "sms" {
+		return s.keepInbound(c, b)
+	}
+	return s.fileDelivery(c, b)
+}
+
+// payloadType is the lowercased "type" of a webhook payload, "" when it has
+// none. The developer reference sends inbound SMS ("mo") and delivery
+// reports ("dlr") to one configured URL, so each webhook serves both kinds
+// that say what they are.
+func payloadType(b []byte) string {
+	var w struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(b, &w)
+	return strings.ToLower(w.Type)
+}
+
+func (s *server) fileDelivery(c *gin.Context, b []byte) error {
 	r, err := connexus.ParseDeliveryReport(b)
 	switch {
 	case errors.Is(err, connexus.ErrUnknownStatus):

@@ -72,7 +72,7 @@ func TestDeliveryWebhookAnswers(t *testing.T) {
 		{"unknown status", `{"messageId":"nope","status":"BLOCKED","statusCode":99}`, 200},
 		{"not JSON", `messageId=1&status=DELIVRD`, 400},
 		{"no message id", `{"status":"DELIVRD"}`, 400},
-		{"inbound payload", `{"type":"mo","from":"6421234567","message":"hi"}`, 400},
+		{"inbound payload without sender", `{"type":"mo","message":"hi"}`, 400},
 		{"empty", ``, 400},
 	}
 	for _, tc := range cases {
@@ -235,7 +235,7 @@ func TestInboundDuplicatesAreStoredOnce(t *testing.T) {
 	if m := g.do("GET", "/metrics", "").Body.String(); !strings.Contains(m, `otpgate_inbound_messages_total{outcome="duplicate"} 2`) {
 		t.Error("repeats are not counted")
 	}
-	for _, bad := range []string{`{"body":"no sender"}`, `[1]`, `{"type":"dlr","messageId":"1","status":"DELIVRD"}`} {
+	for _, bad := range []string{`{"body":"no sender"}`, `[1]`, `{"type":"dlr","status":"delivered"}`} {
 		if got := g.post(t, hook, bad); got != http.StatusBadRequest {
 			t.Errorf("payload %s: status %d, want 400", bad, got)
 		}
@@ -273,4 +273,35 @@ func TestWebhooksWhenRedisIsDown(t *testing.T) {
 		}
 	}
 	wantError(t, g.admin("GET", "/v1/inbound", ""), http.StatusServiceUnavailable, "unavailable")
+}
+
+// TestOneURLForBothKinds configures one webhook URL for both kinds, as the
+// developer reference's Members Area does: each endpoint serves the other
+// kind when the payload's type says so.
+func TestOneURLForBothKinds(t *testing.T) {
+	for _, kind := range []string{"status", "inbound"} {
+		t.Run(kind, func(t *testing.T) {
+			g := newGateway(t, false, connexustest.StyleReference)
+			hook := g.hookURL(kind, webhookToken)
+			body, _ := json.Marshal(map[string]string{"mo_webhook_url": hook, "dlr_webhook_url": hook})
+			if rec := g.admin("POST", "/v1/connexus/configure", string(body)); rec.Code != http.StatusOK {
+				t.Fatalf("configure: %d %s", rec.Code, rec.Body)
+			}
+			id := g.startVerification()
+			msgs := g.up.Messages()
+			if err := g.up.Deliver(msgs[len(msgs)-1].MessageID, "failed"); err != nil {
+				t.Fatalf("Deliver: %v", err)
+			}
+			if err := g.up.Inbound("6421234567", "STOP"); err != nil {
+				t.Fatalf("Inbound: %v", err)
+			}
+			rec := g.do("GET", "/v1/verifications/"+id, "")
+			if !strings.Contains(rec.Body.String(), `"delivery":{"status":"failed"`) {
+				t.Errorf("verification = %s, want delivery failed", rec.Body)
+			}
+			if got := bodies(g.inboundList(t, "")); fmt.Sprint(got) != "[STOP]" {
+				t.Errorf("inbound bodies = %q, want [STOP]", got)
+			}
+		})
+	}
 }
