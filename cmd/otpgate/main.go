@@ -68,6 +68,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer closeRedis()
+	if !cfg.DevMode() {
+		warnWithoutPersistence(ctx, rdb, log)
+	}
 
 	a, err := build(cfg, rdb, log, stdout)
 	if err != nil {
