@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -61,13 +59,8 @@ func build(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger, stdo
 			connexus.WithBaseURL(sandbox.URL),
 			connexus.WithAPIKey(connexustest.DefaultClientID, connexustest.DefaultClientSecret),
 		}
-		client, admin, err := devKeys()
-		if err != nil {
-			a.close()
-			return nil, err
-		}
-		clientKeys, adminKeys = map[string]string{"dev-client": client}, map[string]string{"dev-admin": admin}
-		banner(stdout, sandbox.URL, client, admin)
+		clientKeys, adminKeys = map[string]string{"dev-client": devClientKey}, map[string]string{"dev-admin": devAdminKey}
+		banner(stdout, sandbox.URL, devClientKey, devAdminKey)
 	case cfg.ConnexusClientID != "":
 		connexusOpts = append(connexusOpts, connexus.WithAPIKey(cfg.ConnexusClientID, cfg.ConnexusClientSecret))
 	default:
@@ -185,14 +178,13 @@ func keyMap(keys []config.Key) map[string]string {
 	return m
 }
 
-// devKeys makes a fresh client and admin secret for one dev-mode run.
-func devKeys() (client, admin string, err error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", "", fmt.Errorf("dev keys: %w", err)
-	}
-	return "dev_client_" + hex.EncodeToString(b[:16]), "dev_admin_" + hex.EncodeToString(b[16:]), nil
-}
+// Dev mode's API keys are fixed so the README's walkthrough can be pasted
+// as it is. They guard nothing real: in dev mode Redis is in memory and no
+// SMS leaves the process, and any configuration at all leaves dev mode.
+const (
+	devClientKey = "dev_client_key"
+	devAdminKey  = "dev_admin_key"
+)
 
 // banner is printed, not logged: the dev keys are secrets, and the contract
 // allows them on the terminal in dev mode only.

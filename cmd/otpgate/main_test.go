@@ -276,7 +276,7 @@ func TestDevModeWithZeroConfig(t *testing.T) {
 		return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), label))
 	}
 	client, admin := keyLine("dev client key:"), keyLine("dev admin key:")
-	if !strings.HasPrefix(client, "dev_client_") || !strings.HasPrefix(admin, "dev_admin_") {
+	if client != "dev_client_key" || admin != "dev_admin_key" {
 		t.Fatalf("dev keys %q and %q", client, admin)
 	}
 	in.out.waitFor(t, "dev mode banner", func(l string) bool { return strings.Contains(l, "DEV MODE") })
