@@ -4,7 +4,7 @@
 //
 // There are two modes. With none of the Redis settings, Connexus credentials
 // or API keys set, otpgate runs in dev mode (embedded Redis, Connexus
-// sandbox, generated keys). Setting any one of those three leaves dev mode,
+// sandbox, fixed dev keys). Setting any one of those three leaves dev mode,
 // and then all three are required: a Redis setting, Connexus credentials and
 // at least one API or admin key. Anything in between is refused at start-up
 // with a message naming what is missing, because a production service that
