@@ -110,6 +110,44 @@ func runPhase(ctx context.Context, name string, lim limits, op func(ctx context.
 	return res
 }
 
+// phase is one measured operation.
+type phase struct {
+	name string
+	op   func(context.Context) error
+}
+
+// alternate runs a and b in turn, rounds times each for 1/rounds of the
+// limits, and adds up each one's rounds: a load that comes and goes on a
+// shared machine then weighs on both alike, not on whichever ran while it
+// lasted.
+func alternate(ctx context.Context, rounds int, lim limits, a, b phase) (*result, *result) {
+	lim.dur /= time.Duration(rounds)
+	if lim.max > 0 {
+		lim.max = max(lim.max/rounds, 1)
+	}
+	var ra, rb *result
+	for range rounds {
+		ra = merge(ra, runPhase(ctx, a.name, lim, a.op))
+		rb = merge(rb, runPhase(ctx, b.name, lim, b.op))
+	}
+	return ra, rb
+}
+
+func merge(into, r *result) *result {
+	if into == nil {
+		return r
+	}
+	into.ok += r.ok
+	into.errs += r.errs
+	into.elapsed += r.elapsed
+	if into.firstEr == "" {
+		into.firstEr = r.firstEr
+	}
+	into.lat = append(into.lat, r.lat...)
+	slices.Sort(into.lat)
+	return into
+}
+
 // rawGenerate is bcrypt.GenerateFromPassword alone, as a start pays it.
 func rawGenerate(cost int) func(context.Context) error {
 	return func(context.Context) error {

@@ -56,7 +56,7 @@ func main() {
 type options struct {
 	url, key, redisURL, cpuProfile string
 	lim                            limits
-	cost                           int
+	cost, rounds                   int
 	wrong                          float64
 	lookup                         string
 }
@@ -69,8 +69,9 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.key, "key", "", "client API key of the -url server")
 	fs.StringVar(&o.redisURL, "redis-url", "", "loopback Redis for the in-process server (default: start a private redis-server)")
 	fs.IntVar(&o.lim.clients, "c", 8, "concurrent clients (and goroutines of the raw bcrypt runs)")
-	fs.DurationVar(&o.lim.dur, "d", 4*time.Second, "duration of each of the six phases (at most 10s)")
+	fs.DurationVar(&o.lim.dur, "d", 4*time.Second, "duration of each of the six measurements (at most 10s)")
 	fs.IntVar(&o.lim.max, "n", 0, "at most this many operations per phase (0: no cap)")
+	fs.IntVar(&o.rounds, "rounds", 4, "rounds in which each endpoint alternates with its baseline")
 	fs.IntVar(&o.cost, "cost", bcrypt.DefaultCost, "bcrypt cost (OTP_BCRYPT_COST of the -url server)")
 	fs.Float64Var(&o.wrong, "wrong", 0.3, "share of guesses that are wrong")
 	fs.StringVar(&o.lookup, "lookup", "on", "OTP_LOOKUP of the in-process server: on or off")
@@ -87,6 +88,9 @@ func parse(args []string, out io.Writer) (options, error) {
 	}
 	if o.lim.dur <= 0 || o.lim.dur > maxPhase {
 		errs = append(errs, fmt.Errorf("-d %v: must be positive and at most %v", o.lim.dur, maxPhase))
+	}
+	if o.rounds < 1 || o.rounds > 20 {
+		errs = append(errs, fmt.Errorf("-rounds %d: must be 1 to 20", o.rounds))
 	}
 	if o.lim.max < 0 {
 		errs = append(errs, fmt.Errorf("-n %d: must not be negative", o.lim.max))
@@ -167,10 +171,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	rep := report{opts: o, inProcess: t.inProcess}
-	// Each raw bcrypt run sits next to the endpoint it bounds, so that both
-	// see the same background load on a shared machine.
-	rep.generate = runPhase(ctx, "bcrypt GenerateFromPassword", o.lim, rawGenerate(o.cost))
-	rep.start = runPhase(ctx, "POST /v1/verifications", o.lim, c.starter(p))
+	// Each endpoint alternates with its baseline, so that both see the same
+	// background load on a shared machine.
+	rep.generate, rep.start = alternate(ctx, o.rounds, o.lim,
+		phase{"bcrypt GenerateFromPassword", rawGenerate(o.cost)},
+		phase{"POST /v1/verifications", c.starter(p)})
 	if len(p.all) == 0 {
 		return fmt.Errorf("no verification could be started: %s", rep.start.firstEr)
 	}
@@ -179,16 +184,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("memory of pending verifications: %w", err)
 		}
 	}
-	rep.compare = runPhase(ctx, "bcrypt CompareHashAndPassword", o.lim, compare)
-	rep.check = runPhase(ctx, "POST /v1/verifications/{id}/check", o.lim, c.checker(p, o.wrong))
+	rep.compare, rep.check = alternate(ctx, o.rounds, o.lim,
+		phase{"bcrypt CompareHashAndPassword", compare},
+		phase{"POST /v1/verifications/{id}/check", c.checker(p, o.wrong)})
 	if t.inProcess {
 		if rep.doneMem, err = t.measureMemory(ctx, p.done); err != nil {
 			return fmt.Errorf("memory of approved verifications: %w", err)
 		}
-	}
-	rep.get = runPhase(ctx, "GET /v1/verifications/{id}", o.lim, c.getter(p))
-	if t.inProcess {
-		rep.bare = runPhase(ctx, "bare net/http GET (same store read)", o.lim, c.bareGetter(p))
+		rep.bare, rep.get = alternate(ctx, o.rounds, o.lim,
+			phase{"bare net/http GET (same store read)", c.bareGetter(p)},
+			phase{"GET /v1/verifications/{id}", c.getter(p)})
+	} else {
+		rep.get = runPhase(ctx, "GET /v1/verifications/{id}", o.lim, c.getter(p))
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -212,8 +219,8 @@ func (r *report) write(w io.Writer) {
 		where = fmt.Sprintf("in-process otpgate (real Redis, Connexus fake without latency, OTP_LOOKUP=%s)", r.opts.lookup)
 	}
 	fmt.Fprintf(w, "otpgate-bench: %s\n", where)
-	fmt.Fprintf(w, "machine: %d CPUs (%s), GOMAXPROCS %d; %d clients, %v per phase, bcrypt cost %d, %.0f%% wrong guesses\n\n",
-		runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), r.opts.lim.clients, r.opts.lim.dur, r.opts.cost, 100*r.opts.wrong)
+	fmt.Fprintf(w, "machine: %d CPUs (%s), GOMAXPROCS %d; %d clients, %v per measurement in %d rounds, bcrypt cost %d, %.0f%% wrong guesses\n\n",
+		runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), r.opts.lim.clients, r.opts.lim.dur, r.opts.rounds, r.opts.cost, 100*r.opts.wrong)
 
 	fmt.Fprintln(w, "| operation | ok | errors | ops/s | p50 ms | p95 ms | p99 ms |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|")

@@ -27,6 +27,7 @@ func TestParse(t *testing.T) {
 		{"not http", []string{"-url", "ftp://127.0.0.1", "-key", "k"}, "http:// or https://"},
 		{"unbounded phase", []string{"-d", "1m"}, "at most 10s"},
 		{"no clients", []string{"-c", "0"}, "-c 0"},
+		{"no rounds", []string{"-rounds", "0"}, "-rounds 0"},
 		{"cost too low", []string{"-cost", "3"}, "-cost 3"},
 		{"all wrong", []string{"-wrong", "1"}, "-wrong 1"},
 		{"lookup", []string{"-lookup", "required"}, "-lookup"},
