@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpgate/otpgate/connexus/connexustest"
+	"github.com/otpgate/otpgate/otp/redisstore/redistest"
+)
+
+// drill records what the traffic saw around a failover.
+type drill struct {
+	mu        sync.Mutex
+	killedAt  time.Time // zero until the master is killed
+	approvals map[string]int
+	cycles    int // start, wrong guess and right guess all answered 2xx
+	after     int // such cycles that began after the kill
+	failed    int // 503 answers after the kill
+	lastFail  time.Time
+	// slowest503 is the longest a request took to answer 503.
+	slowest503 time.Duration
+	problems   []string // answers the contract forbids
+	progress   chan struct{}
+}
+
+func newDrill() *drill {
+	return &drill{approvals: map[string]int{}, progress: make(chan struct{}, 1)}
+}
+
+func (d *drill) problem(format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.problems = append(d.problems, fmt.Sprintf(format, args...))
+}
+
+// answered classifies one answer; it returns whether it was a success.
+func (d *drill) answered(what string, took time.Duration, status int, body map[string]any, err error, okStatus ...int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case err != nil:
+		d.problems = append(d.problems, fmt.Sprintf("%s: %v", what, err))
+	case status == http.StatusServiceUnavailable:
+		if e, _ := body["error"].(map[string]any); e["code"] != "unavailable" {
+			d.problems = append(d.problems, fmt.Sprintf("%s: 503 %v, want code unavailable", what, body))
+		}
+		if !d.killedAt.IsZero() {
+			d.failed++
+			d.slowest503 = max(d.slowest503, took)
+			d.lastFail = time.Now()
+		}
+		return false
+	default:
+		for _, s := range okStatus {
+			if status == s {
+				return true
+			}
+		}
+		d.problems = append(d.problems, fmt.Sprintf("%s: %d %v", what, status, body))
+	}
+	return false
+}
+
+func (d *drill) approved(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.approvals[id]++
+	if d.approvals[id] > 1 {
+		d.problems = append(d.problems, fmt.Sprintf("%s approved %d times", id, d.approvals[id]))
+	}
+}
+
+func (d *drill) cycleDone(began time.Time) {
+	d.mu.Lock()
+	d.cycles++
+	if !d.killedAt.IsZero() && began.After(d.killedAt) {
+		d.after++
+	}
+	d.mu.Unlock()
+	select {
+	case d.progress <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits, without polling, until ok holds for the drill.
+func (d *drill) waitFor(t *testing.T, what string, limit time.Duration, ok func(d *drill) bool) {
+	t.Helper()
+	timeout := time.After(limit)
+	for {
+		d.mu.Lock()
+		done := ok(d)
+		d.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-d.progress:
+		case <-timeout:
+			t.Fatalf("no %s within %v", what, limit)
+		}
+	}
+}
+
+// cycle is one user: start, a wrong guess, the right code, the right code
+// again.
+func (d *drill) cycle(in *instance, fake *connexustest.Server, to string) {
+	began := time.Now()
+	status, v, took, err := timed(in, "/v1/verifications", map[string]any{"to": to})
+	if !d.answered("start", took, status, v, err, http.StatusCreated) {
+		return
+	}
+	id, _ := v["id"].(string)
+	code, ok := fake.LastCode(v["to"].(string))
+	if !ok {
+		d.problem("start %s: 201 but no SMS", id)
+		return
+	}
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	check := "/v1/verifications/" + id + "/check"
+	status, res, took, err := timed(in, check, map[string]any{"code": wrong})
+	if d.answered("wrong guess", took, status, res, err, http.StatusOK) && res["valid"] != false {
+		d.problem("%s approved with a wrong code: %v", id, res)
+	}
+	status, res, took, err = timed(in, check, map[string]any{"code": code})
+	rightOK := d.answered("right code", took, status, res, err, http.StatusOK, http.StatusConflict)
+	if rightOK && res["valid"] == true {
+		d.approved(id)
+	}
+	// A 503 on the right code may still have approved it (the approval
+	// was written, the replica did not acknowledge in time), so the
+	// second use may find it approved or approve it now, but never twice.
+	status, res, took, err = timed(in, check, map[string]any{"code": code})
+	if d.answered("right code again", took, status, res, err, http.StatusOK, http.StatusConflict) {
+		switch {
+		case res["valid"] == true:
+			d.approved(id)
+		case status == http.StatusConflict && res["status"] != "approved":
+			d.problem("%s second use: %v, want approved", id, res)
+		}
+	}
+	if rightOK && status == http.StatusConflict {
+		d.cycleDone(began)
+	}
+}
+
+// timed posts body to path with the client key.
+func timed(in *instance, path string, body map[string]any) (int, map[string]any, time.Duration, error) {
+	began := time.Now()
+	status, got, err := in.do("POST", path, topologyKey, body)
+	return status, got, time.Since(began), err
+}
+
+// TestFailover drives start and check traffic from several goroutines
+// through a Sentinel failover: the master is killed mid-stream, Sentinel
+// promotes the replica, and the service carries on without a restart.
+func TestFailover(t *testing.T) {
+	for _, acks := range []int{0, 1} {
+		t.Run("REDIS_MIN_REPLICA_ACKS="+strconv.Itoa(acks), func(t *testing.T) {
+			// Most of a drill is waiting for Sentinel.
+			t.Parallel()
+			failoverDrill(t, acks)
+		})
+	}
+}
+
+func failoverDrill(t *testing.T, acks int) {
+	st := redistest.StartSentinel(t)
+	fake := connexustest.NewServer()
+	t.Cleanup(fake.Close)
+	env := productionEnv(fake.URL, map[string]string{
+		"REDIS_SENTINEL_ADDRS":   st.Sentinel.Addr,
+		"REDIS_SENTINEL_MASTER":  st.MasterName,
+		"REDIS_MIN_REPLICA_ACKS": strconv.Itoa(acks),
+	})
+	env["OTP_LOOKUP"] = "off"
+	in := start(t, env)
+
+	// Sentinel announces the promotion on +switch-master.
+	sc := redis.NewSentinelClient(&redis.Options{Addr: st.Sentinel.Addr})
+	t.Cleanup(func() { _ = sc.Close() })
+	switched := sc.Subscribe(context.Background(), "+switch-master")
+	t.Cleanup(func() { _ = switched.Close() })
+	if _, err := switched.Receive(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	d := newDrill()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	const workers = 4
+	for w := range workers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				d.cycle(in, fake, fmt.Sprintf("021%d%06d", 2+w, i))
+			}
+		})
+	}
+	halt := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer halt()
+
+	d.waitFor(t, "traffic", 20*time.Second, func(d *drill) bool { return d.cycles >= 2*workers })
+	d.mu.Lock()
+	d.killedAt = time.Now()
+	d.mu.Unlock()
+	st.Master.Kill()
+	// Sentinel waits down-after-milliseconds (1 s) before it even votes,
+	// so right after the kill Redis is certainly unreachable.
+	if status, _, err := in.do("GET", "/readyz", "", nil); err != nil || status != http.StatusServiceUnavailable {
+		t.Errorf("readyz right after the kill: %d %v, want 503", status, err)
+	}
+
+	msg, err := switched.ReceiveMessage(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	promoted := time.Since(d.killedAt)
+	t.Logf("Sentinel: +switch-master %s", msg.Payload)
+	if acks > 0 {
+		// The promoted master has no replica left to acknowledge, so checks
+		// answer 503 until an operator (here: the test) gives it one.
+		mst, err := sc.GetMasterAddrByName(context.Background(), st.MasterName).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Redis delays a diskless full sync by 5 s by default, waiting
+		// for more replicas; there is only this one.
+		nm := redis.NewClient(&redis.Options{Addr: mst[0] + ":" + mst[1]})
+		defer nm.Close()
+		if err := nm.ConfigSet(context.Background(), "repl-diskless-sync-delay", "0").Err(); err != nil {
+			t.Fatal(err)
+		}
+		redistest.StartServer(t, "--replicaof", mst[0], mst[1])
+	}
+	d.waitFor(t, "recovery", 30*time.Second, func(d *drill) bool { return d.after >= 2*workers })
+	halt()
+
+	if status, _ := in.call(t, "GET", "/readyz", "", nil); status != http.StatusOK {
+		t.Errorf("readyz after the failover: %d, want 200", status)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range d.problems {
+		t.Error(p)
+	}
+	recovered := d.lastFail.Sub(d.killedAt)
+	if d.lastFail.IsZero() {
+		recovered = 0
+	}
+	t.Logf("failover with REDIS_MIN_REPLICA_ACKS=%d: %d cycles, Sentinel promoted the replica %.2fs after the kill; "+
+		"%d requests answered 503 after the kill (slowest in %v), the last %.2fs after the kill",
+		acks, d.cycles, promoted.Seconds(), d.failed, d.slowest503.Round(time.Millisecond), recovered.Seconds())
+}
