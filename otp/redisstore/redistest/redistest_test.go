@@ -2,6 +2,7 @@ package redistest_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,13 +47,13 @@ func TestClusterServesKeysOnEveryMaster(t *testing.T) {
 			t.Fatalf("SET %s: %v", k, err)
 		}
 	}
-	masters := 0
+	var masters atomic.Int32 // ForEachMaster calls fn concurrently
 	err := c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-		masters++
+		masters.Add(1)
 		return nil
 	})
-	if err != nil || masters != 3 {
-		t.Fatalf("masters = %d, %v; want 3", masters, err)
+	if err != nil || masters.Load() != 3 {
+		t.Fatalf("masters = %d, %v; want 3", masters.Load(), err)
 	}
 }
 
