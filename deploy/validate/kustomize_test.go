@@ -146,7 +146,7 @@ func checkDeployment(t *testing.T, m manifests) {
 		}
 	}
 
-	// bcrypt needs real CPU: a check at cost 10 takes about 50 ms of a core,
+	// bcrypt needs real CPU: a check at cost 10 takes 50-80 ms of a core,
 	// so a pod requesting less than a quarter core serves a handful per second.
 	minimum := map[corev1.ResourceName]string{corev1.ResourceCPU: "250m", corev1.ResourceMemory: "32Mi"}
 	for name, least := range minimum {
