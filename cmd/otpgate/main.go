@@ -22,6 +22,10 @@ import (
 	"github.com/otpgate/otpgate/config"
 )
 
+// version is stamped at build time (-ldflags "-X main.version=…", see
+// deploy/Dockerfile) and logged at start-up.
+var version = "dev"
+
 // shutdownTimeout bounds how long in-flight requests may finish after
 // SIGTERM; it stays under Kubernetes' default 30 s grace period.
 const shutdownTimeout = 20 * time.Second
@@ -61,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
-	log.Info("configuration", "config", cfg, "dev_mode", cfg.DevMode())
+	log.Info("configuration", "version", version, "config", cfg, "dev_mode", cfg.DevMode())
 
 	rdb, closeRedis, err := openRedis(cfg)
 	if err != nil {
