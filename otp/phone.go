@@ -3,6 +3,7 @@ package otp
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -18,12 +19,15 @@ func NormalizePhone(raw, defaultRegion string) (number string, region string, er
 		return "", "", fmt.Errorf("phone number is empty: %w", ErrInvalidRequest)
 	}
 	var digits strings.Builder
-	for i, r := range raw {
+	plus := false
+	for _, r := range raw {
 		switch {
 		case r >= '0' && r <= '9':
 			digits.WriteRune(r)
-		case r == '+' && i == 0:
-		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')':
+		case r == '+' && !plus && digits.Len() == 0:
+			// "(+64) 21…" is as international as "+64 21…".
+			plus = true
+		case unicode.IsSpace(r) || r == '-' || r == '.' || r == '(' || r == ')':
 		default:
 			// phonenumbers would read letters as a vanity number; a code
 			// must only go to a number the user typed as digits.
@@ -35,7 +39,7 @@ func NormalizePhone(raw, defaultRegion string) (number string, region string, er
 		return "", "", fmt.Errorf("phone number has %d digits: %w", len(d), ErrInvalidPhone)
 	}
 	candidates := []string{"+" + d}
-	if !strings.HasPrefix(raw, "+") {
+	if !plus {
 		candidates = []string{d, "+" + d}
 	}
 	for _, c := range candidates {
