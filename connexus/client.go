@@ -101,8 +101,18 @@ func NewClient(opts ...Option) (*Client, error) {
 	if c.mode == 0 {
 		return nil, errors.New("connexus: no credentials: use WithAPIKey or WithPassword")
 	}
+	// A copy, so the caller's client keeps its own redirect policy.
+	hc := *c.http
+	hc.CheckRedirect = refuseRedirect
+	c.http = &hc
 	return c, nil
 }
+
+// refuseRedirect makes a redirect the answer instead of following it:
+// following a 307 or 308 sends the body again, client secret or account
+// password included, to whatever host the Location names, and Connexus
+// has no reason to redirect an API call.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // WithBaseURL sets the API root, e.g. "https://websms.co.nz/api/connexus".
 func WithBaseURL(raw string) Option {
@@ -122,7 +132,8 @@ func WithBaseURL(raw string) Option {
 	}
 }
 
-// WithHTTPClient sets the HTTP client used for every call.
+// WithHTTPClient sets the HTTP client used for every call. The Client uses
+// a copy that follows no redirects.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
@@ -227,7 +238,7 @@ func (c *Client) AuthMode() AuthMode { return c.mode }
 // and empty strings in AuthAPIKey mode.
 func (c *Client) PasswordCredentials() (userID, password string) { return c.userID, c.password }
 
-// HTTPClient returns the HTTP client the Client uses.
+// HTTPClient returns the HTTP client the Client uses; it follows no redirects.
 func (c *Client) HTTPClient() *http.Client { return c.http }
 
 // call describes one endpoint invocation.
@@ -318,7 +329,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string, out any) (
 	// A body that is not JSON on a 2xx is only an error if the caller needs it.
 	if json.Unmarshal(body, &env) == nil && env.Success != nil && !*env.Success {
 		return resp.StatusCode, &Error{Method: cl.method, Path: cl.path, StatusCode: resp.StatusCode,
-			Code: truncate(env.Error), Message: truncate(env.Message)}
+			Code: upstreamText(env.Error), Message: upstreamText(env.Message)}
 	}
 	if out != nil {
 		if err := json.Unmarshal(body, out); err != nil {
@@ -390,10 +401,10 @@ func (c *Client) apiError(cl *call, resp *http.Response, body []byte) *Error {
 		Description string `json:"error_description"`
 	}
 	if json.Unmarshal(body, &w) == nil {
-		e.Code = truncate(w.Error)
-		e.Message = truncate(w.Message)
+		e.Code = upstreamText(w.Error)
+		e.Message = upstreamText(w.Message)
 		if e.Message == "" {
-			e.Message = truncate(w.Description)
+			e.Message = upstreamText(w.Description)
 		}
 	}
 	if e.Code == "" && e.Message == "" {

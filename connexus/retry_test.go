@@ -268,13 +268,14 @@ func TestNewClientOptions(t *testing.T) {
 			t.Errorf("%s: NewClient succeeded", name)
 		}
 	}
-	hc := &http.Client{}
+	hc := &http.Client{Transport: &http.Transport{}}
 	c, err := connexus.NewClient(connexus.WithPassword("u", "p"), key, connexus.WithHTTPClient(hc),
 		connexus.WithBaseURL("https://example.test/api/connexus"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AuthMode() != connexus.AuthAPIKey || c.AuthMode().String() != "api-key" || c.HTTPClient() != hc {
+	if c.AuthMode() != connexus.AuthAPIKey || c.AuthMode().String() != "api-key" ||
+		c.HTTPClient().Transport != hc.Transport || hc.CheckRedirect != nil {
 		t.Fatalf("mode %v, client %p", c.AuthMode(), c.HTTPClient())
 	}
 	if u, p := c.PasswordCredentials(); u != "" || p != "" {

@@ -190,7 +190,7 @@ func (c *Client) SendOTP(ctx context.Context, req *OTPRequest) (*OTPResponse, er
 		return nil, err
 	}
 	if w.Status != "" && !strings.EqualFold(w.Status, "success") && !strings.EqualFold(w.Status, "accepted") {
-		return nil, &Error{Method: cl.method, Path: cl.path, StatusCode: http.StatusOK, Code: truncate(w.Status)}
+		return nil, &Error{Method: cl.method, Path: cl.path, StatusCode: http.StatusOK, Code: upstreamText(w.Status)}
 	}
 	if !isCode(string(w.Code)) {
 		return nil, fmt.Errorf("connexus: %s %s: %w", cl.method, cl.path, errNoCode)

@@ -55,7 +55,7 @@ func ParseDeliveryReport(b []byte) (DeliveryReport, error) {
 		return DeliveryReport{}, fmt.Errorf("connexus: delivery report: %w", err)
 	}
 	if w.Type != "" && !strings.EqualFold(w.Type, "dlr") {
-		return DeliveryReport{}, fmt.Errorf("connexus: delivery report: payload type is %q", truncate(w.Type))
+		return DeliveryReport{}, fmt.Errorf("connexus: delivery report: payload type is %q", upstreamText(w.Type))
 	}
 	r := DeliveryReport{MessageID: string(w.MessageID), RawStatus: w.Status, StatusCode: w.StatusCode,
 		Time: time.Time(w.Timestamp), SMSC: w.Details.SMSC, SMSCID: string(w.Details.SMSCID)}
@@ -68,7 +68,7 @@ func ParseDeliveryReport(b []byte) (DeliveryReport, error) {
 	var ok bool
 	if r.Status, ok = NormalizeStatus(w.Status); !ok {
 		if r.Status, ok = statusCodes[w.StatusCode]; !ok {
-			return DeliveryReport{}, fmt.Errorf("%w %q (code %d)", ErrUnknownStatus, truncate(w.Status), w.StatusCode)
+			return DeliveryReport{}, fmt.Errorf("%w %q (code %d)", ErrUnknownStatus, upstreamText(w.Status), w.StatusCode)
 		}
 	}
 	return r, nil

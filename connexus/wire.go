@@ -27,11 +27,28 @@ func (s *flexString) UnmarshalJSON(b []byte) error {
 	default:
 		var n json.Number
 		if err := json.Unmarshal(b, &n); err != nil {
-			return fmt.Errorf("want string or number, got %s", b)
+			// Not the value itself: it may be a number or a code.
+			return fmt.Errorf("want a JSON string or number, got %s", jsonKind(b))
 		}
 		*s = flexString(n.String())
 	}
 	return nil
+}
+
+// jsonKind names the kind of the JSON value b, for errors that must not
+// quote it.
+func jsonKind(b []byte) string {
+	switch {
+	case len(b) == 0:
+		return "nothing"
+	case b[0] == '{':
+		return "an object"
+	case b[0] == '[':
+		return "an array"
+	case b[0] == 't' || b[0] == 'f':
+		return "a boolean"
+	}
+	return "an invalid value"
 }
 
 // flexFloat decodes a number given as a JSON number ("balance": 45.50) or
