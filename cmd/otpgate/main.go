@@ -5,30 +5,24 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/otpgate/otpgate/cmd/internal/app"
 	"github.com/otpgate/otpgate/config"
 )
 
 // version is stamped at build time (-ldflags "-X main.version=…", see
 // deploy/Dockerfile) and logged at start-up.
 var version = "dev"
-
-// shutdownTimeout bounds how long in-flight requests may finish after
-// SIGTERM; it stays under Kubernetes' default 30 s grace period.
-const shutdownTimeout = 20 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -67,53 +61,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log.Info("configuration", "version", version, "config", cfg, "dev_mode", cfg.DevMode())
 
-	rdb, closeRedis, err := openRedis(cfg)
+	a, err := app.New(ctx, cfg, log, stdout)
 	if err != nil {
 		return err
 	}
-	defer closeRedis()
-	if !cfg.DevMode() {
-		warnWithoutPersistence(ctx, rdb, log)
-	}
+	defer a.Close()
 
-	a, err := build(cfg, rdb, log, stdout)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-
-	srv := &http.Server{
-		Handler:           a.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		// Longer than the slowest handler: a Connexus send with its retries.
-		WriteTimeout: 60 * time.Second,
-		IdleTimeout:  120 * time.Second,
-		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("OTPGATE_ADDR: %w", err)
 	}
 	log.Info("listening", "addr", ln.Addr().String())
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-
-	log.Info("shutting down", "timeout", shutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	log.Info("stopped")
-	return nil
+	return app.Serve(ctx, ln, a.Handler, log)
 }

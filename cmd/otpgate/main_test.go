@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpgate/otpgate/cmd/internal/app"
 	"github.com/otpgate/otpgate/connexus/connexustest"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 )
@@ -114,7 +115,7 @@ func start(t *testing.T, env map[string]string) *instance {
 			cancel()
 			select {
 			case runErr = <-done:
-			case <-time.After(shutdownTimeout + 5*time.Second):
+			case <-time.After(app.ShutdownTimeout + 5*time.Second):
 				runErr = errors.New("run did not return after cancel")
 			}
 		})

@@ -1,0 +1,283 @@
+// Package app builds and serves otpgate from its configuration: Redis, the
+// Connexus client (or dev mode's sandbox), the rate limits, the
+// verification service and the API. It is the one place that wiring lives,
+// so that cmd/otpgate-bench measures the very server cmd/otpgate runs.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/config"
+	"github.com/otpgate/otpgate/connexus"
+	"github.com/otpgate/otpgate/connexus/connexustest"
+	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/connexusotp"
+	"github.com/otpgate/otpgate/otp/redisstore"
+	"github.com/otpgate/otpgate/ratelimit"
+)
+
+// replicaAckTimeout is the contract's bound on WAIT for REDIS_MIN_REPLICA_ACKS.
+const replicaAckTimeout = 200 * time.Millisecond
+
+// ShutdownTimeout bounds how long in-flight requests may finish after
+// SIGTERM; it stays under Kubernetes' default 30 s grace period.
+const ShutdownTimeout = 20 * time.Second
+
+// App is the built service: its HTTP handler and what must be released
+// after the server stopped.
+type App struct {
+	// Handler serves the whole API.
+	Handler http.Handler
+	closers []func()
+}
+
+// Close releases what New opened, in reverse order; call it once the
+// server has stopped.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// Option changes how New builds the service.
+type Option func(*options)
+
+type options struct {
+	rdb redis.UniversalClient
+}
+
+// WithRedis makes the service use rdb instead of a client opened from the
+// configuration's Redis settings. The caller keeps rdb and closes it after
+// App.Close.
+func WithRedis(rdb redis.UniversalClient) Option {
+	return func(o *options) { o.rdb = rdb }
+}
+
+// New wires cfg, which must be valid, into the API. Outside dev mode it
+// warns on log when Redis keeps nothing on disk. In dev mode it opens an
+// embedded Redis, starts the Connexus sandbox and uses the fixed dev keys,
+// printing both to stdout.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Writer, opts ...Option) (_ *App, err error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	a := &App{}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	rdb := o.rdb
+	if rdb == nil {
+		var closeRedis func()
+		if rdb, closeRedis, err = openRedis(cfg); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, closeRedis)
+	}
+	if !cfg.DevMode() {
+		warnWithoutPersistence(ctx, rdb, log)
+	}
+
+	metrics, err := api.NewMetrics(nil)
+	if err != nil {
+		return nil, err
+	}
+	clientKeys, adminKeys := keyMap(cfg.APIKeys), keyMap(cfg.AdminKeys)
+
+	connexusOpts := []connexus.Option{connexus.WithBaseURL(cfg.ConnexusBaseURL)}
+	switch {
+	case cfg.DevMode():
+		sandbox := connexustest.NewServer(connexustest.OnMessage(func(m connexustest.Message) {
+			// The one place a code is ever printed: dev mode's stand-in for a phone.
+			log.Warn("dev sandbox SMS", "to", m.To, "text", m.Body)
+		}))
+		a.closers = append(a.closers, sandbox.Close)
+		connexusOpts = []connexus.Option{
+			connexus.WithBaseURL(sandbox.URL),
+			connexus.WithAPIKey(connexustest.DefaultClientID, connexustest.DefaultClientSecret),
+		}
+		clientKeys, adminKeys = map[string]string{"dev-client": devClientKey}, map[string]string{"dev-admin": devAdminKey}
+		banner(stdout, sandbox.URL, devClientKey, devAdminKey)
+	case cfg.ConnexusClientID != "":
+		connexusOpts = append(connexusOpts, connexus.WithAPIKey(cfg.ConnexusClientID, cfg.ConnexusClientSecret))
+	default:
+		connexusOpts = append(connexusOpts, connexus.WithPassword(cfg.ConnexusUserID, cfg.ConnexusPassword))
+	}
+	connexusOpts = append(connexusOpts, connexus.WithHTTPClient(&http.Client{Transport: metrics.InstrumentTransport(nil)}))
+	if cfg.ConnexusFrom != "" {
+		connexusOpts = append(connexusOpts, connexus.WithFrom(cfg.ConnexusFrom))
+	}
+	cx, err := connexus.NewClient(connexusOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("connexus client: %w", err)
+	}
+	adapter, err := connexusotp.New(cx)
+	if err != nil {
+		return nil, err
+	}
+
+	limits, keyLimiter, err := limiters(cfg, rdb)
+	if err != nil {
+		return nil, err
+	}
+
+	var storeOpts []redisstore.Option
+	if cfg.RedisMinReplicaAcks > 0 {
+		storeOpts = append(storeOpts, redisstore.WithReplicaAcks(cfg.RedisMinReplicaAcks, replicaAckTimeout))
+	}
+	store := redisstore.New(rdb, storeOpts...)
+
+	svc, err := otp.NewService(otp.Config{
+		TTL:                 cfg.OTPTTL,
+		ResendCooldown:      cfg.ResendCooldown,
+		Retention:           cfg.Retention,
+		CodeLength:          cfg.CodeLength,
+		MaxAttempts:         cfg.MaxAttempts,
+		MaxSends:            cfg.MaxSends,
+		BcryptCost:          cfg.BcryptCost,
+		MaxFailuresPerPhone: cfg.MaxFailuresPerPhone,
+		Brand:               cfg.Brand,
+		DefaultRegion:       cfg.DefaultRegion,
+		AllowedCountries:    cfg.AllowedCountries,
+		Lookup:              otp.LookupMode(cfg.Lookup),
+	}, store, adapter,
+		otp.WithNumberLookup(adapter),
+		otp.WithLimits(limits),
+		otp.WithLogger(log),
+		otp.WithObserver(metrics.Observe),
+	)
+	if err != nil {
+		return nil, err
+	}
+
+	proxies := make([]string, len(cfg.TrustedProxies))
+	for i, p := range cfg.TrustedProxies {
+		proxies[i] = p.String()
+	}
+	h, err := api.New(api.Config{
+		Verifier:       svc,
+		Idempotency:    redisstore.NewIdempotency(rdb),
+		Ready:          svc.Ready,
+		ClientKeys:     clientKeys,
+		AdminKeys:      adminKeys,
+		KeyLimiter:     keyLimiter,
+		TrustedProxies: proxies,
+		Logger:         log,
+		Metrics:        metrics,
+		Connexus:       cx,
+		WebhookToken:   cfg.WebhookToken,
+		Deliveries:     svc,
+		Inbound:        redisstore.NewInbound(rdb),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Handler = h
+	return a, nil
+}
+
+// Serve serves h on ln with otpgate's HTTP timeouts until ctx is done, then
+// shuts down, letting in-flight requests finish for up to ShutdownTimeout.
+// It returns nil after a clean shutdown.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Longer than the slowest handler: a Connexus send with its retries.
+		WriteTimeout: 60 * time.Second,
+		IdleTimeout:  120 * time.Second,
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down", "timeout", ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// limiters builds the contract's rate limits. The failure budget per phone
+// is OTP_MAX_FAILURES_PER_PHONE wrong guesses a day.
+func limiters(cfg *config.Config, rdb redis.UniversalClient) (otp.Limits, otp.Limiter, error) {
+	var l otp.Limits
+	for _, spec := range []struct {
+		name, rate string
+		dst        *otp.Limiter
+	}{
+		{"sends-per-phone", cfg.RateSendsPerPhone, &l.SendsPerPhone},
+		{"starts-per-ip", cfg.RateStartsPerIP, &l.StartsPerIP},
+		{"checks-per-ip", cfg.RateChecksPerIP, &l.ChecksPerIP},
+		{"failures-per-phone", fmt.Sprintf("%d-D", cfg.MaxFailuresPerPhone), &l.FailuresPerPhone},
+	} {
+		lim, err := ratelimit.New(rdb, spec.name, spec.rate)
+		if err != nil {
+			return otp.Limits{}, nil, err
+		}
+		*spec.dst = lim
+	}
+	perKey, err := ratelimit.New(rdb, "per-key", cfg.RatePerKey)
+	if err != nil {
+		return otp.Limits{}, nil, err
+	}
+	return l, perKey, nil
+}
+
+func keyMap(keys []config.Key) map[string]string {
+	m := make(map[string]string, len(keys))
+	for _, k := range keys {
+		m[k.Name] = k.Secret
+	}
+	return m
+}
+
+// Dev mode's API keys are fixed so the README's walkthrough can be pasted
+// as it is. They guard nothing real: in dev mode Redis is in memory and no
+// SMS leaves the process, and any configuration at all leaves dev mode.
+const (
+	devClientKey = "dev_client_key"
+	devAdminKey  = "dev_admin_key"
+)
+
+// banner is printed, not logged: the dev keys are secrets, and the contract
+// allows them on the terminal in dev mode only.
+func banner(w io.Writer, sandboxURL, client, admin string) {
+	line := strings.Repeat("=", 72)
+	fmt.Fprintf(w, `%s
+  otpgate is running in DEV MODE. Do not use it in production.
+  - Redis is embedded and in memory: everything is lost on exit.
+  - Connexus is an in-process sandbox at %s:
+    no SMS leaves this machine; each one is printed in the log instead.
+  - Configure REDIS_URL, Connexus credentials and OTPGATE_API_KEYS
+    to leave dev mode.
+  dev client key: %s
+  dev admin key:  %s
+%s
+`, line, sandboxURL, client, admin, line)
+}
