@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -424,6 +425,11 @@ func (s *Server) post(hook string, payload any) (int, error) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.hooks.Do(req)
 	if err != nil {
+		// The *url.Error would quote the webhook URL, whose query holds
+		// otpgate's webhook token.
+		if uerr, ok := errors.AsType[*url.Error](err); ok {
+			err = uerr.Err
+		}
 		return 0, fmt.Errorf("connexustest: webhook: %w", err)
 	}
 	resp.Body.Close()

@@ -248,4 +248,14 @@ func TestDeliverErrors(t *testing.T) {
 	if err != nil || st.Status != connexus.StatusUndelivered {
 		t.Fatalf("status = %+v, %v", st, err)
 	}
+	// otpgate's webhook URLs carry their secret in the query.
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	if err := c.RegisterStatusWebhook(context.Background(), gone.URL+"/hook?token=whsec_value"); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Deliver(resp.MessageID, "DELIVRD")
+	if err == nil || strings.Contains(err.Error(), "whsec_value") {
+		t.Fatalf("unreachable webhook: err = %v, want an error without the token", err)
+	}
 }
