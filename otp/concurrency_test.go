@@ -222,3 +222,26 @@ func TestParallelMixedGuessesWithBcrypt(t *testing.T) {
 		t.Errorf("final status %s, want approved or max_attempts_reached", got.Status)
 	}
 }
+
+func TestParallelStartsNeverOverrunTheSendQuota(t *testing.T) {
+	c := redistest.Real(t)
+	sends := newLimiter(3)
+	e := newEnv(t, c, func(cfg *otp.Config) {
+		cfg.ResendCooldown = 0
+		cfg.MaxSends = 100
+	}, otp.WithLimits(otp.Limits{SendsPerPhone: sends}))
+	parallel(16, func(int) {
+		for range 5 {
+			_, _, err := e.svc.Start(context.Background(), otp.StartRequest{To: nzLocal})
+			if err != nil && !errors.Is(err, otp.ErrCooldown) && !errors.Is(err, otp.ErrRateLimited) {
+				t.Errorf("parallel start = %v", err)
+			}
+		}
+	})
+	if got := e.sender.count(); got != 3 {
+		t.Errorf("%d SMS sent under a quota of 3", got)
+	}
+	if got := sends.count(nzNumber); got != 3 {
+		t.Errorf("quota counted %d sends, want 3", got)
+	}
+}

@@ -103,6 +103,29 @@ func TestFailedSendLeavesNothingBehind(t *testing.T) {
 	})
 }
 
+func TestFailedSendUsesNoSendQuota(t *testing.T) {
+	c, _ := redistest.Mini(t)
+	ctx := context.Background()
+	sends := newLimiter(1)
+	e := newEnv(t, c, nil, otp.WithLimits(otp.Limits{SendsPerPhone: sends}))
+	e.sender.fail(otp.ErrUpstream)
+	for range 3 {
+		if _, _, err := e.svc.Start(ctx, otp.StartRequest{To: nzLocal}); !errors.Is(err, otp.ErrUpstream) {
+			t.Fatalf("Start with a failing upstream = %v, want ErrUpstream", err)
+		}
+	}
+	if n := sends.count(nzNumber); n != 0 {
+		t.Errorf("failed sends counted %d against the per-number send quota, want 0", n)
+	}
+	e.sender.fail(nil)
+	if _, _, err := e.svc.Start(ctx, otp.StartRequest{To: nzLocal}); err != nil {
+		t.Fatalf("start after failed sends: %v", err)
+	}
+	if n := sends.count(nzNumber); n != 1 {
+		t.Errorf("per-number send quota used = %d after one SMS, want 1", n)
+	}
+}
+
 func TestFailedResendKeepsTheCooldownOfTheLastSend(t *testing.T) {
 	c, _ := redistest.Mini(t)
 	ctx := context.Background()

@@ -240,7 +240,10 @@ func (s *Service) send(ctx context.Context, req StartRequest, number, token, reu
 			s.log.WarnContext(ctx, "release send reservation", "to", MaskPhone(number), "err", err)
 		}
 	}
-	if err := s.take(ctx, s.limits.SendsPerPhone, number); err != nil {
+	// Only peeked here and counted once the SMS is out: a failed send is
+	// not a send. The reservation keeps every other send to this number
+	// out until then, so nothing can slip in between.
+	if err := s.peek(ctx, s.limits.SendsPerPhone, number); err != nil {
 		release()
 		return nil, false, fmt.Errorf("sends per phone: %w", err)
 	}
@@ -264,6 +267,12 @@ func (s *Service) send(ctx context.Context, req StartRequest, number, token, reu
 	}
 	s.observer(EventSMSSent)
 	ctx = context.WithoutCancel(ctx)
+	if l := s.limits.SendsPerPhone; l != nil {
+		// The SMS is out: recording it matters more than counting it.
+		if _, err := l.Take(ctx, number); err != nil {
+			s.log.WarnContext(ctx, "count send against the per-number quota", "to", MaskPhone(number), "err", err)
+		}
+	}
 	sent := res.Code
 	if sent == "" {
 		sent = code
