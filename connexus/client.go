@@ -118,8 +118,12 @@ func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLa
 func WithBaseURL(raw string) Option {
 	return func(c *Client) error {
 		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("connexus: base URL %q is not an absolute http(s) URL", raw)
+		if err != nil {
+			// Neither raw nor err is quoted: both may hold a password.
+			return errors.New("connexus: base URL does not parse")
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("connexus: base URL %q is not an absolute http(s) URL", u.Redacted())
 		}
 		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 			return fmt.Errorf("connexus: base URL must not carry credentials, a query or a fragment")

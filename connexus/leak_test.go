@@ -163,3 +163,21 @@ func TestNoRedirects(t *testing.T) {
 		})
 	}
 }
+
+// TestBaseURLErrorsHidePassword: a refused CONNEXUS_BASE_URL stops
+// start-up with this error, and a URL may carry a password.
+func TestBaseURLErrorsHidePassword(t *testing.T) {
+	for _, raw := range []string{
+		"ftp://user:pw_secret@example.test/api",
+		"https://user:pw_secret@example.test:port/api",
+		"https://user:pw_secret@example.test/api",
+		"https://example.test/api?password=pw_secret",
+	} {
+		t.Run(raw, func(t *testing.T) {
+			_, err := connexus.NewClient(connexus.WithAPIKey("cid", "csk"), connexus.WithBaseURL(raw))
+			if err == nil || strings.Contains(err.Error(), "pw_secret") {
+				t.Fatalf("err = %v, want an error without the password", err)
+			}
+		})
+	}
+}
