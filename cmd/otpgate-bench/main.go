@@ -36,7 +36,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/config"
 )
 
 // maxPhase keeps the whole run (six phases) to about a minute on a shared
@@ -150,7 +150,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	var t *target
 	if o.url == "" {
-		if t, err = startInProcess(ctx, o.redisURL, o.cost, otp.LookupMode(o.lookup)); err != nil {
+		if t, err = startInProcess(ctx, o.redisURL, o.cost, config.LookupMode(o.lookup)); err != nil {
 			return err
 		}
 		defer t.close()

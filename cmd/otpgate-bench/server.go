@@ -20,13 +20,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/otpgate/otpgate/api"
-	"github.com/otpgate/otpgate/connexus"
+	"github.com/otpgate/otpgate/cmd/internal/app"
+	"github.com/otpgate/otpgate/config"
 	"github.com/otpgate/otpgate/connexus/connexustest"
-	"github.com/otpgate/otpgate/otp"
-	"github.com/otpgate/otpgate/otp/connexusotp"
 	"github.com/otpgate/otpgate/otp/redisstore"
-	"github.com/otpgate/otpgate/ratelimit"
 )
 
 // perKeyRate replaces the contract's 6000-M per API key: the benchmark
@@ -76,17 +73,17 @@ func digits(s string) string {
 	}, s)
 }
 
-// startInProcess runs otpgate as cmd/otpgate builds it, on a real Redis and
-// the Connexus fake with no added latency, listening on a loopback port.
-// redisURL "" starts a private redis-server.
-func startInProcess(ctx context.Context, redisURL string, cost int, lookup otp.LookupMode) (_ *target, err error) {
+// startInProcess runs otpgate as cmd/otpgate builds and serves it, on a
+// real Redis and the Connexus fake with no added latency, listening on a
+// loopback port. redisURL "" starts a private redis-server.
+func startInProcess(ctx context.Context, redisURL string, cost int, lookup config.LookupMode) (_ *target, err error) {
 	t := &target{inProcess: true}
 	defer func() {
 		if err != nil {
 			t.close()
 		}
 	}()
-	if err := t.openRedis(ctx, redisURL); err != nil {
+	if redisURL, err = t.openRedis(ctx, redisURL); err != nil {
 		return nil, err
 	}
 
@@ -96,83 +93,58 @@ func startInProcess(ctx context.Context, redisURL string, cost int, lookup otp.L
 	}))
 	t.closers = append(t.closers, sandbox.Close)
 	sandbox.SetBalance(1e9)
-	cx, err := connexus.NewClient(connexus.WithBaseURL(sandbox.URL),
-		connexus.WithAPIKey(connexustest.DefaultClientID, connexustest.DefaultClientSecret))
-	if err != nil {
-		return nil, err
-	}
-	adapter, err := connexusotp.New(cx)
-	if err != nil {
-		return nil, err
-	}
-
-	var limitErrs []error
-	limiter := func(name, rate string) otp.Limiter {
-		l, err := ratelimit.New(t.rdb, name, rate)
-		limitErrs = append(limitErrs, err)
-		return l
-	}
-	cfg := otp.DefaultConfig()
-	cfg.BcryptCost = cost
-	cfg.Lookup = lookup
-	limits := otp.Limits{
-		SendsPerPhone:    limiter("sends-per-phone", "5-H"),
-		StartsPerIP:      limiter("starts-per-ip", "20-H"),
-		ChecksPerIP:      limiter("checks-per-ip", "60-M"),
-		FailuresPerPhone: limiter("failures-per-phone", fmt.Sprintf("%d-D", cfg.MaxFailuresPerPhone)),
-	}
-	perKey := limiter("per-key", perKeyRate)
-	if err := errors.Join(limitErrs...); err != nil {
-		return nil, err
-	}
-	metrics, err := api.NewMetrics(nil)
-	if err != nil {
-		return nil, err
-	}
-	t.store = redisstore.New(t.rdb)
-	t.retention = cfg.Retention
-	// The server logs as cmd/otpgate does, into io.Discard: formatting is
-	// part of a request's cost, a terminal is not.
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	svc, err := otp.NewService(cfg, t.store, adapter,
-		otp.WithNumberLookup(adapter), otp.WithLimits(limits),
-		otp.WithLogger(log), otp.WithObserver(metrics.Observe))
-	if err != nil {
-		return nil, err
-	}
 	if t.key, err = randomHex(16); err != nil {
 		return nil, err
 	}
-	h, err := api.New(api.Config{
-		Verifier:    svc,
-		Idempotency: redisstore.NewIdempotency(t.rdb),
-		Ready:       svc.Ready,
-		ClientKeys:  map[string]string{"bench": t.key},
-		KeyLimiter:  perKey,
-		Logger:      log,
-		Metrics:     metrics,
-	})
+
+	// A production configuration, as an operator would write it, with the
+	// fake as Connexus.
+	cfg := config.Default()
+	cfg.RedisURL = redisURL
+	cfg.ConnexusBaseURL = sandbox.URL
+	cfg.ConnexusClientID, cfg.ConnexusClientSecret = connexustest.DefaultClientID, connexustest.DefaultClientSecret
+	cfg.APIKeys = []config.Key{{Name: "bench", Secret: t.key}}
+	cfg.BcryptCost = cost
+	cfg.Lookup = lookup
+	cfg.RatePerKey = perKeyRate
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	// The server logs as cmd/otpgate does, into io.Discard: formatting is
+	// part of a request's cost, a terminal is not.
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	a, err := app.New(ctx, cfg, log, io.Discard, app.WithRedis(t.rdb))
 	if err != nil {
 		return nil, err
 	}
-	if t.url, err = t.serve(h); err != nil {
+	t.closers = append(t.closers, a.Close)
+	t.store = redisstore.New(t.rdb)
+	t.retention = cfg.Retention
+	if t.url, err = t.serve(a.Handler, log); err != nil {
 		return nil, err
 	}
-	if t.bareURL, err = t.serve(http.HandlerFunc(t.bareGet)); err != nil {
+	if t.bareURL, err = t.serve(http.HandlerFunc(t.bareGet), log); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// serve listens on a loopback port with the server's timeouts.
-func (t *target) serve(h http.Handler) (string, error) {
+// serve runs h on a loopback port as cmd/otpgate serves, until close.
+func (t *target) serve(h http.Handler, log *slog.Logger) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
-	go func() { _ = srv.Serve(ln) }()
-	t.closers = append(t.closers, func() { _ = srv.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = app.Serve(ctx, ln, h, log)
+	}()
+	t.closers = append(t.closers, func() {
+		cancel()
+		<-served
+	})
 	return "http://" + ln.Addr().String(), nil
 }
 
@@ -188,25 +160,26 @@ func (t *target) bareGet(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// openRedis connects to redisURL, or starts a private redis-server. Keys
+// openRedis connects to redisURL, or starts a private redis-server, and
+// returns the URL it connected to. Keys
 // keep their production names, so that MEMORY USAGE is what production
 // pays; a given Redis must therefore hold an empty database, which is
 // flushed again at close.
-func (t *target) openRedis(ctx context.Context, redisURL string) error {
+func (t *target) openRedis(ctx context.Context, redisURL string) (string, error) {
 	if redisURL == "" {
 		addr, stop, err := startRedisServer()
 		if err != nil {
-			return err
+			return "", err
 		}
 		t.closers = append(t.closers, stop)
 		redisURL = "redis://" + addr
 	}
 	opts, err := redis.ParseURL(redisURL)
 	if err != nil {
-		return errors.New("-redis-url: not a usable redis:// URL")
+		return "", errors.New("-redis-url: not a usable redis:// URL")
 	}
 	if host, _, _ := net.SplitHostPort(opts.Addr); !isLoopback(host) {
-		return fmt.Errorf("-redis-url: %s is not a loopback address", host)
+		return "", fmt.Errorf("-redis-url: %s is not a loopback address", host)
 	}
 	// More connections than clients, so the pool never makes a request wait.
 	opts.PoolSize = 256
@@ -214,11 +187,11 @@ func (t *target) openRedis(ctx context.Context, redisURL string) error {
 	n, err := t.rdb.DBSize(ctx).Result()
 	if err != nil {
 		_ = t.rdb.Close()
-		return fmt.Errorf("redis at %s: %w", opts.Addr, err)
+		return "", fmt.Errorf("redis at %s: %w", opts.Addr, err)
 	}
 	if n > 0 {
 		_ = t.rdb.Close()
-		return fmt.Errorf("redis at %s: database %d holds %d keys; give an empty one (e.g. redis://127.0.0.1:6379/15)", opts.Addr, opts.DB, n)
+		return "", fmt.Errorf("redis at %s: database %d holds %d keys; give an empty one (e.g. redis://127.0.0.1:6379/15)", opts.Addr, opts.DB, n)
 	}
 	t.closers = append(t.closers, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -226,7 +199,7 @@ func (t *target) openRedis(ctx context.Context, redisURL string) error {
 		_ = t.rdb.FlushDB(cctx).Err()
 		_ = t.rdb.Close()
 	})
-	return nil
+	return redisURL, nil
 }
 
 // startRedisServer runs redis-server on a free loopback port, without
