@@ -79,6 +79,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 		otp.EventStarted:           counter("verifications_started_total", "Verifications created (first code sent)."),
 		otp.EventResent:            counter("verifications_resent_total", "Codes resent for a pending verification."),
 		otp.EventApproved:          counter("verifications_approved_total", "Verifications approved by a right code."),
+		otp.EventCodeCompared:      counter("code_comparisons_total", "Guesses compared with a stored code hash, right or wrong; at most OTP_MAX_ATTEMPTS per verification."),
 		otp.EventExpired:           counter("verifications_expired_total", "Checks or cancels that found a verification expired."),
 		otp.EventCanceled:          counter("verifications_canceled_total", "Verifications canceled."),
 		otp.EventSMSSent:           counter("sms_sent_total", "SMS codes accepted by the upstream."),
@@ -94,7 +95,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
-	for _, ev := range []otp.Event{otp.EventStarted, otp.EventResent, otp.EventApproved, otp.EventExpired, otp.EventCanceled, otp.EventSMSSent} {
+	for _, ev := range []otp.Event{otp.EventStarted, otp.EventResent, otp.EventApproved, otp.EventCodeCompared, otp.EventExpired, otp.EventCanceled, otp.EventSMSSent} {
 		cs = append(cs, m.events[ev])
 	}
 	for _, c := range cs {

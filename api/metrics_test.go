@@ -65,7 +65,7 @@ func TestObserveCountsEveryEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := []otp.Event{
-		otp.EventStarted, otp.EventResent, otp.EventApproved, otp.EventWrongCode, otp.EventMaxAttempts,
+		otp.EventStarted, otp.EventResent, otp.EventApproved, otp.EventCodeCompared, otp.EventWrongCode, otp.EventMaxAttempts,
 		otp.EventExpired, otp.EventCanceled, otp.EventSMSSent, otp.EventLookupOK, otp.EventLookupInvalid,
 		otp.EventLookupUnavailable, otp.EventRateLimited,
 	}
@@ -79,6 +79,7 @@ func TestObserveCountsEveryEvent(t *testing.T) {
 		"otpgate_verifications_started_total 1",
 		"otpgate_verifications_resent_total 1",
 		"otpgate_verifications_approved_total 1",
+		"otpgate_code_comparisons_total 1",
 		"otpgate_verifications_expired_total 1",
 		"otpgate_verifications_canceled_total 1",
 		"otpgate_sms_sent_total 1",

@@ -18,4 +18,7 @@ const (
 	EventLookupInvalid     Event = "lookup_invalid"
 	EventLookupUnavailable Event = "lookup_unavailable"
 	EventRateLimited       Event = "rate_limited"
+	// EventCodeCompared is one guess compared with a stored code hash, right
+	// or wrong: the bcrypt work that OTP_MAX_ATTEMPTS bounds.
+	EventCodeCompared Event = "code_compared"
 )

@@ -424,6 +424,7 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 		return nil, fmt.Errorf("check %s: %w", id, err)
 	}
 	right := s.hasher.Compare(a.CodeHash, req.Code)
+	s.observer(EventCodeCompared)
 	// The guess has been compared: its outcome is recorded even if the
 	// caller gives up now, or the attempt would be used without effect.
 	ctx = context.WithoutCancel(ctx)
