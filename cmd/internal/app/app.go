@@ -55,6 +55,7 @@ type Option func(*options)
 
 type options struct {
 	rdb redis.UniversalClient
+	now func() time.Time
 }
 
 // WithRedis makes the service use rdb instead of a client opened from the
@@ -62,6 +63,13 @@ type options struct {
 // App.Close.
 func WithRedis(rdb redis.UniversalClient) Option {
 	return func(o *options) { o.rdb = rdb }
+}
+
+// WithClock makes the verification rules (expiry, cooldown, retention) and
+// Retry-After read time from now instead of the wall clock, so a test can
+// move time instead of sleeping through it.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
 }
 
 // New wires cfg, which must be valid, into the API. Outside dev mode it
@@ -140,6 +148,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	}
 	store := redisstore.New(rdb, storeOpts...)
 
+	svcOpts := []otp.Option{
+		otp.WithNumberLookup(adapter),
+		otp.WithLimits(limits),
+		otp.WithLogger(log),
+		otp.WithObserver(metrics.Observe),
+	}
+	if o.now != nil {
+		svcOpts = append(svcOpts, otp.WithClock(o.now))
+	}
 	svc, err := otp.NewService(otp.Config{
 		TTL:                 cfg.OTPTTL,
 		ResendCooldown:      cfg.ResendCooldown,
@@ -153,12 +170,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 		DefaultRegion:       cfg.DefaultRegion,
 		AllowedCountries:    cfg.AllowedCountries,
 		Lookup:              otp.LookupMode(cfg.Lookup),
-	}, store, adapter,
-		otp.WithNumberLookup(adapter),
-		otp.WithLimits(limits),
-		otp.WithLogger(log),
-		otp.WithObserver(metrics.Observe),
-	)
+	}, store, adapter, svcOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +189,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 		TrustedProxies: proxies,
 		Logger:         log,
 		Metrics:        metrics,
+		Now:            o.now,
 		Connexus:       cx,
 		WebhookToken:   cfg.WebhookToken,
 		Deliveries:     svc,
