@@ -103,11 +103,21 @@ type instance struct {
 // ends if the test did not.
 func start(t *testing.T, env map[string]string) *instance {
 	t.Helper()
+	return launch(t, env, func(ctx context.Context, getenv func(string) string, out io.Writer) error {
+		return run(ctx, nil, getenv, out)
+	})
+}
+
+// launch runs program, which must behave as run does (log "listening" with
+// the bound address, return once ctx is done and it has shut down), on a
+// free port with env.
+func launch(t *testing.T, env map[string]string, program func(ctx context.Context, getenv func(string) string, out io.Writer) error) *instance {
+	t.Helper()
 	env["OTPGATE_ADDR"] = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	out := newOutput()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, out) }()
+	go func() { done <- program(ctx, func(k string) string { return env[k] }, out) }()
 	var once sync.Once
 	var runErr error
 	stop := func() error {
@@ -145,36 +155,63 @@ func (in *instance) call(t *testing.T, method, path, key string, body any) (int,
 
 // do is call for goroutines other than the test's, which must not t.Fatal.
 func (in *instance) do(method, path, key string, body any) (int, map[string]any, error) {
+	r, err := in.request(method, path, key, nil, body)
+	return r.status, r.body, err
+}
+
+// reply is one answer of the program.
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+// send is call with extra request headers, answering the response headers
+// too.
+func (in *instance) send(t *testing.T, method, path, key string, header map[string]string, body any) reply {
+	t.Helper()
+	r, err := in.request(method, path, key, header, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// request is send for goroutines other than the test's.
+func (in *instance) request(method, path, key string, header map[string]string, body any) (reply, error) {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return 0, nil, err
+			return reply{}, err
 		}
 		r = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, in.base+path, r)
 	if err != nil {
-		return 0, nil, err
+		return reply{}, err
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return reply{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return reply{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	var got map[string]any
 	if len(raw) > 0 && json.Unmarshal(raw, &got) != nil {
-		return 0, nil, fmt.Errorf("%s %s: body is not JSON: %s", method, path, raw)
+		return reply{}, fmt.Errorf("%s %s: body is not JSON: %s", method, path, raw)
 	}
-	return resp.StatusCode, got, nil
+	return reply{status: resp.StatusCode, header: resp.Header, body: got}, nil
 }
 
 // verify runs start → wrong guess → right guess → read, as a backend would.
