@@ -218,12 +218,18 @@ func wantError(t *testing.T, what string, r reply, status int, code string, veri
 	}
 }
 
-// wantRetryAfter wants a Retry-After of whole seconds within [low, high].
+// wantRetryAfter wants a Retry-After of whole seconds within [low, high],
+// and the X-RateLimit-* headers every 429 carries.
 func wantRetryAfter(t *testing.T, what string, r reply, low, high int) {
 	t.Helper()
 	n, err := strconv.Atoi(r.header.Get("Retry-After"))
 	if err != nil || n < low || n > high {
 		t.Errorf("%s: Retry-After %q, want %d to %d seconds", what, r.header.Get("Retry-After"), low, high)
+	}
+	for _, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} {
+		if _, err := strconv.ParseInt(r.header.Get(h), 10, 64); err != nil {
+			t.Errorf("%s: %s %q, want a number", what, h, r.header.Get(h))
+		}
 	}
 }
 
@@ -332,6 +338,63 @@ func TestContractRefusesBadStarts(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestContractLimitsClientIPOnly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{env: map[string]string{
+		"RATE_LIMIT_STARTS_PER_IP": "2-H",
+		"RATE_LIMIT_CHECKS_PER_IP": "2-H",
+	}})
+	const user, other = "203.0.113.7", "2001:db8::7"
+	startFrom := func(to, ip string) reply {
+		body := map[string]any{"to": to}
+		if ip != "" {
+			body["client_ip"] = ip
+		}
+		return f.post(t, "/v1/verifications", body)
+	}
+	for _, to := range []string{"021 100 0001", "021 100 0002"} {
+		if r := startFrom(to, user); r.status != http.StatusCreated {
+			t.Fatalf("start from %s: %d %v", user, r.status, r.body)
+		}
+	}
+	// ratelimit rounds a window's end up to the next whole second, so
+	// Retry-After may exceed the window by one.
+	window := int(time.Hour.Seconds()) + 1
+	r := startFrom("021 100 0003", user)
+	wantError(t, "third start from one end user", r, http.StatusTooManyRequests, "rate_limited")
+	wantRetryAfter(t, "third start from one end user", r, 1, window)
+	// The number is judged before the rate limits.
+	wantError(t, "invalid number from that end user", startFrom("021 23", user), http.StatusBadRequest, "invalid_phone_number")
+	if r := startFrom("021 100 0003", other); r.status != http.StatusCreated {
+		t.Errorf("start from another end user: %d %v", r.status, r.body)
+	}
+	// Without client_ip nothing is limited per IP: the TCP peer is the
+	// backend, which serves every end user.
+	for _, to := range []string{"021 100 0004", "021 100 0005", "021 100 0006"} {
+		if r := startFrom(to, ""); r.status != http.StatusCreated {
+			t.Errorf("start %s without client_ip: %d %v", to, r.status, r.body)
+		}
+	}
+	wantError(t, "malformed client_ip", startFrom("021 100 0007", "not-an-ip"), http.StatusBadRequest, "invalid_request")
+
+	const to, number = "021 100 0004", "64211000004"
+	wrong := otherCode(f.code(t, number))
+	checkFrom := func(ip string) reply {
+		body := map[string]any{"to": to, "code": wrong}
+		if ip != "" {
+			body["client_ip"] = ip
+		}
+		return f.post(t, "/v1/checks", body)
+	}
+	wantCheck(t, "first check from one end user", checkFrom(user), "pending", false, defaultAttempts-1)
+	wantCheck(t, "second check from one end user", checkFrom(user), "pending", false, defaultAttempts-2)
+	r = checkFrom(user)
+	wantError(t, "third check from one end user", r, http.StatusTooManyRequests, "rate_limited")
+	wantRetryAfter(t, "third check from one end user", r, 1, window)
+	// The refused check used no attempt.
+	wantCheck(t, "check without client_ip", checkFrom(""), "pending", false, defaultAttempts-3)
 }
 
 // param reads a field of a request the fake received, wherever the client
@@ -652,8 +715,15 @@ func TestContractCancel(t *testing.T) {
 	wantError(t, "start again at once", r, http.StatusTooManyRequests, "resend_cooldown")
 	wantRetryAfter(t, "start again at once", r, int(defaultCooldown.Seconds()), int(defaultCooldown.Seconds()))
 	f.clock.advance(defaultCooldown)
-	if v := f.mustStart(t, to, http.StatusCreated); v["id"] == id || v["sends"] != float64(1) {
-		t.Errorf("start after the cooldown answered %v, want a new verification", v)
+	next := f.mustStart(t, to, http.StatusCreated)
+	if next["id"] == id || next["sends"] != float64(1) {
+		t.Errorf("start after the cooldown answered %v, want a new verification", next)
+	}
+	// By to, the newest verification of the number is meant.
+	r = f.post(t, "/v1/checks", map[string]any{"to": to, "code": f.code(t, "64212345678")})
+	wantCheck(t, "check by to after a new start", r, "approved", true, defaultAttempts-1)
+	if r.body["id"] != next["id"] {
+		t.Errorf("check by to approved %v, want the newest verification %v", r.body["id"], next["id"])
 	}
 
 	// An expired verification cannot be canceled either.
