@@ -108,8 +108,14 @@ func TestRetriedSendReservationIsNotRefusedByItself(t *testing.T) {
 			}
 		}
 		_, err := s.ReserveSend(ctx, reservation("other", t0))
-		if !errors.Is(err, otp.ErrCooldown) {
+		le, ok := errors.AsType[*otp.LimitError](err)
+		if !ok || !errors.Is(err, otp.ErrCooldown) {
 			t.Fatalf("a second sender during the send = %v, want ErrCooldown", err)
+		}
+		// Told to come back when a successful send's cooldown would end,
+		// not when the hold for a dead process would.
+		if !le.Reset.Equal(t0.Add(30 * time.Second)) {
+			t.Errorf("second sender told to wait until %v, want %v", le.Reset, t0.Add(30*time.Second))
 		}
 		if err := s.ReleaseSend(ctx, number, "tok"); err != nil {
 			t.Fatal(err)

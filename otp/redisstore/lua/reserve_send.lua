@@ -18,7 +18,10 @@ if not again and p.t and tonumber(p.u) > now then
   if r > now then
     return {'cooldown', r}
   end
-  return {'cooldown', tonumber(p.u)}
+  -- A send is in flight. If it succeeds, its cooldown ends about a
+  -- cooldown from now; if it fails, the number is free at once. The hold
+  -- only bounds a send whose process died, so it overstates the wait.
+  return {'cooldown', math.min(tonumber(p.u), now + math.max(cooldown, 1000))}
 end
 if not again and r > now then
   return {'cooldown', r}
