@@ -109,8 +109,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	switch {
 	case cfg.DevMode():
 		sandbox := connexustest.NewServer(connexustest.OnMessage(func(m connexustest.Message) {
-			// The one place a code is ever printed: dev mode's stand-in for a phone.
-			log.Warn("dev sandbox SMS", "to", m.To, "text", m.Body)
+			// The one place a code is ever printed: dev mode's stand-in for
+			// a phone. The number is masked like in every other log line.
+			log.Warn("dev sandbox SMS", "to", otp.MaskPhone(m.To), "text", m.Body)
 		}))
 		a.closers = append(a.closers, sandbox.Close)
 		connexusOpts = []connexus.Option{
