@@ -3,7 +3,7 @@
 // nothing of HTTP: callers pass whatever key they limit on (a phone number,
 // an end user's IP, an API key name).
 //
-// Every counter is one Redis key ("<prefix>:<name>:<key>") touched by one
+// Every counter is one Redis key ("otpgate:rl:<name>:<key>") touched by one
 // Lua script, so limits are exact under concurrency and work on Redis
 // Cluster without hash tags.
 package ratelimit
@@ -22,7 +22,7 @@ import (
 	"github.com/otpgate/otpgate/otp"
 )
 
-// DefaultPrefix starts every limiter key unless WithPrefix says otherwise.
+// DefaultPrefix starts every limiter key.
 const DefaultPrefix = "otpgate:rl"
 
 // Limiter is one named rate, such as 5 sends per phone number per hour.
@@ -30,7 +30,6 @@ type Limiter struct {
 	name   string
 	rate   limiter.Rate
 	client redis.UniversalClient
-	prefix string
 
 	// The ulule store loads its Lua scripts when it is built, which needs
 	// Redis. Building it on first use lets the service start while Redis
@@ -42,19 +41,10 @@ type Limiter struct {
 
 var _ otp.Limiter = (*Limiter)(nil)
 
-// Option changes how New builds a Limiter.
-type Option func(*Limiter)
-
-// WithPrefix replaces DefaultPrefix, so that several deployments can share
-// one Redis.
-func WithPrefix(prefix string) Option {
-	return func(l *Limiter) { l.prefix = prefix }
-}
-
 // New returns a limiter called name (it becomes part of the Redis keys)
 // that allows rate events per key, where rate is a ulule/limiter formatted
 // rate such as "5-H", "60-M" or "100-D". It does not contact Redis.
-func New(client redis.UniversalClient, name, rate string, opts ...Option) (*Limiter, error) {
+func New(client redis.UniversalClient, name, rate string) (*Limiter, error) {
 	if client == nil {
 		return nil, errors.New("ratelimit: nil Redis client")
 	}
@@ -69,14 +59,7 @@ func New(client redis.UniversalClient, name, rate string, opts ...Option) (*Limi
 	if r.Limit < 1 {
 		return nil, fmt.Errorf("ratelimit %s: rate %q allows nothing", name, rate)
 	}
-	l := &Limiter{name: name, rate: r, client: client, prefix: DefaultPrefix, init: make(chan struct{}, 1)}
-	for _, o := range opts {
-		o(l)
-	}
-	if l.prefix == "" {
-		return nil, fmt.Errorf("ratelimit %s: empty key prefix", name)
-	}
-	return l, nil
+	return &Limiter{name: name, rate: r, client: client, init: make(chan struct{}, 1)}, nil
 }
 
 // Take counts one event against key. Once the window's limit is used up,
@@ -136,7 +119,7 @@ func (l *Limiter) limiter(ctx context.Context) (*limiter.Limiter, error) {
 		return lim, nil
 	}
 	store, err := redisstore.NewStoreWithOptions(l.client, limiter.StoreOptions{
-		Prefix: l.prefix + ":" + l.name,
+		Prefix: DefaultPrefix + ":" + l.name,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit %s: load scripts: %w", l.name, err)

@@ -14,9 +14,9 @@ import (
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 )
 
-func mustNew(t testing.TB, c redis.UniversalClient, name, rate string, opts ...Option) *Limiter {
+func mustNew(t testing.TB, c redis.UniversalClient, name, rate string) *Limiter {
 	t.Helper()
-	l, err := New(c, name, rate, opts...)
+	l, err := New(c, name, rate)
 	if err != nil {
 		t.Fatalf("New(%q, %q): %v", name, rate, err)
 	}
@@ -48,7 +48,6 @@ func TestNewRefuses(t *testing.T) {
 		client redis.UniversalClient
 		lname  string
 		rate   string
-		opts   []Option
 	}{
 		{name: "nil client", lname: "x", rate: "5-H"},
 		{name: "empty name", client: c, rate: "5-H"},
@@ -57,11 +56,10 @@ func TestNewRefuses(t *testing.T) {
 		{name: "unknown period", client: c, lname: "x", rate: "5-W"},
 		{name: "negative", client: c, lname: "x", rate: "-5-H"},
 		{name: "zero limit", client: c, lname: "x", rate: "0-H"},
-		{name: "empty prefix", client: c, lname: "x", rate: "5-H", opts: []Option{WithPrefix("")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if l, err := New(tt.client, tt.lname, tt.rate, tt.opts...); err == nil {
+			if l, err := New(tt.client, tt.lname, tt.rate); err == nil {
 				t.Errorf("New = %+v, want an error", l)
 			}
 		})
@@ -131,8 +129,8 @@ func TestKeyLayout(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		mustTake(t, mustNew(t, c, "sends", "5-M"), "6421234567")
-		mustTake(t, mustNew(t, c, "sends", "5-M", WithPrefix("staging")), "6421234567")
-		for _, key := range []string{"otpgate:rl:sends:6421234567", "staging:sends:6421234567"} {
+		mustTake(t, mustNew(t, c, "checks", "5-M"), "2001:db8:1:2::/64")
+		for _, key := range []string{"otpgate:rl:sends:6421234567", "otpgate:rl:checks:2001:db8:1:2::/64"} {
 			ttl, err := c.PTTL(ctx, key).Result()
 			if err != nil {
 				t.Fatalf("PTTL %s: %v", key, err)
