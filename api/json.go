@@ -69,8 +69,10 @@ func bodyError(err error) error {
 	return invalidRequest("request body is not valid JSON")
 }
 
-// parseClientIP checks an optional client_ip and returns its canonical
-// form, so one address is one rate-limit key however it was written.
+// parseClientIP checks an optional client_ip and returns the key the
+// per-IP limits count it under. An IPv6 address is keyed by its /64, since
+// a subscriber is usually handed a whole /64 and can rotate through it at
+// will; an IPv4-mapped address is the IPv4 address it carries.
 func parseClientIP(s string) (string, error) {
 	if s == "" {
 		return "", nil
@@ -79,5 +81,12 @@ func parseClientIP(s string) (string, error) {
 	if err != nil {
 		return "", invalidRequest("client_ip must be an IP address")
 	}
-	return ip.WithZone("").Unmap().String(), nil
+	ip = ip.WithZone("").Unmap()
+	if ip.Is4() {
+		return ip.String(), nil
+	}
+	return netip.PrefixFrom(ip, ipv6LimitBits).Masked().String(), nil
 }
+
+// ipv6LimitBits is the IPv6 prefix length counted as one end user.
+const ipv6LimitBits = 64

@@ -7,6 +7,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/redisstore"
+	"github.com/otpgate/otpgate/otp/redisstore/redistest"
+	"github.com/otpgate/otpgate/ratelimit"
 )
 
 func TestStrictJSON(t *testing.T) {
@@ -92,5 +100,46 @@ func TestBodyTooLarge(t *testing.T) {
 	})
 	if n := f.sender.count(); n != 0 {
 		t.Errorf("%d SMS sent, want 0", n)
+	}
+}
+
+// TestPerIPLimitKeysIPv6ByPrefix drives starts through the real service and
+// a real limiter: rotating addresses inside one IPv6 /64, or writing an
+// IPv4 address in IPv4-mapped form, does not buy a fresh per-IP quota.
+func TestPerIPLimitKeysIPv6ByPrefix(t *testing.T) {
+	rdb, _ := redistest.Mini(t)
+	perIP, err := ratelimit.New(rdb, "starts-per-ip", "1-H")
+	if err != nil {
+		t.Fatalf("ratelimit.New: %v", err)
+	}
+	f := newFixture(t, rdb, func(c *api.Config) {
+		cfg := otp.DefaultConfig()
+		cfg.Lookup = otp.LookupOff
+		cfg.BcryptCost = bcrypt.MinCost
+		svc, err := otp.NewService(cfg, redisstore.New(rdb), &fakeSender{}, otp.WithLimits(otp.Limits{StartsPerIP: perIP}))
+		if err != nil {
+			t.Fatalf("NewService: %v", err)
+		}
+		c.Verifier = svc
+	})
+	steps := []struct {
+		clientIP string
+		status   int
+	}{
+		{"2001:db8:1:2::1", http.StatusCreated},
+		{"2001:db8:1:2:ffff:ffff:ffff:fffe", http.StatusTooManyRequests},
+		{"2001:db8:1:3::1", http.StatusCreated},
+		{"203.0.113.7", http.StatusCreated},
+		{"::ffff:203.0.113.7", http.StatusTooManyRequests},
+		{"203.0.113.8", http.StatusCreated},
+	}
+	for i, s := range steps {
+		body := fmt.Sprintf(`{"to":"021 123 45%02d","client_ip":%q}`, i, s.clientIP)
+		rec := f.do("POST", "/v1/verifications", body)
+		if s.status == http.StatusTooManyRequests {
+			wantError(t, rec, s.status, "rate_limited")
+		} else if rec.Code != s.status {
+			t.Errorf("start from %s: status %d, want %d (body %s)", s.clientIP, rec.Code, s.status, rec.Body)
+		}
 	}
 }
