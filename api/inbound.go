@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -86,14 +87,21 @@ func (s *server) keepInbound(c *gin.Context, b []byte) error {
 
 // inboundID names a message for duplicate detection: the upstream id when
 // the payload has one (the detailed document's), else its content and
-// timestamp (the developer reference's payload has no id). Hashing keeps
-// Redis keys short and free of caller-chosen bytes.
+// timestamp (the developer reference's payload has no id). A payload with
+// neither gets a fresh random name, so it is never taken for a duplicate:
+// a retry of it looks exactly like the sender writing "YES" again, and
+// Connexus only retries what was not answered 2xx, which mostly means it
+// was not stored, so listing a rare retry twice costs less than dropping a
+// real reply. Hashing keeps Redis keys short and free of caller-chosen bytes.
 func inboundID(m connexus.InboundMessage) string {
 	var key string
-	if m.MessageID != "" {
+	switch {
+	case m.MessageID != "":
 		key = "id\x00" + m.MessageID
-	} else {
+	case !m.Time.IsZero():
 		key = strings.Join([]string{"msg", m.From, m.To, m.Body, m.Time.UTC().Format(time.RFC3339Nano)}, "\x00")
+	default:
+		key = "unique\x00" + rand.Text()
 	}
 	sum := sha256.Sum256([]byte(key))
 	return fmt.Sprintf("%x", sum[:16])
