@@ -75,7 +75,7 @@ func (s *Server) handleSMSOut(w http.ResponseWriter, _ *http.Request, req *Reque
 		insufficient(w)
 		return
 	}
-	if s.currentStyle() == StyleDetailed {
+	if s.style == StyleDetailed {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -131,7 +131,7 @@ func (s *Server) handleOTP(w http.ResponseWriter, _ *http.Request, req *Request)
 		writeError(w, http.StatusBadRequest, "Invalid number", "Recipient must be an international number")
 		return
 	}
-	style := s.currentStyle()
+	style := s.style
 	code := randomCode()
 	var body string
 	if style == StyleDetailed {

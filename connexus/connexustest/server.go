@@ -149,9 +149,9 @@ type Server struct {
 	now                    func() time.Time
 	onMessage              func(Message)
 	clientOpts             []connexus.Option
+	style                  Style // fixed by WithStyle: a real upstream does not change documents mid-run
 
 	mu           sync.Mutex
-	style        Style
 	tokens       map[string]time.Time // token → expiry
 	tokensIssued int
 	requests     []Request
@@ -251,13 +251,6 @@ func (s *Server) Close() {
 		s.ts.CloseClientConnections()
 		s.ts.Close()
 	})
-}
-
-// SetStyle switches the document the fake follows.
-func (s *Server) SetStyle(st Style) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.style = st
 }
 
 // SetNumber makes lookup answer info for number (any accepted format).
@@ -388,7 +381,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.route(w, r, req, map[string]handler{http.MethodPost: s.handleOTP})
 	case "number/lookup":
 		method := http.MethodPost
-		if s.currentStyle() == StyleReference {
+		if s.style == StyleReference {
 			method = http.MethodGet
 		}
 		s.route(w, r, req, map[string]handler{method: s.handleLookup})
@@ -504,12 +497,6 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, path string
 		writeError(w, f.status, http.StatusText(f.status), "injected fault")
 	}
 	return true
-}
-
-func (s *Server) currentStyle() Style {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.style
 }
 
 // param reads a request field from the form, then the JSON body, then the query.
