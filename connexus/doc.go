@@ -24,16 +24,23 @@
 //	if err != nil {
 //		return err
 //	}
-//	if _, err := c.LookupNumber(ctx, "0211234567"); connexus.IsInvalidNumber(err) {
+//	// Numbers go upstream in international form without "+": 021 123 4567 is 6421234567.
+//	if _, err := c.LookupNumber(ctx, "6421234567"); connexus.IsInvalidNumber(err) {
 //		return errBadNumber
 //	} else if err != nil {
 //		return err
 //	}
-//	sent, err := c.SendOTP(ctx, &connexus.OTPRequest{To: "6421234567", Company: "MyApp", Code: "426817"})
+//	sent, err := c.SendOTP(ctx, &connexus.OTPRequest{To: "6421234567", Company: "MyApp", Code: code})
 //	if err != nil {
 //		return err
 //	}
-//	store(sent.MessageID, sent.Code) // the upstream may have chosen another code
+//	// Hash the code the upstream sent, which may not be the one asked for,
+//	// and never keep it in plain text.
+//	hash, err := bcrypt.GenerateFromPassword([]byte(sent.Code), bcrypt.DefaultCost)
+//	if err != nil {
+//		return err
+//	}
+//	store(sent.MessageID, hash)
 //
-// Tests use the fake in package connexustest.
+// Tests use the fake in package connexustest; Example_otp runs this flow against it.
 package connexus
