@@ -55,11 +55,13 @@ func TestComposeFileIsValid(t *testing.T) {
 	} else {
 		mustExist(t, filepath.Join(app.Build.Context, app.Build.Dockerfile))
 	}
+	// /metrics and /readyz must stay off the network (contract §6): the
+	// port is for a reverse proxy on the same host.
 	published := slices.ContainsFunc(app.Ports, func(p types.ServicePortConfig) bool {
-		return p.Target == 8080 && p.Published == "8080"
+		return p.Target == 8080 && p.Published == "8080" && p.HostIP == "127.0.0.1"
 	})
-	if !published {
-		t.Errorf("otpgate must publish port 8080, got %+v", app.Ports)
+	if !published || len(app.Ports) != 1 {
+		t.Errorf("otpgate must publish port 8080 on 127.0.0.1 only, got %+v", app.Ports)
 	}
 	if len(app.EnvFiles) != 1 || app.EnvFiles[0].Path != filepath.Join(dir, "otpgate.env") || !bool(app.EnvFiles[0].Required) {
 		t.Errorf("otpgate must read its secrets from the required env file deploy/otpgate.env, got %+v", app.EnvFiles)
