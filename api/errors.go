@@ -51,6 +51,7 @@ var errorTable = []errorKind{
 	{otp.ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "Too many requests; retry later."},
 	{otp.ErrCooldown, http.StatusTooManyRequests, "resend_cooldown", "A code was sent to this number recently; retry later."},
 	{otp.ErrMaxSends, http.StatusTooManyRequests, "max_sends_reached", "No more codes may be sent for this verification."},
+	{otp.ErrMaybeSent, http.StatusBadGateway, "upstream_error", "The SMS provider did not confirm the send; a code may arrive, but it will not work. Retry after the resend cooldown."},
 	{otp.ErrUpstream, http.StatusBadGateway, "upstream_error", "The SMS provider failed; nothing was sent. Retry later."},
 	{otp.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "The service is temporarily unavailable."},
 }

@@ -284,6 +284,7 @@ func TestErrorTable(t *testing.T) {
 		{"cooldown", &otp.LimitError{Kind: otp.ErrCooldown, Limit: 1, Reset: reset}, 429, "resend_cooldown"},
 		{"max sends", &otp.LimitError{Kind: otp.ErrMaxSends, Limit: 5, Reset: reset}, 429, "max_sends_reached"},
 		{"upstream", fmt.Errorf("send: %w: dial tcp 10.1.2.3:443", otp.ErrUpstream), 502, "upstream_error"},
+		{"upstream, maybe sent", fmt.Errorf("send: %w: %w: i/o timeout", otp.ErrUpstream, otp.ErrMaybeSent), 502, "upstream_error"},
 		{"unavailable", fmt.Errorf("get: %w: i/o timeout", otp.ErrUnavailable), 503, "unavailable"},
 		{"unknown", fmt.Errorf("bcrypt: hash of 64211234567 failed"), 500, "internal_error"},
 	}

@@ -4,7 +4,7 @@
 //
 // It knows nothing of HTTP, Redis or Connexus. It declares the small
 // interfaces it needs (Store, Sender, NumberLookup, Limiter) and is given
-// implementations of them by cmd/otpgate.
+// implementations of them by cmd/internal/app.
 package otp
 
 import (
@@ -67,7 +67,11 @@ var (
 	ErrMaxSends          = errors.New("max sends reached")
 	ErrRateLimited       = errors.New("rate limited")
 	ErrUpstream          = errors.New("upstream error")
-	ErrUnavailable       = errors.New("state store unavailable")
+	// ErrMaybeSent marks a failed send whose SMS may have gone out all the
+	// same (the request reached the upstream but no answer came back); such
+	// an error matches ErrUpstream too.
+	ErrMaybeSent   = errors.New("the SMS may have been sent")
+	ErrUnavailable = errors.New("state store unavailable")
 )
 
 // NotPendingError says which status a verification had when an operation
@@ -128,7 +132,8 @@ type SendResult struct {
 }
 
 // Sender delivers codes. It returns an error matching ErrUpstream when the
-// message was not (known to be) sent.
+// message was not (known to be) sent, which also matches ErrMaybeSent when
+// the message may have gone out nonetheless.
 type Sender interface {
 	SendCode(ctx context.Context, req SendRequest) (SendResult, error)
 }

@@ -30,9 +30,24 @@ const (
 // repeated starts for one number pay for one lookup a day.
 const lookupCacheTTL = 24 * time.Hour
 
-// sendHold bounds how long a send that never reports back (the process
-// died mid-send) blocks further sends to its number.
-const sendHold = time.Minute
+// MaxSendTime bounds a send, from the reservation to the upstream's answer,
+// whatever the caller does: a send that outlived its reservation's hold
+// would let a second SMS go out inside the cooldown.
+const MaxSendTime = 40 * time.Second
+
+// maxLookupTime bounds the number lookup; in LookupOn mode a slower one is
+// an outage, and the code goes out without lookup data.
+const maxLookupTime = 10 * time.Second
+
+// MaxStartTime bounds a whole Start: the lookup, the send, and the Redis
+// round trips and code hashing around them. Whatever must outlast a start
+// (an idempotency lease, the server's write timeout) is set from it.
+const MaxStartTime = maxLookupTime + MaxSendTime + 10*time.Second
+
+// sendHoldMargin is how much longer than the send budget a reservation
+// holds, for recording the sent code once the upstream has answered; the
+// hold then only lapses early if the process died mid-send.
+const sendHoldMargin = 20 * time.Second
 
 // Config holds the verification rules.
 type Config struct {
@@ -136,6 +151,8 @@ type Service struct {
 	limits   Limits
 	observer func(Event)
 	log      *slog.Logger
+	// sendBudget is MaxSendTime but in tests.
+	sendBudget time.Duration
 }
 
 // NewService checks cfg and builds a Service.
@@ -144,14 +161,15 @@ func NewService(cfg Config, store Store, sender Sender, opts ...Option) (*Servic
 		return nil, errors.New("otp: NewService needs a store and a sender")
 	}
 	s := &Service{
-		cfg:      cfg,
-		allowed:  make(map[string]bool),
-		store:    store,
-		sender:   sender,
-		now:      time.Now,
-		gen:      RandomCode,
-		observer: func(Event) {},
-		log:      slog.New(slog.DiscardHandler),
+		cfg:        cfg,
+		allowed:    make(map[string]bool),
+		store:      store,
+		sender:     sender,
+		now:        time.Now,
+		gen:        RandomCode,
+		observer:   func(Event) {},
+		log:        slog.New(slog.DiscardHandler),
+		sendBudget: MaxSendTime,
 	}
 	for _, o := range opts {
 		o(s)
@@ -207,10 +225,16 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification,
 	if err != nil {
 		return nil, false, err
 	}
-	reuseID, err := s.store.ReserveSend(ctx, SendReservation{
+	// From here on the caller's cancellation no longer applies: a send
+	// Connexus accepted must be recorded, or nothing holds the cooldown. The
+	// budget instead ends the send well before the reservation's hold lapses.
+	ctx = context.WithoutCancel(ctx)
+	sendCtx, cancel := context.WithTimeout(ctx, s.sendBudget)
+	defer cancel()
+	reuseID, err := s.store.ReserveSend(sendCtx, SendReservation{
 		To: number, Token: token, Now: s.now(),
 		Cooldown: s.cfg.ResendCooldown, TTL: s.cfg.TTL, Retention: s.cfg.Retention,
-		Hold: sendHold, MaxSends: s.cfg.MaxSends,
+		Hold: s.sendBudget + sendHoldMargin, MaxSends: s.cfg.MaxSends,
 	})
 	if err != nil {
 		if _, ok := errors.AsType[*LimitError](err); ok {
@@ -218,7 +242,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification,
 		}
 		return nil, false, fmt.Errorf("start %s: %w", MaskPhone(number), err)
 	}
-	v, created, err = s.send(ctx, req, number, token, reuseID, lookup)
+	v, created, err = s.send(ctx, sendCtx, req, number, token, reuseID, lookup)
 	if err != nil {
 		return nil, false, fmt.Errorf("start %s: %w", MaskPhone(number), err)
 	}
@@ -233,17 +257,18 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification,
 
 // send delivers a code under a held reservation and records it. Until the
 // SMS is out, any failure releases the reservation so no cooldown starts;
-// after it, the state is written even if the caller has gone away.
-func (s *Service) send(ctx context.Context, req StartRequest, number, token, reuseID string, lookup *Lookup) (*Verification, bool, error) {
+// after it, the state is written. ctx carries no cancellation; sendCtx is
+// ctx under the send budget.
+func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, token, reuseID string, lookup *Lookup) (*Verification, bool, error) {
 	release := func() {
-		if err := s.store.ReleaseSend(context.WithoutCancel(ctx), number, token); err != nil {
+		if err := s.store.ReleaseSend(ctx, number, token); err != nil {
 			s.log.WarnContext(ctx, "release send reservation", "to", MaskPhone(number), "err", err)
 		}
 	}
 	// Only peeked here and counted once the SMS is out: a failed send is
 	// not a send. The reservation keeps every other send to this number
 	// out until then, so nothing can slip in between.
-	if err := s.peek(ctx, s.limits.SendsPerPhone, number); err != nil {
+	if err := s.peek(sendCtx, s.limits.SendsPerPhone, number); err != nil {
 		release()
 		return nil, false, fmt.Errorf("sends per phone: %w", err)
 	}
@@ -256,23 +281,21 @@ func (s *Service) send(ctx context.Context, req StartRequest, number, token, reu
 	if brand == "" {
 		brand = s.cfg.Brand
 	}
-	res, err := s.sender.SendCode(ctx, SendRequest{To: number, Code: code, Brand: brand, Comment: req.Comment})
+	res, err := s.sender.SendCode(sendCtx, SendRequest{To: number, Code: code, Brand: brand, Comment: req.Comment})
 	if err != nil {
-		release()
 		s.log.WarnContext(ctx, "send code failed", "to", MaskPhone(number), "err", err)
+		if errors.Is(err, ErrMaybeSent) {
+			s.holdUnconfirmed(ctx, number, token)
+		} else {
+			release()
+		}
 		if !errors.Is(err, ErrUpstream) {
 			err = fmt.Errorf("%w: %w", ErrUpstream, err)
 		}
 		return nil, false, fmt.Errorf("send code: %w", err)
 	}
 	s.observer(EventSMSSent)
-	ctx = context.WithoutCancel(ctx)
-	if l := s.limits.SendsPerPhone; l != nil {
-		// The SMS is out: recording it matters more than counting it.
-		if _, err := l.Take(ctx, number); err != nil {
-			s.log.WarnContext(ctx, "count send against the per-number quota", "to", MaskPhone(number), "err", err)
-		}
-	}
+	s.countSend(ctx, number)
 	sent := res.Code
 	if sent == "" {
 		sent = code
@@ -293,6 +316,29 @@ func (s *Service) send(ctx context.Context, req StartRequest, number, token, reu
 	})
 }
 
+// holdUnconfirmed keeps the reservation of a send that may have gone out
+// for a cooldown from now, after the SMS if there was one: releasing it would
+// let a retry send a second code at once, and the send quota counts it.
+// Nothing is stored, so the unconfirmed code never works.
+func (s *Service) holdUnconfirmed(ctx context.Context, number, token string) {
+	now := s.now()
+	if err := s.store.HoldSend(ctx, number, token, now, now.Add(s.cfg.ResendCooldown)); err != nil {
+		s.log.WarnContext(ctx, "hold unconfirmed send", "to", MaskPhone(number), "err", err)
+	}
+	s.countSend(ctx, number)
+}
+
+// countSend counts an SMS against the per-number send quota. The SMS is
+// out (or may be), so recording it matters more than counting it: a
+// failure is logged, not returned.
+func (s *Service) countSend(ctx context.Context, number string) {
+	if l := s.limits.SendsPerPhone; l != nil {
+		if _, err := l.Take(ctx, number); err != nil {
+			s.log.WarnContext(ctx, "count send against the per-number quota", "to", MaskPhone(number), "err", err)
+		}
+	}
+}
+
 // lookupNumber asks the upstream about NZ numbers, once a day per number.
 func (s *Service) lookupNumber(ctx context.Context, number, region string) (*Lookup, error) {
 	if s.cfg.Lookup == LookupOff || region != "NZ" {
@@ -305,7 +351,9 @@ func (s *Service) lookupNumber(ctx context.Context, number, region string) (*Loo
 	if !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("cached lookup: %w", err)
 	}
-	l, err = s.lookup.LookupNumber(ctx, number)
+	lctx, cancel := context.WithTimeout(ctx, maxLookupTime)
+	l, err = s.lookup.LookupNumber(lctx, number)
+	cancel()
 	switch {
 	case errors.Is(err, ErrInvalidPhone):
 		s.observer(EventLookupInvalid)

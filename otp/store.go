@@ -28,6 +28,10 @@ type Store interface {
 	// no cooldown (the cooldown runs from the latest successful send).
 	// Releasing a reservation that is no longer held is a no-op.
 	ReleaseSend(ctx context.Context, number, token string) error
+	// HoldSend keeps a reservation whose send may have gone out unrecorded
+	// until until instead of its hold, so the cooldown covers that SMS.
+	// Holding a reservation that is no longer held is a no-op.
+	HoldSend(ctx context.Context, number, token string, now, until time.Time) error
 	// CommitSend records a sent code: it renews c.ReuseID if that one is
 	// still pending, or else creates c.NewID. created reports which.
 	// Verifications a Store returns leave LastSentAt and ResendAt to the

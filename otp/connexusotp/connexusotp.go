@@ -1,13 +1,15 @@
 // Package connexusotp lets the otp domain send codes and look up numbers
 // through the Connexus client. It is the one place where Connexus failures
 // become otp errors: an invalid or non-mobile number is otp.ErrInvalidPhone,
-// and every other failure matches otp.ErrUpstream.
+// every other failure matches otp.ErrUpstream, and a send that may have
+// gone out nonetheless also matches otp.ErrMaybeSent.
 package connexusotp
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/otpgate/otpgate/connexus"
@@ -44,10 +46,14 @@ func (a *Adapter) SendCode(ctx context.Context, req otp.SendRequest) (otp.SendRe
 		Comment: req.Comment,
 	})
 	if err != nil {
+		if maybeSent(err) {
+			return otp.SendResult{}, fmt.Errorf("send code: %w: %w: %w", otp.ErrUpstream, otp.ErrMaybeSent, err)
+		}
 		return otp.SendResult{}, translate("send code", err)
 	}
 	if resp.Code == "" {
-		return otp.SendResult{}, fmt.Errorf("send code: %w: the upstream did not say which code it sent", otp.ErrUpstream)
+		// A 2xx answer: the SMS is out, with a code we cannot check.
+		return otp.SendResult{}, fmt.Errorf("send code: %w: %w: the upstream did not say which code it sent", otp.ErrUpstream, otp.ErrMaybeSent)
 	}
 	return otp.SendResult{MessageID: resp.MessageID, Code: resp.Code}, nil
 }
@@ -71,6 +77,24 @@ func (a *Adapter) LookupNumber(ctx context.Context, number string) (*otp.Lookup,
 		carrier = resp.CurrentNetwork
 	}
 	return &otp.Lookup{Carrier: carrier, Ported: resp.Ported, NetworkCode: resp.NetworkCode}, nil
+}
+
+// maybeSent reports whether a failed send may have reached the upstream
+// all the same. Only an HTTP answer (4xx, 5xx, or success:false), a request
+// the client refused to make, and a connection that was never made are
+// certain failures; a timeout or a connection lost after the request went
+// out may hide an SMS. A transport failure while fetching the token counts
+// as uncertain too: the client does not tell it apart, and holding a
+// cooldown without an SMS is the cheaper mistake.
+func maybeSent(err error) bool {
+	if _, ok := errors.AsType[*connexus.Error](err); ok || errors.Is(err, connexus.ErrInvalidRequest) {
+		return false
+	}
+	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
+		return false
+	}
+	_, dns := errors.AsType[*net.DNSError](err)
+	return !dns
 }
 
 func translate(op string, err error) error {

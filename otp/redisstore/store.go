@@ -51,6 +51,7 @@ func script(name string) *redis.Script {
 var (
 	reserveSend    = script("reserve_send")
 	releaseSend    = script("release_send")
+	holdSend       = script("hold_send")
 	commitSend     = script("commit_send")
 	reserveAttempt = script("reserve_attempt")
 	resolveAttempt = script("resolve_attempt")
@@ -230,6 +231,14 @@ func (s *Store) ReserveSend(ctx context.Context, r otp.SendReservation) (string,
 func (s *Store) ReleaseSend(ctx context.Context, number, token string) error {
 	if err := releaseSend.Run(ctx, s.rdb, []string{s.phoneKey(number)}, token).Err(); err != nil {
 		return storeErr("release send", err)
+	}
+	return nil
+}
+
+// HoldSend keeps a reservation whose send may have gone out until until.
+func (s *Store) HoldSend(ctx context.Context, number, token string, now, until time.Time) error {
+	if err := holdSend.Run(ctx, s.rdb, []string{s.phoneKey(number)}, token, ms(now), ms(until)).Err(); err != nil {
+		return storeErr("hold send", err)
 	}
 	return nil
 }

@@ -348,3 +348,33 @@ func TestReplacedVerificationStaysReadable(t *testing.T) {
 		}
 	})
 }
+
+func TestHeldSendBlocksUntilItsCooldown(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		if _, err := s.ReserveSend(ctx, reservation("tok", t0)); err != nil {
+			t.Fatal(err)
+		}
+		sentBy := t0.Add(50 * time.Second) // the send gave up late
+		until := sentBy.Add(30 * time.Second)
+		if err := s.HoldSend(ctx, number, "other", sentBy, until); err != nil {
+			t.Fatalf("HoldSend of a reservation not held = %v, want a no-op", err)
+		}
+		if err := s.HoldSend(ctx, number, "tok", sentBy, until); err != nil {
+			t.Fatal(err)
+		}
+		// Past the reservation's own one-minute hold, still inside the
+		// cooldown of the SMS that may have gone out.
+		_, err := s.ReserveSend(ctx, reservation("next", t0.Add(70*time.Second)))
+		if _, ok := errors.AsType[*otp.LimitError](err); !ok || !errors.Is(err, otp.ErrCooldown) {
+			t.Fatalf("start inside the held cooldown = %v, want ErrCooldown", err)
+		}
+		if ttl := c.PTTL(ctx, "otp:{"+number+"}").Val(); ttl < 30*time.Second {
+			t.Errorf("key TTL %v after a hold of 30s", ttl)
+		}
+		if _, err := s.ReserveSend(ctx, reservation("next", until)); err != nil {
+			t.Fatalf("start once the held cooldown ended = %v", err)
+		}
+	})
+}
