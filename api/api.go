@@ -32,11 +32,15 @@ type Verifier interface {
 	Cancel(ctx context.Context, id string) (*otp.Verification, error)
 }
 
-// Defaults of the optional Config fields.
 const (
-	DefaultIdempotencyTTL   = 24 * time.Hour
-	DefaultIdempotencyLease = 2 * time.Minute
-	DefaultIdempotencyWait  = 10 * time.Second
+	// idempotencyTTL is how long a successful response is replayed.
+	idempotencyTTL = 24 * time.Hour
+	// idempotencyLease bounds how long a crashed request holds its key. It
+	// must outlast every start, or a duplicate would run beside a start
+	// still in flight, so it is derived from the bound on a start.
+	idempotencyLease = otp.MaxStartTime + time.Minute
+	// defaultIdempotencyWait is Config.IdempotencyWait when unset.
+	defaultIdempotencyWait = 10 * time.Second
 )
 
 // maxVerificationBody is the contract's body limit on verification routes.
@@ -72,11 +76,6 @@ type Config struct {
 	// Now is the clock of Retry-After; nil is time.Now.
 	Now func() time.Time
 
-	// IdempotencyTTL is how long a successful response is replayed.
-	IdempotencyTTL time.Duration
-	// IdempotencyLease bounds how long a crashed request can hold its key;
-	// it must exceed the longest start (lookup plus send).
-	IdempotencyLease time.Duration
 	// IdempotencyWait is how long a duplicate waits for the original request
 	// still in flight before it is answered 409 idempotency_key_in_use.
 	IdempotencyWait time.Duration
@@ -84,7 +83,7 @@ type Config struct {
 	// Connexus is the upstream of the admin proxy at /v1/connexus/*path; nil
 	// leaves the proxy out.
 	Connexus ConnexusUpstream
-	// ProxyTimeout bounds one proxied call; 0 is DefaultProxyTimeout.
+	// ProxyTimeout bounds one proxied call; 0 is 50 s.
 	ProxyTimeout time.Duration
 	// WebhookToken is the secret Connexus webhooks present as ?token=;
 	// empty refuses every webhook. When set, Deliveries and Inbound are
@@ -107,8 +106,6 @@ type server struct {
 	metrics     *Metrics
 	now         func() time.Time
 	idem        IdempotencyStore
-	idemTTL     time.Duration
-	idemLease   time.Duration
 	idemWait    time.Duration
 	idemPolling time.Duration
 
@@ -153,8 +150,8 @@ func (s *server) engine(trustedProxies []string) (*gin.Engine, error) {
 // s.requireAdmin; webhooks authenticate by token, so they are registered on
 // e outside v1 (gin groups are only path prefixes).
 func (s *server) routes(e *gin.Engine) {
-	e.NoRoute(func(c *gin.Context) { WriteError(c, errRouteNotFound) })
-	e.NoMethod(func(c *gin.Context) { WriteError(c, errMethodNotAllowed) })
+	e.NoRoute(func(c *gin.Context) { writeError(c, errRouteNotFound) })
+	e.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed) })
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", handle(s.readyz))
@@ -162,7 +159,7 @@ func (s *server) routes(e *gin.Engine) {
 
 	v1 := e.Group("/v1", s.authenticate, s.limitKey)
 
-	verifications := v1.Group("", LimitBody(maxVerificationBody))
+	verifications := v1.Group("", limitBody(maxVerificationBody))
 	verifications.POST("/verifications", handle(s.startVerification))
 	verifications.GET("/verifications/:id", handle(s.getVerification))
 	verifications.POST("/verifications/:id/check", handle(s.checkVerification))
@@ -179,7 +176,7 @@ func (s *server) routes(e *gin.Engine) {
 		admin.GET("/inbound", handle(s.listInbound))
 	}
 
-	hooks := e.Group("/v1/webhooks/connexus", s.webhookAuth, LimitBody(maxWebhookBody))
+	hooks := e.Group("/v1/webhooks/connexus", s.webhookAuth, limitBody(maxWebhookBody))
 	hooks.POST("/status", handle(s.deliveryWebhook))
 	hooks.POST("/inbound", handle(s.inboundWebhook))
 }
@@ -201,9 +198,7 @@ func newServer(cfg Config) (*server, error) {
 		metrics:     cfg.Metrics,
 		now:         cfg.Now,
 		idem:        cfg.Idempotency,
-		idemTTL:     orDefault(cfg.IdempotencyTTL, DefaultIdempotencyTTL),
-		idemLease:   orDefault(cfg.IdempotencyLease, DefaultIdempotencyLease),
-		idemWait:    orDefault(cfg.IdempotencyWait, DefaultIdempotencyWait),
+		idemWait:    orDefault(cfg.IdempotencyWait, defaultIdempotencyWait),
 		idemPolling: 50 * time.Millisecond,
 	}
 	if s.log == nil {
@@ -225,7 +220,7 @@ func newServer(cfg Config) (*server, error) {
 	}
 	s.deliveries, s.inbound = cfg.Deliveries, cfg.Inbound
 	if cfg.Connexus != nil {
-		s.proxy = newConnexusProxy(cfg.Connexus, orDefault(cfg.ProxyTimeout, DefaultProxyTimeout), s.log)
+		s.proxy = newConnexusProxy(cfg.Connexus, orDefault(cfg.ProxyTimeout, defaultProxyTimeout), s.log)
 	}
 	return s, nil
 }
@@ -280,11 +275,11 @@ func (s *server) readyz(c *gin.Context) error {
 }
 
 // handle adapts a handler that returns its error to gin; the error is
-// written by WriteError, the one place that does so.
+// written by writeError, the one place that does so.
 func handle(h func(*gin.Context) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := h(c); err != nil {
-			WriteError(c, err)
+			writeError(c, err)
 		}
 	}
 }

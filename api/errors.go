@@ -92,10 +92,10 @@ type errorBody struct {
 	Status otp.Status `json:"status,omitempty"`
 }
 
-// WriteError answers the request with err as the contract's JSON error and
+// writeError answers the request with err as the contract's JSON error and
 // stops the handler chain. Errors without a row in the table become a 500
 // "internal error"; 5xx errors are kept for the request log.
-func WriteError(c *gin.Context, err error) {
+func writeError(c *gin.Context, err error) {
 	k := kindOf(err)
 	var body errorBody
 	body.Error.Code = k.code

@@ -88,7 +88,7 @@ func (s *server) idempotent(c *gin.Context, idemKey, fp string, fn func() (respo
 
 	deadline := time.Now().Add(s.idemWait)
 	for {
-		existing, claimed, err := s.idem.Claim(ctx, key, claim, s.idemLease)
+		existing, claimed, err := s.idem.Claim(ctx, key, claim, idempotencyLease)
 		if err != nil {
 			return response{}, fmt.Errorf("idempotency: %w: %w", otp.ErrUnavailable, err)
 		}
@@ -138,7 +138,7 @@ func (s *server) idempotent(c *gin.Context, idemKey, fp string, fn func() (respo
 		return response{}, err
 	}
 	done = true
-	saved, err := s.idem.Complete(bg, key, claim, value, s.idemTTL)
+	saved, err := s.idem.Complete(bg, key, claim, value, idempotencyTTL)
 	switch {
 	case err != nil:
 		s.log.WarnContext(ctx, "save idempotent response; a retry may send again", "err", err)

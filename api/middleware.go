@@ -120,7 +120,7 @@ func (s *server) recoverPanic(c *gin.Context) {
 		}
 		s.log.ErrorContext(c.Request.Context(), "panic serving request",
 			"request_id", c.Writer.Header().Get(headerRequestID), "stack", string(debug.Stack()))
-		WriteError(c, fmt.Errorf("panic: %v", r))
+		writeError(c, fmt.Errorf("panic: %v", r))
 	}()
 	c.Next()
 }
@@ -131,12 +131,12 @@ func (s *server) recoverPanic(c *gin.Context) {
 func (s *server) authenticate(c *gin.Context) {
 	scheme, secret, ok := strings.Cut(c.GetHeader("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
-		WriteError(c, errUnauthorized)
+		writeError(c, errUnauthorized)
 		return
 	}
 	k, ok := s.findKey(strings.TrimSpace(secret))
 	if !ok {
-		WriteError(c, errUnauthorized)
+		writeError(c, errUnauthorized)
 		return
 	}
 	c.Set(ctxKey, k)
@@ -160,7 +160,7 @@ func (s *server) findKey(secret string) (apiKey, bool) {
 // requireAdmin refuses client keys: 403. Use it after authenticate.
 func (s *server) requireAdmin(c *gin.Context) {
 	if k, ok := c.Value(ctxKey).(apiKey); !ok || !k.admin {
-		WriteError(c, errForbidden)
+		writeError(c, errForbidden)
 		return
 	}
 	c.Next()
@@ -176,23 +176,23 @@ func (s *server) limitKey(c *gin.Context) {
 	k, _ := c.Value(ctxKey).(apiKey)
 	q, err := s.keyLimiter.Take(c.Request.Context(), k.name)
 	if err != nil {
-		WriteError(c, fmt.Errorf("per-key limit: %w: %w", otp.ErrUnavailable, err))
+		writeError(c, fmt.Errorf("per-key limit: %w: %w", otp.ErrUnavailable, err))
 		return
 	}
 	setRateHeaders(c, q.Limit, q.Remaining, q.Reset)
 	if q.Reached {
 		s.metrics.observeKeyLimited()
-		WriteError(c, &otp.LimitError{Kind: otp.ErrRateLimited, Limit: q.Limit, Remaining: q.Remaining, Reset: q.Reset})
+		writeError(c, &otp.LimitError{Kind: otp.ErrRateLimited, Limit: q.Limit, Remaining: q.Remaining, Reset: q.Reset})
 		return
 	}
 	c.Next()
 }
 
-// LimitBody refuses request bodies over n bytes with 413 request_too_large.
-func LimitBody(n int64) gin.HandlerFunc {
+// limitBody refuses request bodies over n bytes with 413 request_too_large.
+func limitBody(n int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.ContentLength > n {
-			WriteError(c, errTooLarge)
+			writeError(c, errTooLarge)
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)

@@ -25,10 +25,10 @@ import (
 // maxProxyBody is the contract's body limit on the Connexus proxy.
 const maxProxyBody = 1 << 20
 
-// DefaultProxyTimeout bounds one proxied call, token refresh and retry
+// defaultProxyTimeout bounds one proxied call, token refresh and retry
 // included. The Connexus client's HTTP client has no timeout of its own,
 // and the server's 60 s write timeout would cut a slower answer anyway.
-const DefaultProxyTimeout = 50 * time.Second
+const defaultProxyTimeout = 50 * time.Second
 
 // ConnexusUpstream is what the admin proxy needs of the Connexus client;
 // *connexus.Client implements it.
@@ -287,10 +287,10 @@ func modifyProxyResponse(resp *http.Response) error {
 func proxyError(_ http.ResponseWriter, r *http.Request, err error) {
 	pc := callOf(r.Context())
 	if errors.As(err, new(*http.MaxBytesError)) {
-		WriteError(pc.c, errTooLarge)
+		writeError(pc.c, errTooLarge)
 		return
 	}
-	WriteError(pc.c, fmt.Errorf("connexus proxy %s: %w: %w", pc.path, otp.ErrUpstream, err))
+	writeError(pc.c, fmt.Errorf("connexus proxy %s: %w: %w", pc.path, otp.ErrUpstream, err))
 }
 
 // authTransport adds the bearer token of API-key mode and, when the

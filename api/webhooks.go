@@ -39,13 +39,13 @@ type DeliveryRecorder interface {
 func (s *server) webhookAuth(c *gin.Context) {
 	given := sha256.Sum256([]byte(c.Query("token")))
 	if !s.webhookTokenSet || subtle.ConstantTimeCompare(given[:], s.webhookToken[:]) != 1 {
-		WriteError(c, errUnauthorized)
+		writeError(c, errUnauthorized)
 		return
 	}
 	c.Next()
 }
 
-// readWebhook reads the payload whole; LimitBody bounds it.
+// readWebhook reads the payload whole; limitBody bounds it.
 func readWebhook(c *gin.Context) ([]byte, error) {
 	b, err := io.ReadAll(c.Request.Body)
 	if err != nil {

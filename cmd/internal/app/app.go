@@ -31,8 +31,14 @@ import (
 const replicaAckTimeout = 200 * time.Millisecond
 
 // ShutdownTimeout bounds how long in-flight requests may finish after
-// SIGTERM; it stays under Kubernetes' default 30 s grace period.
-const ShutdownTimeout = 20 * time.Second
+// SIGTERM. A start may take up to otp.MaxStartTime and one cut short by
+// the deadline makes the process exit 1, so it outlasts that; the pod's
+// termination grace period must outlast it in turn.
+const ShutdownTimeout = otp.MaxStartTime + 5*time.Second
+
+// writeTimeout outlasts the slowest handlers: a start (otp.MaxStartTime)
+// and a proxied Connexus call (50 s), so their answers are not cut off.
+const writeTimeout = otp.MaxStartTime + 10*time.Second
 
 // App is the built service: its HTTP handler and what must be released
 // after the server stopped.
@@ -211,10 +217,9 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		// Longer than the slowest handler: a Connexus send with its retries.
-		WriteTimeout: 60 * time.Second,
-		IdleTimeout:  120 * time.Second,
-		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

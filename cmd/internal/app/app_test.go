@@ -18,6 +18,7 @@ import (
 
 	"github.com/otpgate/otpgate/config"
 	"github.com/otpgate/otpgate/connexus/connexustest"
+	"github.com/otpgate/otpgate/otp"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 )
 
@@ -154,5 +155,15 @@ func TestServeReportsAFailedListener(t *testing.T) {
 	err = Serve(context.Background(), ln, http.NotFoundHandler(), slog.New(slog.DiscardHandler))
 	if err == nil || errors.Is(err, http.ErrServerClosed) {
 		t.Errorf("Serve on a closed listener = %v, want the accept error", err)
+	}
+}
+
+// A start cut off by the write timeout loses its answer, and one cut off by
+// the shutdown deadline makes the process exit 1.
+func TestTimeoutsOutlastAStart(t *testing.T) {
+	for name, d := range map[string]time.Duration{"write timeout": writeTimeout, "shutdown timeout": ShutdownTimeout} {
+		if d <= otp.MaxStartTime {
+			t.Errorf("%s %v does not outlast otp.MaxStartTime %v", name, d, otp.MaxStartTime)
+		}
 	}
 }
