@@ -38,7 +38,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 	}
 	failed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "otpgate", Name: "verification_checks_failed_total",
-		Help: "Compared guesses that were wrong, by whether they used the last attempt.",
+		Help: "Compared guesses that were wrong, one count each: max_attempts for the one that ended its verification, wrong_code for the others.",
 	}, []string{"reason"})
 	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "otpgate", Name: "lookups_total",

@@ -3,6 +3,7 @@ package api_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -190,4 +191,25 @@ func seriesOnly(exposition string) string {
 		b.WriteString(line)
 	}
 	return b.String()
+}
+
+// TestWrongGuessesAreCountedOnce: every wrong guess is one sample of
+// checks_failed, and the last one is max_attempts instead of wrong_code.
+func TestWrongGuessesAreCountedOnce(t *testing.T) {
+	f := newFixture(t, nil)
+	id := f.startVerification()
+	attempts := otp.DefaultConfig().MaxAttempts
+	for range attempts {
+		f.do("POST", "/v1/verifications/"+id+"/check", `{"code":"999999"}`)
+	}
+	metrics := f.do("GET", "/metrics", "").Body.String()
+	for _, want := range []string{
+		`otpgate_code_comparisons_total ` + strconv.Itoa(attempts),
+		`otpgate_verification_checks_failed_total{reason="wrong_code"} ` + strconv.Itoa(attempts-1),
+		`otpgate_verification_checks_failed_total{reason="max_attempts"} 1`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }

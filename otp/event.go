@@ -6,10 +6,13 @@ type Event string
 
 // The events a Service reports to its observer.
 const (
-	EventStarted           Event = "started"
-	EventResent            Event = "resent"
-	EventApproved          Event = "approved"
-	EventWrongCode         Event = "wrong_code"
+	EventStarted  Event = "started"
+	EventResent   Event = "resent"
+	EventApproved Event = "approved"
+	// EventWrongCode is a wrong guess that did not end the verification.
+	EventWrongCode Event = "wrong_code"
+	// EventMaxAttempts is a wrong guess that used the last attempt and so
+	// ended the verification; it is not also an EventWrongCode.
 	EventMaxAttempts       Event = "max_attempts"
 	EventExpired           Event = "expired"
 	EventCanceled          Event = "canceled"

@@ -478,7 +478,13 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 	ctx = context.WithoutCancel(ctx)
 	res, err := s.store.ResolveAttempt(ctx, a, right, s.now(), s.cfg.Retention)
 	if !right {
-		s.observer(EventWrongCode)
+		// One event per wrong guess: the last one is counted as ending the
+		// verification, not also as a plain wrong code.
+		if err == nil && res.Status == StatusMaxAttempts {
+			s.observer(EventMaxAttempts)
+		} else {
+			s.observer(EventWrongCode)
+		}
 		// Only counted here; the quota is enforced when the next code is
 		// asked for, so a full one is no reason to refuse this answer.
 		if l := s.limits.FailuresPerPhone; l != nil {
@@ -496,7 +502,6 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 		s.observer(EventApproved)
 		s.log.InfoContext(ctx, "verification approved", "id", id, "to", MaskPhone(a.To))
 	case res.Status == StatusMaxAttempts:
-		s.observer(EventMaxAttempts)
 		s.log.InfoContext(ctx, "verification out of attempts", "id", id, "to", MaskPhone(a.To))
 	}
 	return res, nil

@@ -151,8 +151,9 @@ func TestLastWrongGuessEndsTheVerification(t *testing.T) {
 		if n := failures.count(nzNumber); n != 2 {
 			t.Errorf("failures counted = %d, want 2", n)
 		}
-		if e.events.count(otp.EventMaxAttempts) != 1 {
-			t.Errorf("events = %v", e.events.n)
+		// One event per wrong guess, split by whether it used the last attempt.
+		if e.events.count(otp.EventWrongCode) != 1 || e.events.count(otp.EventMaxAttempts) != 1 {
+			t.Errorf("events = %v, want wrong_code 1 and max_attempts 1", e.events.n)
 		}
 	})
 }
