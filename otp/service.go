@@ -532,8 +532,14 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Verification, error) 
 	if !ValidID(id) {
 		return nil, fmt.Errorf("cancel %q: %w", id, ErrNotFound)
 	}
+	// The nonce lets a retried cancel (go-redis resends a script after a
+	// dropped connection) succeed again instead of finding its own work.
+	nonce, err := randomHex(8)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
-	v, err := s.store.Cancel(ctx, id, now, s.cfg.Retention)
+	v, err := s.store.Cancel(ctx, id, nonce, now, s.cfg.Retention)
 	if err != nil {
 		s.observeNotPending(err)
 		return nil, fmt.Errorf("cancel %s: %w", id, err)

@@ -57,9 +57,10 @@ type Store interface {
 	// *NotPendingError.
 	ResolveAttempt(ctx context.Context, a *Attempt, right bool, now time.Time, retention time.Duration) (*CheckResult, error)
 
-	// Cancel ends a pending verification. It returns ErrNotFound or a
-	// *NotPendingError.
-	Cancel(ctx context.Context, id string, now time.Time, retention time.Duration) (*Verification, error)
+	// Cancel ends a pending verification for the request identified by
+	// nonce; repeating it with the same nonce succeeds again. It returns
+	// ErrNotFound or a *NotPendingError.
+	Cancel(ctx context.Context, id, nonce string, now time.Time, retention time.Duration) (*Verification, error)
 	// RecordDelivery stores d on the verification whose latest SMS has
 	// messageID. found is false, with a nil error, for unknown ids.
 	RecordDelivery(ctx context.Context, messageID string, d Delivery) (found bool, err error)

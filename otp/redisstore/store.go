@@ -425,13 +425,13 @@ func refusal(op string, res []any) error {
 	return nil
 }
 
-// Cancel ends a pending verification.
-func (s *Store) Cancel(ctx context.Context, id string, now time.Time, retention time.Duration) (*otp.Verification, error) {
+// Cancel ends a pending verification on behalf of the request nonce.
+func (s *Store) Cancel(ctx context.Context, id, nonce string, now time.Time, retention time.Duration) (*otp.Verification, error) {
 	number, keys, err := s.locate(ctx, "cancel", id)
 	if err != nil {
 		return nil, err
 	}
-	res, err := cancelScript.Run(ctx, s.rdb, keys, ms(now), rawID(id), dur(retention)).Slice()
+	res, err := cancelScript.Run(ctx, s.rdb, keys, ms(now), rawID(id), dur(retention), nonce).Slice()
 	if err != nil {
 		return nil, storeErr("cancel", err)
 	}

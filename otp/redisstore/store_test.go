@@ -313,7 +313,7 @@ func TestReplacedVerificationStaysReadable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Cancel(ctx, old.ID, t0, time.Hour); err != nil {
+		if _, err := s.Cancel(ctx, old.ID, "n1", t0, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		later := t0.Add(time.Minute)
@@ -330,7 +330,7 @@ func TestReplacedVerificationStaysReadable(t *testing.T) {
 		if err != nil || got.Status != otp.StatusCanceled || got.ID != old.ID || got.Lookup == nil {
 			t.Fatalf("Get of the replaced verification = %+v, %v", got, err)
 		}
-		if _, err := s.Cancel(ctx, old.ID, later, time.Hour); !errors.Is(err, otp.ErrNotPending) {
+		if _, err := s.Cancel(ctx, old.ID, "n2", later, time.Hour); !errors.Is(err, otp.ErrNotPending) {
 			t.Errorf("Cancel of the replaced one = %v, want ErrNotPending", err)
 		}
 		if _, err := s.ResolveAttempt(ctx, inflight, true, later, time.Hour); !errors.Is(err, otp.ErrNotPending) {
@@ -375,6 +375,33 @@ func TestHeldSendBlocksUntilItsCooldown(t *testing.T) {
 		}
 		if _, err := s.ReserveSend(ctx, reservation("next", until)); err != nil {
 			t.Fatalf("start once the held cooldown ended = %v", err)
+		}
+	})
+}
+
+func TestRetriedCancelAppliesOnce(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		v := mustCreate(t, s, 5)
+		at := t0.Add(time.Second)
+		for i := range 2 {
+			got, err := s.Cancel(ctx, v.ID, "cancel-1", at.Add(time.Duration(i)*time.Second), time.Hour)
+			if err != nil || got.Status != otp.StatusCanceled || got.ID != v.ID {
+				t.Fatalf("cancel run %d = %+v, %v; want canceled both times", i+1, got, err)
+			}
+		}
+		// The retry changed nothing: retention still runs from the first run.
+		got, err := s.Get(ctx, v.ID, at.Add(time.Hour-time.Millisecond), time.Hour)
+		if err != nil || got.Status != otp.StatusCanceled {
+			t.Fatalf("Get just before retention ends = %+v, %v", got, err)
+		}
+		if _, err := s.Get(ctx, v.ID, at.Add(time.Hour), time.Hour); !errors.Is(err, otp.ErrNotFound) {
+			t.Errorf("Get once retention from the first cancel ended = %v, want ErrNotFound", err)
+		}
+		_, err = s.Cancel(ctx, v.ID, "cancel-2", at, time.Hour)
+		if np, ok := errors.AsType[*otp.NotPendingError](err); !ok || np.Status != otp.StatusCanceled {
+			t.Fatalf("another request's cancel = %v, want NotPendingError{canceled}", err)
 		}
 	})
 }

@@ -61,7 +61,7 @@ func TestStoreOnEveryTopology(t *testing.T) {
 				t.Fatalf("RecordDelivery = %v, %v", found, err)
 			}
 			if i%2 == 0 {
-				if got, err := s.Cancel(ctx, v.ID, t0, time.Hour); err != nil || got.Status != otp.StatusCanceled {
+				if got, err := s.Cancel(ctx, v.ID, "n1", t0, time.Hour); err != nil || got.Status != otp.StatusCanceled {
 					t.Fatalf("Cancel = %+v, %v", got, err)
 				}
 				continue

@@ -15,7 +15,8 @@
 --   a   attempts left; k sends, which also names the current code
 --   h   code hash; m upstream message id of the latest SMS
 --   x   gone at (set once finished; a pending one is gone at c+e+retention)
---   w   nonce of the approving guess; d du delivery status and time
+--   w   nonce of the guess that approved it or the request that canceled it,
+--       so a retried script knows it applied; d du delivery status and time
 --   ~<nonce>  a guess being compared, with the k it was reserved against
 --
 -- Times are milliseconds of the service's clock, passed in as ARGV, never
