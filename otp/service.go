@@ -445,7 +445,7 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 		return nil, fmt.Errorf("check: give exactly one of id and to: %w", ErrInvalidRequest)
 	}
 	if !validCode(req.Code) {
-		return nil, fmt.Errorf("check: code must be 4 to 10 digits: %w", ErrInvalidRequest)
+		return nil, fmt.Errorf("check: code must be 4 to 8 digits: %w", ErrInvalidRequest)
 	}
 	if err := s.take(ctx, s.limits.ChecksPerIP, req.ClientIP); err != nil {
 		return nil, fmt.Errorf("check: client ip: %w", err)
@@ -514,9 +514,10 @@ func (s *Service) observeNotPending(err error) {
 }
 
 // validCode accepts what a user may type from an SMS; anything else is
-// refused before it can use an attempt.
+// refused before it can use an attempt. Codes are 4 to 8 digits whatever
+// OTP_CODE_LENGTH says, since the upstream may pick its own length.
 func validCode(code string) bool {
-	if len(code) < 4 || len(code) > 10 {
+	if len(code) < 4 || len(code) > 8 {
 		return false
 	}
 	for _, c := range code {
