@@ -334,12 +334,16 @@ func (c *Config) validate() []error {
 		{"RATE_LIMIT_CHECKS_PER_IP", c.RateChecksPerIP},
 		{"RATE_LIMIT_PER_KEY", c.RatePerKey},
 	} {
-		if err := CheckRate(r.rate); err != nil {
+		if err := checkRate(r.rate); err != nil {
 			bad(r.name, "%v", err)
 		}
 	}
 
-	if !c.DevMode() {
+	if c.DevMode() {
+		if c.RedisMinReplicaAcks > 0 {
+			bad("REDIS_MIN_REPLICA_ACKS", "must be 0 in dev mode: the embedded Redis has no replica to acknowledge, so every check would answer 503")
+		}
+	} else {
 		// Leaving dev mode means every production dependency must be real.
 		if !c.hasRedis() {
 			bad("REDIS_URL", "required outside dev mode (or REDIS_CLUSTER_ADDRS, or REDIS_SENTINEL_ADDRS with REDIS_SENTINEL_MASTER); unset every Redis, Connexus and key setting for dev mode")
@@ -373,9 +377,9 @@ func (c *Config) Warnings() []string {
 	return w
 }
 
-// CheckRate reports whether rate is a ulule/limiter formatted rate
+// checkRate reports whether rate is a ulule/limiter formatted rate
 // ("5-H", "60-M", "100-D") with a limit of at least one.
-func CheckRate(rate string) error {
+func checkRate(rate string) error {
 	r, err := limiter.NewRateFromFormatted(rate)
 	if err != nil {
 		return fmt.Errorf("%q is not a rate like 5-H, 60-M or 100-D (limit-period, period S, M, H or D)", rate)

@@ -218,6 +218,8 @@ func TestModes(t *testing.T) {
 		{name: "credentials and keys without redis", env: map[string]string{"CONNEXUS_USER_ID": "u", "CONNEXUS_PASSWORD": "p", "OTPGATE_API_KEYS": "a:b"}, err: []string{"REDIS_URL: required"}},
 		{name: "redis only", env: map[string]string{"REDIS_CLUSTER_ADDRS": "a:1"}, err: []string{"CONNEXUS_CLIENT_ID: required outside dev mode", "OTPGATE_API_KEYS: required"}},
 		{name: "keys only", env: map[string]string{"OTPGATE_API_KEYS": "a:b"}, err: []string{"REDIS_URL: required", "CONNEXUS_CLIENT_ID: required"}},
+		// The embedded Redis has no replica: every check would be a 503.
+		{name: "replica acks in dev mode", env: map[string]string{"REDIS_MIN_REPLICA_ACKS": "1"}, err: []string{"REDIS_MIN_REPLICA_ACKS: must be 0 in dev mode"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
