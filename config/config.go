@@ -25,6 +25,8 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 	"github.com/ulule/limiter/v3"
+
+	"github.com/otpgate/otpgate/otp"
 )
 
 // LookupMode says whether numbers are checked with the upstream lookup
@@ -87,22 +89,25 @@ type Config struct {
 }
 
 // Default returns the configuration of an empty environment (dev mode).
+// The verification rules default to otp.DefaultConfig, the one place the
+// contract's defaults are written down.
 func Default() *Config {
+	d := otp.DefaultConfig()
 	return &Config{
 		Addr:                ":8080",
 		ConnexusBaseURL:     "https://websms.co.nz/api/connexus",
-		OTPTTL:              5 * time.Minute,
-		CodeLength:          6,
-		MaxAttempts:         5,
-		MaxSends:            5,
-		ResendCooldown:      30 * time.Second,
-		BcryptCost:          10,
-		Retention:           time.Hour,
-		Brand:               "otpgate",
-		DefaultRegion:       "NZ",
-		AllowedCountries:    []string{"NZ", "AU"},
-		Lookup:              LookupOn,
-		MaxFailuresPerPhone: 100,
+		OTPTTL:              d.TTL,
+		CodeLength:          d.CodeLength,
+		MaxAttempts:         d.MaxAttempts,
+		MaxSends:            d.MaxSends,
+		ResendCooldown:      d.ResendCooldown,
+		BcryptCost:          d.BcryptCost,
+		Retention:           d.Retention,
+		Brand:               d.Brand,
+		DefaultRegion:       d.DefaultRegion,
+		AllowedCountries:    d.AllowedCountries,
+		Lookup:              LookupMode(d.Lookup),
+		MaxFailuresPerPhone: d.MaxFailuresPerPhone,
 		RateSendsPerPhone:   "5-H",
 		RateStartsPerIP:     "20-H",
 		RateChecksPerIP:     "60-M",

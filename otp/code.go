@@ -30,9 +30,9 @@ func (h bcryptHasher) Compare(hash, code string) bool {
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(code)) == nil
 }
 
-// RandomCode returns length decimal digits from crypto/rand, leading zeros
+// randomCode returns length decimal digits from crypto/rand, leading zeros
 // kept, each of the 10^length codes equally likely.
-func RandomCode(length int) (string, error) {
+func randomCode(length int) (string, error) {
 	if length < 1 || length > 18 {
 		return "", fmt.Errorf("code length %d out of range", length)
 	}
@@ -52,8 +52,8 @@ func NewID() (string, error) {
 	return "ver_" + s, nil
 }
 
-// ValidID reports whether id has the shape NewID gives.
-func ValidID(id string) bool {
+// validID reports whether id has the shape NewID gives.
+func validID(id string) bool {
 	const prefix = "ver_"
 	if len(id) != len(prefix)+32 || id[:len(prefix)] != prefix {
 		return false

@@ -13,7 +13,7 @@ var benchCosts = []int{bcrypt.MinCost, bcrypt.DefaultCost, 12}
 
 func BenchmarkRandomCode(b *testing.B) {
 	for b.Loop() {
-		if _, err := RandomCode(6); err != nil {
+		if _, err := randomCode(6); err != nil {
 			b.Fatal(err)
 		}
 	}

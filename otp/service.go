@@ -63,7 +63,8 @@ type Config struct {
 	Lookup               LookupMode
 }
 
-// DefaultConfig returns the defaults of the public contract.
+// DefaultConfig returns the defaults of the public contract; config's
+// defaults are read from it.
 func DefaultConfig() Config {
 	return Config{
 		TTL:                 5 * time.Minute,
@@ -118,7 +119,7 @@ type Option func(*Service)
 // WithClock makes the Service read time from now.
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
 
-// WithCodeGenerator replaces RandomCode as the source of codes.
+// WithCodeGenerator replaces the crypto/rand source of codes.
 func WithCodeGenerator(gen func(length int) (string, error)) Option {
 	return func(s *Service) { s.gen = gen }
 }
@@ -166,7 +167,7 @@ func NewService(cfg Config, store Store, sender Sender, opts ...Option) (*Servic
 		store:      store,
 		sender:     sender,
 		now:        time.Now,
-		gen:        RandomCode,
+		gen:        randomCode,
 		observer:   func(Event) {},
 		log:        slog.New(slog.DiscardHandler),
 		sendBudget: MaxSendTime,
@@ -204,7 +205,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification,
 	if strings.TrimSpace(req.To) == "" {
 		return nil, false, fmt.Errorf("start: to is empty: %w", ErrInvalidRequest)
 	}
-	number, region, err := NormalizePhone(req.To, s.cfg.DefaultRegion)
+	number, region, err := normalizePhone(req.To, s.cfg.DefaultRegion)
 	if err != nil {
 		return nil, false, fmt.Errorf("start: %w", err)
 	}
@@ -412,7 +413,7 @@ func (s *Service) limited(q Quota) error {
 
 // Get returns a verification; a pending one past its expiry shows expired.
 func (s *Service) Get(ctx context.Context, id string) (*Verification, error) {
-	if !ValidID(id) {
+	if !validID(id) {
 		return nil, fmt.Errorf("get %q: %w", id, ErrNotFound)
 	}
 	now := s.now()
@@ -452,14 +453,14 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 	}
 	id := req.ID
 	if req.To != "" {
-		number, _, err := NormalizePhone(req.To, s.cfg.DefaultRegion)
+		number, _, err := normalizePhone(req.To, s.cfg.DefaultRegion)
 		if err != nil {
 			return nil, fmt.Errorf("check: %w", err)
 		}
 		if id, err = s.store.Newest(ctx, number); err != nil {
 			return nil, fmt.Errorf("check %s: %w", MaskPhone(number), err)
 		}
-	} else if !ValidID(id) {
+	} else if !validID(id) {
 		return nil, fmt.Errorf("check %q: %w", id, ErrNotFound)
 	}
 	nonce, err := randomHex(8)
@@ -530,7 +531,7 @@ func validCode(code string) bool {
 
 // Cancel ends a pending verification.
 func (s *Service) Cancel(ctx context.Context, id string) (*Verification, error) {
-	if !ValidID(id) {
+	if !validID(id) {
 		return nil, fmt.Errorf("cancel %q: %w", id, ErrNotFound)
 	}
 	// The nonce lets a retried cancel (go-redis resends a script after a
