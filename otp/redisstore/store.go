@@ -1,8 +1,27 @@
 // Package redisstore keeps otpgate's verification state in Redis: an
-// otp.Store on go-redis whose every state change is one Lua script on the
-// keys of one phone number, which share a Cluster hash tag.
+// otp.Store on go-redis. Every decision about a verification (reserving and
+// releasing a send, recording a sent code, using and resolving an attempt,
+// canceling, filing a delivery report) is one Lua script on the keys of one
+// phone number, which share a Cluster hash tag, so it is atomic; each script
+// is safe to run twice, since go-redis resends one after a dropped
+// connection.
 //
-// Keys, with the default prefix "otp:":
+// Two operations add single-command writes and reads around their script.
+// CommitSend writes a new verification's id index (SET) before the script,
+// reads the current verification's id (HGET) to name its archive key, runs
+// the script (again if that id changed meanwhile), then writes the message
+// index and, rarely, a replacement id index in one pipeline. RecordDelivery
+// reads the message index (GET) and then runs its script. Each index is one
+// command, and the order makes a failure between two steps harmless. The
+// id index goes first, so no verification is stored without it; one whose
+// verification never got written reads as not found and expires on its
+// own. The message index goes last, so a failure before it only leaves
+// that SMS's delivery reports unfiled. The commit script checks the id the
+// HGET read and asks for a retry if it changed, so a stale read is never
+// applied; the delivery script checks that the message is still the
+// verification's latest, so a stale message index files nothing.
+//
+// Keys:
 //
 //	otp:{<number>}           hash: the number's cooldown, send in flight, cached lookup and current verification
 //	otp:{<number>}:<hex id>  hash: an earlier verification of the number, still within retention
@@ -63,17 +82,12 @@ var (
 // Store is an otp.Store on Redis (single, Sentinel or Cluster).
 type Store struct {
 	rdb    redis.UniversalClient
-	prefix string
 	acks   int
 	ackFor time.Duration
 }
 
 // Option changes how New builds a Store.
 type Option func(*Store)
-
-// WithPrefix puts every key under prefix instead of "otp:". It must not
-// contain '{', which would break the Cluster hash tags.
-func WithPrefix(prefix string) Option { return func(s *Store) { s.prefix = prefix } }
 
 // WithReplicaAcks makes every attempt reservation and approval wait up to
 // timeout for n replicas to acknowledge it (WAIT), and fail with
@@ -85,22 +99,25 @@ func WithReplicaAcks(n int, timeout time.Duration) Option {
 
 // New returns a Store on client.
 func New(client redis.UniversalClient, opts ...Option) *Store {
-	s := &Store{rdb: client, prefix: "otp:", ackFor: 200 * time.Millisecond}
+	s := &Store{rdb: client, ackFor: 200 * time.Millisecond}
 	for _, o := range opts {
 		o(s)
 	}
 	return s
 }
 
-func (s *Store) phoneKey(number string) string { return s.prefix + "{" + number + "}" }
+// prefix starts every key of the store.
+const prefix = "otp:"
+
+func (s *Store) phoneKey(number string) string { return prefix + "{" + number + "}" }
 
 func (s *Store) archiveKey(number, hexID string) string {
-	return s.prefix + "{" + number + "}:" + hexID
+	return prefix + "{" + number + "}:" + hexID
 }
 
-func (s *Store) idKey(hexID string) string { return s.prefix + "i:" + hexID }
+func (s *Store) idKey(hexID string) string { return prefix + "i:" + hexID }
 
-func (s *Store) msgKey(messageID string) string { return s.prefix + "m:" + messageID }
+func (s *Store) msgKey(messageID string) string { return prefix + "m:" + messageID }
 
 // hexOf strips "ver_" from an id.
 func hexOf(id string) string { return strings.TrimPrefix(id, "ver_") }
