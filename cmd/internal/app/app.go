@@ -261,7 +261,7 @@ func limiters(cfg *config.Config, rdb redis.UniversalClient) (otp.Limits, otp.Li
 		}
 		*spec.dst = lim
 	}
-	perKey, err := ratelimit.New(rdb, "per-key", cfg.RatePerKey)
+	perKey, err := ratelimit.NewLeased(rdb, "per-key", cfg.RatePerKey)
 	if err != nil {
 		return otp.Limits{}, nil, err
 	}
