@@ -277,6 +277,20 @@ func TestLeasedFetchesOneLeaseAtATime(t *testing.T) {
 	})
 }
 
+// On a Cluster each key's lease script runs on its own master, which has
+// never seen the script before.
+func TestLeasedOnEveryTopology(t *testing.T) {
+	redistest.EachTopology(t, func(t *testing.T, tp redistest.Topology) {
+		l := mustNewLeased(t, tp.Client, "per-key", "1000-M")
+		for k := range 3 {
+			key := fmt.Sprintf("app-%d", k)
+			if got := takeMany(t, l, key, 20, 1200); got != 1000 {
+				t.Errorf("%s: %d of 1200 takes allowed, want 1000", key, got)
+			}
+		}
+	})
+}
+
 func TestTwoReplicasStayWithinTheLimit(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, c *redis.Client) {
 		t.Run("both busy", func(t *testing.T) {
