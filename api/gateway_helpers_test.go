@@ -17,6 +17,7 @@ import (
 	"github.com/otpgate/otpgate/connexus/connexustest"
 	"github.com/otpgate/otpgate/otp"
 	"github.com/otpgate/otpgate/otp/connexusotp"
+	"github.com/otpgate/otpgate/otp/otptest"
 	"github.com/otpgate/otpgate/otp/redisstore"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 )
@@ -53,7 +54,7 @@ func newGateway(t *testing.T, password bool, style connexustest.Style, edit ...f
 		t.Fatal(err)
 	}
 	rdb, _ := redistest.Mini(t)
-	f := &fixture{t: t, rdb: rdb, clock: &fakeClock{now: time.Now()}, logs: &syncBuffer{}, metrics: metrics}
+	f := &fixture{t: t, rdb: rdb, clock: otptest.NewClock(time.Now()), logs: &syncBuffer{}, metrics: metrics}
 	svcCfg := otp.DefaultConfig()
 	svcCfg.Lookup = otp.LookupOff
 	svcCfg.BcryptCost = bcrypt.MinCost

@@ -18,6 +18,7 @@ import (
 
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/otptest"
 	"github.com/otpgate/otpgate/otp/redisstore"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 )
@@ -61,24 +62,6 @@ func (s *fakeSender) setFail(err error) {
 	s.fail = err
 }
 
-// fakeClock is a settable clock shared by the Service and the API.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // syncBuffer collects log output written from many goroutines.
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -104,7 +87,7 @@ type fixture struct {
 	h       http.Handler
 	rdb     *redis.Client
 	sender  *fakeSender
-	clock   *fakeClock
+	clock   *otptest.Clock
 	logs    *syncBuffer
 	metrics *api.Metrics
 }
@@ -120,7 +103,7 @@ func newFixture(t testing.TB, rdb *redis.Client, edit ...func(*api.Config)) *fix
 	if rdb == nil {
 		rdb, _ = redistest.Mini(t)
 	}
-	f := &fixture{t: t, rdb: rdb, sender: &fakeSender{}, clock: &fakeClock{now: start}, logs: &syncBuffer{}}
+	f := &fixture{t: t, rdb: rdb, sender: &fakeSender{}, clock: otptest.NewClock(start), logs: &syncBuffer{}}
 	m, err := api.NewMetrics(nil)
 	if err != nil {
 		t.Fatalf("NewMetrics: %v", err)

@@ -24,7 +24,7 @@ func TestIdempotencyReplay(t *testing.T) {
 	if first.Code != http.StatusCreated {
 		t.Fatalf("first = %d (body %s)", first.Code, first.Body)
 	}
-	f.clock.Add(time.Minute) // past the cooldown: without the key this would resend
+	f.clock.Advance(time.Minute) // past the cooldown: without the key this would resend
 
 	t.Run("same body is replayed", func(t *testing.T) {
 		// Whitespace and field order do not make another body.

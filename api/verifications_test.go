@@ -65,7 +65,7 @@ func TestStartCreatesThenResends(t *testing.T) {
 	}
 
 	f.do("POST", "/v1/verifications/"+id+"/check", `{"code":"000000"}`)
-	f.clock.Add(31 * time.Second)
+	f.clock.Advance(31 * time.Second)
 	rec = f.do("POST", "/v1/verifications", `{"to":"0211234567"}`)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("resend = %d, want 200 (body %s)", rec.Code, rec.Body)
@@ -119,7 +119,7 @@ func TestStartRefusals(t *testing.T) {
 			if rec := f.do("POST", "/v1/verifications", `{"to":"0211234567"}`); rec.Code >= 300 {
 				t.Fatalf("send %d = %d (body %s)", i+1, rec.Code, rec.Body)
 			}
-			f.clock.Add(31 * time.Second)
+			f.clock.Advance(31 * time.Second)
 		}
 		rec := f.do("POST", "/v1/verifications", `{"to":"0211234567"}`)
 		wantError(t, rec, http.StatusTooManyRequests, "max_sends_reached")
@@ -207,7 +207,7 @@ func TestCheckOutcomes(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		f := newFixture(t, nil)
 		id := f.startVerification()
-		f.clock.Add(5 * time.Minute)
+		f.clock.Advance(5 * time.Minute)
 		e := wantError(t, f.do("POST", "/v1/verifications/"+id+"/check", `{"code":"428613"}`), http.StatusConflict, "verification_not_pending")
 		if e.Status != "expired" {
 			t.Errorf("409 status = %q, want expired", e.Status)

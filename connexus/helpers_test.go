@@ -8,26 +8,12 @@ import (
 
 	"github.com/otpgate/otpgate/connexus"
 	"github.com/otpgate/otpgate/connexus/connexustest"
+	"github.com/otpgate/otpgate/otp/otptest"
 )
 
-// clock is a settable time source shared by a client and the fake.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2025, 1, 15, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newClock is a settable time source shared by a client and the fake.
+func newClock() *otptest.Clock {
+	return otptest.NewClock(time.Date(2025, 1, 15, 10, 0, 0, 0, time.UTC))
 }
 
 // sleeper records the waits a client asks for instead of spending them.

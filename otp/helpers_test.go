@@ -12,28 +12,13 @@ import (
 	"time"
 
 	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/otptest"
 	"github.com/otpgate/otpgate/otp/redisstore"
 	"github.com/redis/go-redis/v9"
 )
 
-// clock is a test clock that only moves when told to.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newClock() *otptest.Clock {
+	return otptest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // sender is a fake upstream that records every code it sends. When code is
@@ -162,7 +147,7 @@ type env struct {
 	svc    *otp.Service
 	store  *redisstore.Store
 	rdb    redis.UniversalClient
-	clock  *clock
+	clock  *otptest.Clock
 	sender *sender
 	lookup *lookup
 	hasher *hasher

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/otptest"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 )
 
@@ -67,24 +68,6 @@ func takeMany(t *testing.T, l *Leased, key string, workers, n int) int64 {
 	close(start)
 	wg.Wait()
 	return allowed.Load()
-}
-
-// fakeClock is the leased limiter's clock in tests that move time on.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 func TestNewLeasedRefusesWhatNewRefuses(t *testing.T) {
@@ -322,12 +305,12 @@ func TestTwoReplicasStayWithinTheLimit(t *testing.T) {
 
 func TestLeasedTokensDieWithTheWindow(t *testing.T) {
 	c, m := redistest.Mini(t)
-	clock := &fakeClock{now: time.Now()}
+	clock := otptest.NewClock(time.Now())
 	l := mustNewLeased(t, c, "per-key", "1000-M")
 	l.now = clock.Now
 	mustTakeLeased(t, l, "app")
 
-	clock.Add(time.Minute - time.Millisecond)
+	clock.Advance(time.Minute - time.Millisecond)
 	if q := mustTakeLeased(t, l, "app"); q.Remaining != 998 {
 		t.Errorf("take just before the window ends = %+v, want a leased token", q)
 	}
@@ -337,14 +320,14 @@ func TestLeasedTokensDieWithTheWindow(t *testing.T) {
 
 	// Locally the window is over although Redis has not seen it end: the
 	// eight tokens left must not be spent, so Redis is asked.
-	clock.Add(time.Millisecond)
+	clock.Advance(time.Millisecond)
 	mustTakeLeased(t, l, "app")
 	if n := mustCount(t, c, "per-key", "app"); n != 20 {
 		t.Errorf("counter = %d, want a second lease", n)
 	}
 
 	m.FastForward(time.Minute)
-	clock.Add(time.Minute)
+	clock.Advance(time.Minute)
 	if q := mustTakeLeased(t, l, "app"); q.Remaining != 999 || q.Reached {
 		t.Errorf("first take of a new window = %+v, want Remaining 999", q)
 	}
@@ -355,7 +338,7 @@ func TestLeasedTokensDieWithTheWindow(t *testing.T) {
 
 func TestLeasedReachedLastsUntilTheWindowEnds(t *testing.T) {
 	c, m := redistest.Mini(t)
-	clock := &fakeClock{now: time.Now()}
+	clock := otptest.NewClock(time.Now())
 	l := mustNewLeased(t, c, "per-key", "200-H")
 	l.now = clock.Now
 	for range 200 {
@@ -367,7 +350,7 @@ func TestLeasedReachedLastsUntilTheWindowEnds(t *testing.T) {
 		}
 	}
 	m.FastForward(time.Hour)
-	clock.Add(time.Hour)
+	clock.Advance(time.Hour)
 	if q := mustTakeLeased(t, l, "app"); q.Reached || q.Remaining != 199 {
 		t.Errorf("take in the next window = %+v, want Remaining 199", q)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/otpgate/otpgate/cmd/internal/app"
 	"github.com/otpgate/otpgate/config"
 	"github.com/otpgate/otpgate/connexus/connexustest"
+	"github.com/otpgate/otpgate/otp/otptest"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 )
 
@@ -39,35 +40,17 @@ const (
 	defaultAttempts  = 5
 )
 
-// clock is the time a program built by startClocked reads; tests move it
-// instead of sleeping. Redis key TTLs still follow real time, but the store
-// decides expiry and retention by the service's clock, and a moved clock
-// only makes keys outlive what it already treats as gone.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// newClock starts at a whole second, so that the API's RFC 3339 times
-// equal the clock's exactly.
-func newClock() *clock { return &clock{now: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newClock is the time a program built by startClocked reads; tests move
+// it instead of sleeping. Redis key TTLs still follow real time, but the
+// store decides expiry and retention by the service's clock, and a moved
+// clock only makes keys outlive what it already treats as gone. It starts
+// at a whole second, so that the API's RFC 3339 times equal it exactly.
+func newClock() *otptest.Clock { return otptest.NewClock(time.Now().Truncate(time.Second)) }
 
 // startClocked builds the program as run does, from env, but with clk as
 // the clock of the service and the API, and serves it with app.Serve on a
 // free port.
-func startClocked(t *testing.T, env map[string]string, clk *clock) *instance {
+func startClocked(t *testing.T, env map[string]string, clk *otptest.Clock) *instance {
 	t.Helper()
 	return launch(t, env, func(ctx context.Context, getenv func(string) string, out io.Writer) error {
 		gin.SetMode(gin.ReleaseMode)
@@ -95,7 +78,7 @@ func startClocked(t *testing.T, env map[string]string, clk *clock) *instance {
 type fixture struct {
 	*instance
 	fake  *connexustest.Server
-	clock *clock // nil when the program is run itself, on the wall clock
+	clock *otptest.Clock // nil when the program is run itself, on the wall clock
 }
 
 type fixtureOptions struct {
@@ -465,7 +448,7 @@ func TestContractResend(t *testing.T) {
 	oldCode := f.code(t, number)
 	wantCheck(t, "wrong guess", f.post(t, "/v1/verifications/"+id+"/check", map[string]any{"code": otherCode(oldCode)}), "pending", false, 4)
 
-	f.clock.advance(10 * time.Second)
+	f.clock.Advance(10 * time.Second)
 	r := f.post(t, "/v1/verifications", map[string]any{"to": to})
 	wantError(t, "resend inside the cooldown", r, http.StatusTooManyRequests, "resend_cooldown")
 	wantRetryAfter(t, "resend inside the cooldown", r, 20, 20)
@@ -473,7 +456,7 @@ func TestContractResend(t *testing.T) {
 		t.Fatalf("%d SMS after a refused resend, want 1", n)
 	}
 
-	f.clock.advance(20 * time.Second)
+	f.clock.Advance(20 * time.Second)
 	v = f.mustStart(t, to, http.StatusOK)
 	if v["id"] != id || v["sends"] != float64(2) || v["attempts_left"] != float64(4) || v["status"] != "pending" {
 		t.Fatalf("resend after the cooldown answered %v, want %s pending with sends 2 and attempts_left 4", v, id)
@@ -501,12 +484,12 @@ func TestContractMaxSends(t *testing.T) {
 	const to = "021 234 5678"
 	id := f.mustStart(t, to, http.StatusCreated)["id"]
 	for sends := 2; sends <= maxSends; sends++ {
-		f.clock.advance(defaultCooldown)
+		f.clock.Advance(defaultCooldown)
 		if v := f.mustStart(t, to, http.StatusOK); v["id"] != id || v["sends"] != float64(sends) {
 			t.Fatalf("resend %d answered %v", sends, v)
 		}
 	}
-	f.clock.advance(defaultCooldown)
+	f.clock.Advance(defaultCooldown)
 	r := f.post(t, "/v1/verifications", map[string]any{"to": to})
 	wantError(t, "one send too many", r, http.StatusTooManyRequests, "max_sends_reached")
 	// No new code until this verification expires, a TTL after its last send.
@@ -576,7 +559,7 @@ func TestContractGet(t *testing.T) {
 	}
 
 	expiring := f.mustStart(t, "021 765 4321", http.StatusCreated)["id"].(string)
-	f.clock.advance(defaultTTL)
+	f.clock.Advance(defaultTTL)
 	if r := f.get(t, "/v1/verifications/"+expiring); r.status != http.StatusOK || r.body["status"] != "expired" {
 		t.Errorf("read at expires_at: %d %v, want expired", r.status, r.body)
 	}
@@ -660,18 +643,18 @@ func TestContractCheckAnswers(t *testing.T) {
 		expiring := f.mustStart(t, to, http.StatusCreated)["id"].(string)
 		code := f.code(t, number)
 		approved := f.mustStart(t, "021 100 0005", http.StatusCreated)["id"].(string)
-		f.clock.advance(time.Minute)
+		f.clock.Advance(time.Minute)
 		wantCheck(t, "approve", checkByID(approved, f.code(t, "64211000005")), "approved", true, defaultAttempts-1)
 		finished := f.clock.Now()
 
-		f.clock.advance(defaultTTL - time.Minute)
+		f.clock.Advance(defaultTTL - time.Minute)
 		wantError(t, "right code at expires_at", checkByID(expiring, code), http.StatusConflict, "verification_not_pending", "expired")
 		wantError(t, "by to at expires_at", f.post(t, "/v1/checks", map[string]any{"to": to, "code": code}), http.StatusConflict, "verification_not_pending", "expired")
 
 		// Retention runs from expires_at for an expired verification, from
 		// approval for an approved one, which finished four minutes earlier.
 		expiresAt := f.clock.Now()
-		f.clock.advance(defaultRetention - time.Second)
+		f.clock.Advance(defaultRetention - time.Second)
 		wantError(t, "expired, a second before its retention ends", checkByID(expiring, code), http.StatusConflict, "verification_not_pending", "expired")
 		if r := f.get(t, "/v1/verifications/"+expiring); r.status != http.StatusOK || r.body["status"] != "expired" {
 			t.Errorf("read of the expired one within retention: %d %v", r.status, r.body)
@@ -682,7 +665,7 @@ func TestContractCheckAnswers(t *testing.T) {
 			t.Fatal("the clock did not pass the approved one's retention")
 		}
 
-		f.clock.advance(time.Second)
+		f.clock.Advance(time.Second)
 		if !f.clock.Now().Equal(expiresAt.Add(defaultRetention)) {
 			t.Fatal("the clock is not at the expired one's retention")
 		}
@@ -714,7 +697,7 @@ func TestContractCancel(t *testing.T) {
 	r = f.post(t, "/v1/verifications", map[string]any{"to": to})
 	wantError(t, "start again at once", r, http.StatusTooManyRequests, "resend_cooldown")
 	wantRetryAfter(t, "start again at once", r, int(defaultCooldown.Seconds()), int(defaultCooldown.Seconds()))
-	f.clock.advance(defaultCooldown)
+	f.clock.Advance(defaultCooldown)
 	next := f.mustStart(t, to, http.StatusCreated)
 	if next["id"] == id || next["sends"] != float64(1) {
 		t.Errorf("start after the cooldown answered %v, want a new verification", next)
@@ -728,7 +711,7 @@ func TestContractCancel(t *testing.T) {
 
 	// An expired verification cannot be canceled either.
 	expiring := f.mustStart(t, "021 765 4321", http.StatusCreated)["id"].(string)
-	f.clock.advance(defaultTTL)
+	f.clock.Advance(defaultTTL)
 	wantError(t, "cancel expired", f.post(t, "/v1/verifications/"+expiring+"/cancel", nil), http.StatusConflict, "verification_not_pending", "expired")
 }
 
