@@ -25,15 +25,6 @@ func mustNewLeased(t testing.TB, c redis.UniversalClient, name, rate string) *Le
 	return l
 }
 
-func mustTakeLeased(t testing.TB, l *Leased, key string) otp.Quota {
-	t.Helper()
-	q, err := l.Take(context.Background(), key)
-	if err != nil {
-		t.Fatalf("Take(%q): %v", key, err)
-	}
-	return q
-}
-
 // mustCount reads a limiter's counter in Redis.
 func mustCount(t testing.TB, c redis.UniversalClient, name, key string) int64 {
 	t.Helper()
@@ -113,7 +104,7 @@ func TestLeaseOfOneIsTheLimiter(t *testing.T) {
 			{Limit: 3, Remaining: 0, Reached: true},
 		}
 		for i, w := range want {
-			if got := mustTakeLeased(t, l, "k"); got.Limit != w.Limit || got.Remaining != w.Remaining || got.Reached != w.Reached {
+			if got := mustTake(t, l, "k"); got.Limit != w.Limit || got.Remaining != w.Remaining || got.Reached != w.Reached {
 				t.Errorf("take %d = %+v, want %+v", i+1, got, w)
 			}
 		}
@@ -129,7 +120,7 @@ func TestLeasedCountsDownByOne(t *testing.T) {
 		start := time.Now()
 		var reset time.Time
 		for i := range 25 {
-			q := mustTakeLeased(t, l, "app")
+			q := mustTake(t, l, "app")
 			if q.Limit != 1000 || q.Remaining != int64(999-i) || q.Reached {
 				t.Fatalf("take %d = %+v, want Remaining %d", i+1, q, 999-i)
 			}
@@ -155,7 +146,7 @@ func TestLeasedCountsDownByOne(t *testing.T) {
 		if n := mustCount(t, c, "per-key", "app"); n != 30 {
 			t.Errorf("Peek counted: counter = %d", n)
 		}
-		if q := mustTakeLeased(t, l, "other"); q.Remaining != 999 {
+		if q := mustTake(t, l, "other"); q.Remaining != 999 {
 			t.Errorf("another key shares the lease: %+v", q)
 		}
 	})
@@ -185,7 +176,7 @@ func TestLeasedGrantsWhatIsLeftWhenALeaseOvershoots(t *testing.T) {
 				l := mustNewLeased(t, c, "per-key", "1000-M")
 				allowed := 0
 				for i := range 6 {
-					q := mustTakeLeased(t, l, "app")
+					q := mustTake(t, l, "app")
 					if !q.Reached {
 						allowed++
 					}
@@ -291,12 +282,12 @@ func TestTwoReplicasStayWithinTheLimit(t *testing.T) {
 		t.Run("one idle", func(t *testing.T) {
 			a := mustNewLeased(t, c, "idle", "1000-M")
 			b := mustNewLeased(t, c, "idle", "1000-M")
-			mustTakeLeased(t, b, "app")
+			mustTake(t, b, "app")
 			// b's nine unspent tokens are the early refusals the lease costs.
 			if got := takeMany(t, a, "app", 25, 1500); got != 990 {
 				t.Errorf("busy replica allowed %d, want 990", got)
 			}
-			if q := mustTakeLeased(t, b, "app"); q.Reached {
+			if q := mustTake(t, b, "app"); q.Reached {
 				t.Errorf("idle replica's own token refused: %+v", q)
 			}
 		})
@@ -308,10 +299,10 @@ func TestLeasedTokensDieWithTheWindow(t *testing.T) {
 	clock := otptest.NewClock(time.Now())
 	l := mustNewLeased(t, c, "per-key", "1000-M")
 	l.now = clock.Now
-	mustTakeLeased(t, l, "app")
+	mustTake(t, l, "app")
 
 	clock.Advance(time.Minute - time.Millisecond)
-	if q := mustTakeLeased(t, l, "app"); q.Remaining != 998 {
+	if q := mustTake(t, l, "app"); q.Remaining != 998 {
 		t.Errorf("take just before the window ends = %+v, want a leased token", q)
 	}
 	if n := mustCount(t, c, "per-key", "app"); n != 10 {
@@ -321,14 +312,14 @@ func TestLeasedTokensDieWithTheWindow(t *testing.T) {
 	// Locally the window is over although Redis has not seen it end: the
 	// eight tokens left must not be spent, so Redis is asked.
 	clock.Advance(time.Millisecond)
-	mustTakeLeased(t, l, "app")
+	mustTake(t, l, "app")
 	if n := mustCount(t, c, "per-key", "app"); n != 20 {
 		t.Errorf("counter = %d, want a second lease", n)
 	}
 
 	m.FastForward(time.Minute)
 	clock.Advance(time.Minute)
-	if q := mustTakeLeased(t, l, "app"); q.Remaining != 999 || q.Reached {
+	if q := mustTake(t, l, "app"); q.Remaining != 999 || q.Reached {
 		t.Errorf("first take of a new window = %+v, want Remaining 999", q)
 	}
 	if n := mustCount(t, c, "per-key", "app"); n != 10 {
@@ -342,16 +333,16 @@ func TestLeasedReachedLastsUntilTheWindowEnds(t *testing.T) {
 	l := mustNewLeased(t, c, "per-key", "200-H")
 	l.now = clock.Now
 	for range 200 {
-		mustTakeLeased(t, l, "app")
+		mustTake(t, l, "app")
 	}
 	for range 3 {
-		if q := mustTakeLeased(t, l, "app"); !q.Reached || q.Remaining != 0 {
+		if q := mustTake(t, l, "app"); !q.Reached || q.Remaining != 0 {
 			t.Fatalf("take past the limit = %+v, want Reached", q)
 		}
 	}
 	m.FastForward(time.Hour)
 	clock.Advance(time.Hour)
-	if q := mustTakeLeased(t, l, "app"); q.Reached || q.Remaining != 199 {
+	if q := mustTake(t, l, "app"); q.Reached || q.Remaining != 199 {
 		t.Errorf("take in the next window = %+v, want Remaining 199", q)
 	}
 }
@@ -368,11 +359,11 @@ func TestLeasedRedisDownIsAnError(t *testing.T) {
 	t.Run("miniredis", func(t *testing.T) {
 		c, m := redistest.Mini(t)
 		l := mustNewLeased(t, c, "per-key", "1000-M")
-		mustTakeLeased(t, l, "6421234567")
+		mustTake(t, l, "6421234567")
 		m.Close()
 		// Tokens leased while Redis was up are this replica's to spend.
 		for i := range 9 {
-			if q := mustTakeLeased(t, l, "6421234567"); q.Remaining != int64(998-i) {
+			if q := mustTake(t, l, "6421234567"); q.Remaining != int64(998-i) {
 				t.Fatalf("leased take %d with Redis down = %+v", i+2, q)
 			}
 		}
@@ -380,7 +371,7 @@ func TestLeasedRedisDownIsAnError(t *testing.T) {
 		if err := m.Restart(); err != nil {
 			t.Fatalf("restart miniredis: %v", err)
 		}
-		if q := mustTakeLeased(t, l, "6421234567"); q.Remaining != 989 || q.Reached {
+		if q := mustTake(t, l, "6421234567"); q.Remaining != 989 || q.Reached {
 			t.Errorf("take after Redis came back = %+v, want Remaining 989", q)
 		}
 	})
@@ -414,7 +405,7 @@ func TestLeasedWaitForAFetchHonoursTheContext(t *testing.T) {
 		t.Error("Take waited past its context")
 	}
 	<-b.fetch
-	if q := mustTakeLeased(t, l, "app"); q.Remaining != 999 {
+	if q := mustTake(t, l, "app"); q.Remaining != 999 {
 		t.Errorf("take after the wait = %+v", q)
 	}
 }

@@ -23,7 +23,7 @@ func mustNew(t testing.TB, c redis.UniversalClient, name, rate string) *Limiter 
 	return l
 }
 
-func mustTake(t testing.TB, l *Limiter, key string) otp.Quota {
+func mustTake(t testing.TB, l otp.Limiter, key string) otp.Quota {
 	t.Helper()
 	q, err := l.Take(context.Background(), key)
 	if err != nil {
