@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -300,9 +301,14 @@ func (c *Client) do(ctx context.Context, cl *call, out any) (int, error) {
 }
 
 func (c *Client) attempt(ctx context.Context, cl *call, token string, out any) (int, error) {
+	if err := ctx.Err(); err != nil {
+		// Nothing was written yet, so this says for certain that nothing was sent.
+		return 0, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := c.newRequest(ctx, cl, token)
+	var trace connTrace
+	req, err := c.newRequest(httptrace.WithClientTrace(ctx, trace.hooks()), cl, token)
 	if err != nil {
 		return 0, err
 	}
@@ -312,14 +318,16 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string, out any) (
 		if errors.As(err, &uerr) {
 			err = uerr.Err // its URL adds nothing and could one day carry a query
 		}
-		return 0, &transportError{method: cl.method, path: cl.path, mayHaveSent: !notSent(err), err: err}
+		return 0, sendUncertain(cl, trace.reached(err), &transportError{method: cl.method, path: cl.path, err: err})
 	}
 	defer resp.Body.Close()
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if err != nil {
-		return resp.StatusCode, &transportError{method: cl.method, path: cl.path, mayHaveSent: true, err: err}
+	if err != nil && ok {
+		return resp.StatusCode, sendUncertain(cl, true, &transportError{method: cl.method, path: cl.path, err: err})
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if !ok {
+		// A refusal stays a refusal even if its body broke off.
 		return resp.StatusCode, c.apiError(cl, resp, body)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -337,10 +345,49 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string, out any) (
 	}
 	if out != nil {
 		if err := json.Unmarshal(body, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("connexus: %s %s: decode answer: %w", cl.method, cl.path, err)
+			return resp.StatusCode, sendUncertain(cl, true, fmt.Errorf("connexus: %s %s: decode answer: %w", cl.method, cl.path, err))
 		}
 	}
 	return resp.StatusCode, nil
+}
+
+// sendUncertain marks err as MaybeDelivered when cl is a send that reached
+// the upstream; errors of other calls, and of sends that never left, pass
+// unchanged.
+func sendUncertain(cl *call, reached bool, err error) error {
+	if cl.send && reached {
+		return &maybeDeliveredError{err: err}
+	}
+	return err
+}
+
+// connTrace watches one attempt's connection through httptrace. Its hooks
+// may run on the transport's goroutines, hence the atomics.
+type connTrace struct {
+	getConn atomic.Bool // the transport started looking for a connection
+	gotConn atomic.Bool // it has one, and the request is written on it next
+}
+
+func (t *connTrace) hooks() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) { t.getConn.Store(true) },
+		GotConn: func(httptrace.GotConnInfo) { t.gotConn.Store(true) },
+	}
+}
+
+// reached reports whether a request that failed with err may have reached
+// the upstream. net/http's transports (HTTP/1 and HTTP/2) call GotConn
+// before they write a byte, so a failure without it (a dial, DNS, TLS or
+// proxy failure, or a deadline while any of these ran) certainly sent
+// nothing. A RoundTripper that calls no hooks is judged by err alone.
+func (t *connTrace) reached(err error) bool {
+	if t.gotConn.Load() {
+		return true
+	}
+	if t.getConn.Load() {
+		return false
+	}
+	return !notSent(err)
 }
 
 func (c *Client) newRequest(ctx context.Context, cl *call, token string) (*http.Request, error) {
@@ -423,7 +470,7 @@ func (c *Client) apiError(cl *call, resp *http.Response, body []byte) *Error {
 // retryWait decides whether attempt, which failed with err, is tried again
 // and after how long.
 func (c *Client) retryWait(ctx context.Context, cl *call, attempt int, err error) (time.Duration, bool) {
-	if attempt >= maxAttempts || ctx.Err() != nil {
+	if attempt >= maxAttempts || ctx.Err() != nil || MaybeDelivered(err) {
 		return 0, false
 	}
 	var apiErr *Error
@@ -444,9 +491,8 @@ func (c *Client) retryWait(ctx context.Context, cl *call, attempt int, err error
 			return 0, false
 		}
 	case errors.As(err, &netErr):
-		if cl.send && netErr.mayHaveSent {
-			return 0, false
-		}
+		// Reads are idempotent; a send's transport error lands here only
+		// when it certainly never reached the upstream.
 	default:
 		return 0, false
 	}
@@ -470,7 +516,8 @@ func fitsDeadline(ctx context.Context, d time.Duration) bool {
 }
 
 // notSent reports whether a transport error certainly happened before the
-// request reached the upstream: the connection was never made.
+// request reached the upstream, judged by its type alone: the connection
+// was never made.
 func notSent(err error) bool {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {

@@ -13,7 +13,8 @@
 // account's user id and password. Reads are retried on connection errors,
 // 429 and 5xx; sends (SendSMS, SendBulkSMS, SendOTP) only when the request
 // certainly never reached the upstream (a failed dial, or a 429), so a
-// message is never sent twice by a retry.
+// message is never sent twice by a retry. MaybeDelivered tells the caller
+// of a failed send whether the message may have gone out all the same.
 //
 // Usage:
 //

@@ -84,12 +84,10 @@ func IsInsufficientFunds(err error) bool { return errors.Is(err, ErrInsufficient
 // IsRateLimited reports whether err is an HTTP 429 from the upstream.
 func IsRateLimited(err error) bool { return errors.Is(err, ErrRateLimited) }
 
-// transportError is a failure to get an answer at all. mayHaveSent says whether
-// the request may have reached the upstream, which decides if a send may be
-// retried.
+// transportError is a failure to get a whole answer: no connection, no
+// response, or a response whose body broke off.
 type transportError struct {
 	method, path string
-	mayHaveSent  bool
 	err          error
 }
 
@@ -101,6 +99,32 @@ func (e *transportError) Error() string {
 }
 
 func (e *transportError) Unwrap() error { return e.err }
+
+// MaybeDelivered reports whether err, returned by SendSMS, SendBulkSMS or
+// SendOTP, leaves open that the upstream took the message all the same: the
+// request was written and no answer came back (a timeout, a connection reset
+// or EOF, the context ending mid-exchange), or a 2xx answer came back that
+// the client could not use. It is false for an HTTP refusal of any status,
+// for a send that never left (a failed dial or DNS lookup, a request the
+// client refused, a failed token exchange), for nil, and for errors of calls
+// other than sends. A send is never retried once this is true, so such an
+// error is always the last attempt's.
+//
+// It is a function and not a field of Error because the uncertain failures
+// are not HTTP answers, and because only the client knows whether the
+// request that failed was the send or the token exchange before it.
+func MaybeDelivered(err error) bool {
+	_, ok := errors.AsType[*maybeDeliveredError](err)
+	return ok
+}
+
+// maybeDeliveredError marks the failure of a send that the upstream may
+// have acted on; it is what MaybeDelivered looks for.
+type maybeDeliveredError struct{ err error }
+
+func (e *maybeDeliveredError) Error() string { return e.err.Error() }
+
+func (e *maybeDeliveredError) Unwrap() error { return e.err }
 
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))

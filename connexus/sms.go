@@ -193,7 +193,7 @@ func (c *Client) SendOTP(ctx context.Context, req *OTPRequest) (*OTPResponse, er
 		return nil, &Error{Method: cl.method, Path: cl.path, StatusCode: http.StatusOK, Code: upstreamText(w.Status)}
 	}
 	if !isCode(string(w.Code)) {
-		return nil, fmt.Errorf("connexus: %s %s: %w", cl.method, cl.path, errNoCode)
+		return nil, &maybeDeliveredError{err: fmt.Errorf("connexus: %s %s: %w", cl.method, cl.path, errNoCode)}
 	}
 	resp := &OTPResponse{MessageID: string(w.MessageID), Code: string(w.Code), To: w.To, From: string(w.From),
 		Parts: w.Parts, ExpiresIn: time.Duration(w.ExpiresIn) * time.Second}
