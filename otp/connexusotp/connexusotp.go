@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/otpgate/otpgate/connexus"
@@ -37,7 +36,9 @@ func New(client *connexus.Client) (*Adapter, error) {
 
 // SendCode texts req.Code with sms/otp. The result carries the code the
 // upstream says it sent, which is the one to store: an upstream may ignore
-// the proposed code.
+// the proposed code. A failure matches otp.ErrMaybeSent exactly when
+// connexus.MaybeDelivered says the SMS may be out, so a timeout while
+// fetching the token, which sends nothing, starts no cooldown.
 func (a *Adapter) SendCode(ctx context.Context, req otp.SendRequest) (otp.SendResult, error) {
 	resp, err := a.client.SendOTP(ctx, &connexus.OTPRequest{
 		To:      req.To,
@@ -46,14 +47,10 @@ func (a *Adapter) SendCode(ctx context.Context, req otp.SendRequest) (otp.SendRe
 		Comment: req.Comment,
 	})
 	if err != nil {
-		if maybeSent(err) {
+		if connexus.MaybeDelivered(err) {
 			return otp.SendResult{}, fmt.Errorf("send code: %w: %w: %w", otp.ErrUpstream, otp.ErrMaybeSent, err)
 		}
 		return otp.SendResult{}, translate("send code", err)
-	}
-	if resp.Code == "" {
-		// A 2xx answer: the SMS is out, with a code we cannot check.
-		return otp.SendResult{}, fmt.Errorf("send code: %w: %w: the upstream did not say which code it sent", otp.ErrUpstream, otp.ErrMaybeSent)
 	}
 	return otp.SendResult{MessageID: resp.MessageID, Code: resp.Code}, nil
 }
@@ -77,24 +74,6 @@ func (a *Adapter) LookupNumber(ctx context.Context, number string) (*otp.Lookup,
 		carrier = resp.CurrentNetwork
 	}
 	return &otp.Lookup{Carrier: carrier, Ported: resp.Ported, NetworkCode: resp.NetworkCode}, nil
-}
-
-// maybeSent reports whether a failed send may have reached the upstream
-// all the same. Only an HTTP answer (4xx, 5xx, or success:false), a request
-// the client refused to make, and a connection that was never made are
-// certain failures; a timeout or a connection lost after the request went
-// out may hide an SMS. A transport failure while fetching the token counts
-// as uncertain too: the client does not tell it apart, and holding a
-// cooldown without an SMS is the cheaper mistake.
-func maybeSent(err error) bool {
-	if _, ok := errors.AsType[*connexus.Error](err); ok || errors.Is(err, connexus.ErrInvalidRequest) {
-		return false
-	}
-	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
-		return false
-	}
-	_, dns := errors.AsType[*net.DNSError](err)
-	return !dns
 }
 
 func translate(op string, err error) error {
