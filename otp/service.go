@@ -586,9 +586,11 @@ func (s *Service) present(v *Verification, now time.Time) *Verification {
 	if out.Status == StatusPending && !now.Before(out.ExpiresAt) {
 		out.Status = StatusExpired
 	}
-	// Every send sets the expiry one TTL ahead, so the store need not keep
-	// the send time too.
-	out.LastSentAt = out.ExpiresAt.Add(-s.cfg.TTL)
+	if out.LastSentAt.IsZero() {
+		// Stored by a version that did not keep the send time: every send
+		// set the expiry one TTL ahead, ours being the best guess at it.
+		out.LastSentAt = out.ExpiresAt.Add(-s.cfg.TTL)
+	}
 	out.ResendAt = out.LastSentAt.Add(s.cfg.ResendCooldown)
 	return &out
 }

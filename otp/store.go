@@ -11,6 +11,10 @@ import (
 // double-approve. Times are passed in by the Service so that a test clock
 // rules expiry and retention. Any failure of the store itself is returned as
 // an error matching ErrUnavailable.
+//
+// Verifications a Store returns carry LastSentAt, or a zero one if it was
+// stored by a version that did not keep it; the Service then derives it
+// from ExpiresAt, and ResendAt from LastSentAt.
 type Store interface {
 	// Ping reports whether the store answers; it returns ErrUnavailable if not.
 	Ping(ctx context.Context) error
@@ -34,8 +38,6 @@ type Store interface {
 	HoldSend(ctx context.Context, number, token string, now, until time.Time) error
 	// CommitSend records a sent code: it renews c.ReuseID if that one is
 	// still pending, or else creates c.NewID. created reports which.
-	// Verifications a Store returns leave LastSentAt and ResendAt to the
-	// Service, which derives them from ExpiresAt.
 	CommitSend(ctx context.Context, c SendCommit) (v *Verification, created bool, err error)
 
 	// Get returns a verification as stored (a pending one past ExpiresAt is

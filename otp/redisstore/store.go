@@ -522,6 +522,13 @@ func fromMap(id, number string, m map[string]string) (*otp.Verification, error) 
 		MessageID:    m["m"],
 		Lookup:       unpackLookup(m["l"]),
 	}
+	// As sent_at in lua/common.lua, but a resend stored without its TTL
+	// is left to the Service, which knows its own.
+	if v.Sends == 1 {
+		v.LastSentAt = v.CreatedAt
+	} else if _, ok := m["n"]; ok {
+		v.LastSentAt = v.ExpiresAt.Add(-time.Duration(num("n")) * time.Millisecond)
+	}
 	if d, ok := m["d"]; ok {
 		v.Delivery = &otp.Delivery{Status: d, UpdatedAt: time.UnixMilli(num("du"))}
 	}

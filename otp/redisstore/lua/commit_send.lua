@@ -31,7 +31,7 @@ local function set_message_and_lookup()
 end
 if ARGV[3] ~= '' and p.i == ARGV[3] and not gone(p, now, retention) and p.s == nil
     and expires(p) > now and tonumber(p.a) > 0 then
-  redis.call('HSET', KEYS[1], 'h', ARGV[5], 'k', tonumber(p.k) + 1, 'e', now + ttl - tonumber(p.c))
+  redis.call('HSET', KEYS[1], 'h', ARGV[5], 'k', tonumber(p.k) + 1, 'e', now + ttl - tonumber(p.c), 'n', ttl)
   redis.call('HDEL', KEYS[1], 'd', 'du')
   set_message_and_lookup()
   return done(0)

@@ -12,6 +12,12 @@
 --   l   lookup "carrier<US>ported<US>network"; lx until when it is a valid cache
 --   s   status: absent while pending, else a approved, c canceled, m max attempts
 --   c   created at; e expires at, as an offset from c
+--   n   the TTL the latest resend was made with, so that it went out n
+--       before the expiry c+e; a first send went out at c and needs none.
+--       It is counted back from the expiry, not on from c, because a
+--       version that does not know n rewrites e but leaves n, which is then
+--       off by the difference of the two TTLs at most. Verifications resent
+--       before n was kept lack it; the reader's TTL stands in for it then.
 --   a   attempts left; k sends, which also names the current code
 --   h   code hash; m upstream message id of the latest SMS
 --   x   gone at (set once finished; a pending one is gone at c+e+retention)
@@ -22,7 +28,7 @@
 -- Times are milliseconds of the service's clock, passed in as ARGV, never
 -- Redis TIME, so a test clock rules expiry. Key TTLs follow the same clock.
 
-local VFIELDS = {'s', 'c', 'e', 'a', 'k', 'h', 'm', 'x', 'w', 'd', 'du', 'l'}
+local VFIELDS = {'s', 'c', 'e', 'n', 'a', 'k', 'h', 'm', 'x', 'w', 'd', 'du', 'l'}
 
 local function hmap(key)
   local flat = redis.call('HGETALL', key)
@@ -35,6 +41,14 @@ end
 
 local function expires(v)
   return tonumber(v.c) + tonumber(v.e)
+end
+
+-- sent_at is when the latest code of v went out; ttl is the reader's.
+local function sent_at(v, ttl)
+  if tonumber(v.k) == 1 then
+    return tonumber(v.c)
+  end
+  return expires(v) - (tonumber(v.n) or ttl)
 end
 
 local function gone_at(v, retention)

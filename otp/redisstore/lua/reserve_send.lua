@@ -1,7 +1,6 @@
 -- KEYS[1] number hash. ARGV: now, token, cooldown, hold, max sends, ttl,
 -- retention.
--- The cooldown runs from the latest send, which is the current
--- verification's expiry minus the ttl.
+-- The cooldown runs from the latest send of the current verification.
 -- Returns {'cooldown', until}, {'maxsends', expires} or
 -- {'ok', id to renew or ''}.
 local now, cooldown, hold = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -9,7 +8,7 @@ local ttl, retention = tonumber(ARGV[6]), tonumber(ARGV[7])
 local p = hmap(KEYS[1])
 local r = 0
 if p.c then
-  r = expires(p) - ttl + cooldown
+  r = sent_at(p, ttl) + cooldown
 end
 -- A retry of this very reservation (go-redis resends a script after a
 -- dropped connection) must not be refused by the reservation itself.
