@@ -309,12 +309,19 @@ func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, t
 	if err != nil {
 		return nil, false, err
 	}
-	return s.store.CommitSend(ctx, SendCommit{
+	v, created, err := s.store.CommitSend(ctx, SendCommit{
 		To: number, Token: token, ReuseID: reuseID, NewID: id,
 		CodeHash: hash, MessageID: res.MessageID, Lookup: lookup, Now: s.now(),
 		TTL: s.cfg.TTL, Cooldown: s.cfg.ResendCooldown, Retention: s.cfg.Retention,
 		MaxAttempts: s.cfg.MaxAttempts, MaxSends: s.cfg.MaxSends,
 	})
+	if errors.Is(err, ErrMessageNotIndexed) {
+		// The SMS is out and its code works; failing the start would only
+		// have the caller retry into the cooldown.
+		s.log.WarnContext(ctx, "code sent, but its delivery reports cannot be filed", "id", v.ID, "to", MaskPhone(number), "err", err)
+		err = nil
+	}
+	return v, created, err
 }
 
 // holdUnconfirmed keeps the reservation of a send that may have gone out

@@ -2,8 +2,14 @@ package otp
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrMessageNotIndexed marks a CommitSend that recorded the code but could
+// not index its SMS for delivery reports: the verification returned with it
+// is good, and only that SMS's delivery reports go unfiled.
+var ErrMessageNotIndexed = errors.New("sent SMS not indexed for delivery reports")
 
 // Store keeps verification state. Every method that changes state does so
 // atomically, so concurrent callers (and a client that retries a command
@@ -37,7 +43,10 @@ type Store interface {
 	// Holding a reservation that is no longer held is a no-op.
 	HoldSend(ctx context.Context, number, token string, now, until time.Time) error
 	// CommitSend records a sent code: it renews c.ReuseID if that one is
-	// still pending, or else creates c.NewID. created reports which.
+	// still pending, or else creates c.NewID. created reports which. When
+	// only indexing c.MessageID failed, it returns the verification and an
+	// error matching ErrMessageNotIndexed, since the SMS is out and its code
+	// works.
 	CommitSend(ctx context.Context, c SendCommit) (v *Verification, created bool, err error)
 
 	// Get returns a verification as stored (a pending one past ExpiresAt is

@@ -9,17 +9,21 @@
 // Two operations add single-command writes and reads around their script.
 // CommitSend writes a new verification's id index (SET) before the script,
 // reads the current verification's id (HGET) to name its archive key, runs
-// the script (again if that id changed meanwhile), then writes the message
-// index and, rarely, a replacement id index in one pipeline. RecordDelivery
-// reads the message index (GET) and then runs its script. Each index is one
+// the script (again if that id changed meanwhile), then writes, rarely, a
+// replacement id index and then the message index. RecordDelivery reads
+// the message index (GET) and then runs its script. Each index is one
 // command, and the order makes a failure between two steps harmless. The
 // id index goes first, so no verification is stored without it; one whose
 // verification never got written reads as not found and expires on its
 // own. The message index goes last, so a failure before it only leaves
-// that SMS's delivery reports unfiled. The commit script checks the id the
-// HGET read and asks for a retry if it changed, so a stale read is never
-// applied; the delivery script checks that the message is still the
-// verification's latest, so a stale message index files nothing.
+// that SMS's delivery reports unfiled; CommitSend then still returns the
+// verification, with otp.ErrMessageNotIndexed, since the SMS is out and its
+// code works. A failed replacement id index fails the commit, as without
+// it the verification holding the code could not be found by id. The
+// commit script checks the id the HGET read and asks for a retry if it
+// changed, so a stale read is never applied; the delivery script checks
+// that the message is still the verification's latest, so a stale message
+// index files nothing.
 //
 // Keys:
 //
@@ -294,20 +298,23 @@ func (s *Store) CommitSend(ctx context.Context, c otp.SendCommit) (*otp.Verifica
 		}
 		created := res[0].(int64) == 1
 		id := fromRaw(res[1].(string))
-		pipe := s.rdb.Pipeline()
 		if created && c.ReuseID != "" {
 			// The verification to renew ended during the send: a new one
-			// holds the code instead.
-			pipe.Set(ctx, s.idKey(hexOf(id)), c.To, idTTL)
-		}
-		if c.MessageID != "" {
-			pipe.Set(ctx, s.msgKey(c.MessageID), c.To, c.TTL+c.Retention)
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, false, storeErr("commit send", err)
+			// holds the code instead, and cannot be found by id without this.
+			if err := s.rdb.Set(ctx, s.idKey(hexOf(id)), c.To, idTTL).Err(); err != nil {
+				return nil, false, storeErr("commit send", err)
+			}
 		}
 		v, err := parse(id, c.To, res[2:])
-		return v, created, err
+		if err != nil {
+			return nil, false, err
+		}
+		if c.MessageID != "" {
+			if err := s.rdb.Set(ctx, s.msgKey(c.MessageID), c.To, c.TTL+c.Retention).Err(); err != nil {
+				return v, created, fmt.Errorf("commit send: %w: %w", otp.ErrMessageNotIndexed, err)
+			}
+		}
+		return v, created, nil
 	}
 	return nil, false, fmt.Errorf("commit send: current verification kept changing: %w", otp.ErrUnavailable)
 }
