@@ -54,7 +54,7 @@ func newGateway(t *testing.T, password bool, style connexustest.Style, edit ...f
 		t.Fatal(err)
 	}
 	rdb, _ := redistest.Mini(t)
-	f := &fixture{t: t, rdb: rdb, clock: otptest.NewClock(time.Now()), logs: &syncBuffer{}, metrics: metrics}
+	f := &fixture{t: t, rdb: rdb, clock: otptest.NewClock(time.Now()), logs: &otptest.LogBuffer{}, metrics: metrics}
 	svcCfg := otp.DefaultConfig()
 	svcCfg.Lookup = otp.LookupOff
 	svcCfg.BcryptCost = bcrypt.MinCost

@@ -62,24 +62,6 @@ func (s *fakeSender) setFail(err error) {
 	s.fail = err
 }
 
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // fixture is the real Gin engine on a real otp.Service, a Redis and a fake
 // sender, or on a fake Verifier when the test asks for one.
 type fixture struct {
@@ -88,7 +70,7 @@ type fixture struct {
 	rdb     *redis.Client
 	sender  *fakeSender
 	clock   *otptest.Clock
-	logs    *syncBuffer
+	logs    *otptest.LogBuffer
 	metrics *api.Metrics
 }
 
@@ -103,7 +85,7 @@ func newFixture(t testing.TB, rdb *redis.Client, edit ...func(*api.Config)) *fix
 	if rdb == nil {
 		rdb, _ = redistest.Mini(t)
 	}
-	f := &fixture{t: t, rdb: rdb, sender: &fakeSender{}, clock: otptest.NewClock(start), logs: &syncBuffer{}}
+	f := &fixture{t: t, rdb: rdb, sender: &fakeSender{}, clock: otptest.NewClock(start), logs: &otptest.LogBuffer{}}
 	m, err := api.NewMetrics(nil)
 	if err != nil {
 		t.Fatalf("NewMetrics: %v", err)

@@ -1,74 +1,24 @@
 package otp_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/otptest"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
-// failMessageIndex fails every SET of a message index, as a Redis Cluster
-// node holding that key would while it fails over.
-type failMessageIndex struct{}
-
-var errInjected = errors.New("injected failure")
-
+// isMessageIndex matches the write of a message-id index.
 func isMessageIndex(cmd redis.Cmder) bool {
-	args := cmd.Args()
-	if cmd.Name() != "set" || len(args) < 2 {
+	if cmd.Name() != "set" {
 		return false
 	}
-	key, _ := args[1].(string)
+	key, _ := cmd.Args()[1].(string)
 	return strings.HasPrefix(key, "otp:m:")
-}
-
-func (failMessageIndex) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (failMessageIndex) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if isMessageIndex(cmd) {
-			cmd.SetErr(errInjected)
-			return errInjected
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (failMessageIndex) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, cmd := range cmds {
-			if isMessageIndex(cmd) {
-				cmd.SetErr(errInjected)
-				return errInjected
-			}
-		}
-		return next(ctx, cmds)
-	}
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // An SMS that went out and whose code was stored answers as sent even if
@@ -76,7 +26,7 @@ func (b *syncBuffer) String() string {
 func TestStartSucceedsWhenTheMessageIndexFails(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
-		logs := &syncBuffer{}
+		logs := &otptest.LogBuffer{}
 		// Without timestamps, whose digits could spell the code.
 		noTime := func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey {
@@ -85,7 +35,7 @@ func TestStartSucceedsWhenTheMessageIndexFails(t *testing.T) {
 			return a
 		}
 		e := newEnv(t, c, nil, otp.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{ReplaceAttr: noTime}))))
-		c.AddHook(failMessageIndex{})
+		c.AddHook(redistest.FailWhen(isMessageIndex))
 		v, created, err := e.svc.Start(ctx, otp.StartRequest{To: nzLocal})
 		if err != nil || !created || v.Sends != 1 {
 			t.Fatalf("Start with a failing message index = %+v created=%v, %v; want the verification", v, created, err)

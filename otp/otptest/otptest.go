@@ -1,8 +1,10 @@
 // Package otptest holds helpers that tests of several otpgate packages
-// share. It is imported only by tests.
+// share: a clock that moves when told to and a log sink safe for
+// concurrent writes. It is imported only by tests.
 package otptest
 
 import (
+	"bytes"
 	"sync"
 	"time"
 )
@@ -29,4 +31,24 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// LogBuffer collects log output written from many goroutines.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -13,46 +13,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// failIndex makes every SET of a message index fail, as a Redis Cluster
-// node holding that key would while it fails over.
-type failIndex struct{}
-
-var errInjected = errors.New("injected failure")
-
+// isMessageIndex matches the write of a message-id index.
 func isMessageIndex(cmd redis.Cmder) bool {
-	args := cmd.Args()
-	if cmd.Name() != "set" || len(args) < 2 {
+	if cmd.Name() != "set" {
 		return false
 	}
-	key, _ := args[1].(string)
+	key, _ := cmd.Args()[1].(string)
 	return strings.HasPrefix(key, "otp:m:")
 }
-
-func (failIndex) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (failIndex) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if isMessageIndex(cmd) {
-			cmd.SetErr(errInjected)
-			return errInjected
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (failIndex) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, cmd := range cmds {
-			if isMessageIndex(cmd) {
-				cmd.SetErr(errInjected)
-				return errInjected
-			}
-		}
-		return next(ctx, cmds)
-	}
-}
-
-var _ redis.Hook = failIndex{}
 
 // The message index only files delivery reports: when it cannot be
 // written, the code that went out is still recorded and works, and the
@@ -60,14 +28,14 @@ var _ redis.Hook = failIndex{}
 func TestUnindexedMessageStillRecordsTheCode(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
-		c.AddHook(failIndex{})
+		c.AddHook(redistest.FailWhen(isMessageIndex))
 		s := redisstore.New(c)
 		if _, err := s.ReserveSend(ctx, reservation("tok", t0)); err != nil {
 			t.Fatal(err)
 		}
 		id := "ver_0123456789abcdef0123456789abcdef"
 		v, created, err := s.CommitSend(ctx, commit(t0, "", id, fakeHash, "1158493", 5))
-		if !errors.Is(err, otp.ErrMessageNotIndexed) || errors.Is(err, otp.ErrUnavailable) || !errors.Is(err, errInjected) {
+		if !errors.Is(err, otp.ErrMessageNotIndexed) || errors.Is(err, otp.ErrUnavailable) || !errors.Is(err, redistest.ErrInjected) {
 			t.Fatalf("CommitSend = %v, want ErrMessageNotIndexed wrapping the failure and not ErrUnavailable", err)
 		}
 		if v == nil || !created || v.ID != id || v.Sends != 1 || v.MessageID != "1158493" {
@@ -92,8 +60,8 @@ func (b *breakAfterScript) DialHook(next redis.DialHook) redis.DialHook { return
 func (b *breakAfterScript) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		if b.ran {
-			cmd.SetErr(errInjected)
-			return errInjected
+			cmd.SetErr(redistest.ErrInjected)
+			return redistest.ErrInjected
 		}
 		err := next(ctx, cmd)
 		b.ran = err == nil && (cmd.Name() == "evalsha" || cmd.Name() == "eval")
@@ -105,9 +73,9 @@ func (b *breakAfterScript) ProcessPipelineHook(next redis.ProcessPipelineHook) r
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		if b.ran {
 			for _, cmd := range cmds {
-				cmd.SetErr(errInjected)
+				cmd.SetErr(redistest.ErrInjected)
 			}
-			return errInjected
+			return redistest.ErrInjected
 		}
 		return next(ctx, cmds)
 	}
