@@ -53,6 +53,7 @@ var errorTable = []errorKind{
 	{otp.ErrMaxSends, http.StatusTooManyRequests, "max_sends_reached", "No more codes may be sent for this verification."},
 	{otp.ErrMaybeSent, http.StatusBadGateway, "upstream_error", "The SMS provider did not confirm the send; a code may arrive, but it will not work. Retry after the resend cooldown."},
 	{otp.ErrUpstream, http.StatusBadGateway, "upstream_error", "The SMS provider failed; nothing was sent. Retry later."},
+	{otp.ErrUnrecorded, http.StatusServiceUnavailable, "unavailable", "A code was sent, but the service could not confirm it stored the outcome: the code may not work, and a retry may meet the resend cooldown."},
 	{otp.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "The service is temporarily unavailable."},
 }
 

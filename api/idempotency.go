@@ -139,10 +139,12 @@ func (s *server) idempotent(c *gin.Context, idemKey, fp string, fn func() (respo
 	}
 	done = true
 	saved, err := s.idem.Complete(bg, key, claim, value, idempotencyTTL)
-	switch {
-	case err != nil:
-		s.log.WarnContext(ctx, "save idempotent response; a retry may send again", "err", err)
-	case !saved:
+	if err != nil {
+		// The client was promised a replay: an answer that may not be
+		// replayed is not one to give.
+		return response{}, fmt.Errorf("save idempotent response: %w: %w: %w", otp.ErrUnrecorded, otp.ErrUnavailable, err)
+	}
+	if !saved {
 		s.log.WarnContext(ctx, "idempotency lease ran out before the response was saved")
 	}
 	return resp, nil

@@ -195,3 +195,34 @@ func (downIdempotency) Complete(context.Context, string, []byte, []byte, time.Du
 func (downIdempotency) Release(context.Context, string, []byte) error {
 	return fmt.Errorf("dial tcp: connection refused")
 }
+
+// unsavedIdempotency claims keys for real but cannot save an answer, as
+// when the replicas do not acknowledge the record in time.
+type unsavedIdempotency struct{ api.IdempotencyStore }
+
+func (unsavedIdempotency) Complete(context.Context, string, []byte, []byte, time.Duration) (bool, error) {
+	return false, fmt.Errorf("0 of 1 replicas acknowledged the write within 500ms")
+}
+
+// An answer that could not be saved for replays is not given: the start
+// answers 503 and says that a code went out, and the claim is kept, so a
+// retry with the key does not send a second code at once.
+func TestIdempotencyRecordNotSaved(t *testing.T) {
+	rdb, _ := redistest.Mini(t)
+	f := newFixture(t, rdb, func(c *api.Config) {
+		c.Idempotency = unsavedIdempotency{redisstore.NewIdempotency(rdb)}
+		c.IdempotencyWait = time.Nanosecond
+	})
+	e := wantError(t, f.do("POST", "/v1/verifications", `{"to":"0211234567"}`, "Idempotency-Key", "k"), http.StatusServiceUnavailable, "unavailable")
+	if !strings.Contains(e.Error.Message, "A code was sent") {
+		t.Errorf("message %q does not say that a code was sent", e.Error.Message)
+	}
+	if n := f.sender.count(); n != 1 {
+		t.Fatalf("%d SMS sent, want 1", n)
+	}
+	f.clock.Advance(time.Minute) // past the cooldown
+	wantError(t, f.do("POST", "/v1/verifications", `{"to":"0211234567"}`, "Idempotency-Key", "k"), http.StatusConflict, "idempotency_key_in_use")
+	if n := f.sender.count(); n != 1 {
+		t.Errorf("%d SMS sent after a retry with the same key, want still 1", n)
+	}
+}

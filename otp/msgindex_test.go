@@ -2,6 +2,7 @@ package otp_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -49,6 +50,33 @@ func TestStartSucceedsWhenTheMessageIndexFails(t *testing.T) {
 		}
 		if res := e.mustCheck(t, v.ID, code); !res.Valid {
 			t.Fatalf("check of the sent code = %+v, want approved", res)
+		}
+	})
+}
+
+// isIDIndex matches the write of a verification's id index, the first
+// write of a commit.
+func isIDIndex(cmd redis.Cmder) bool {
+	if cmd.Name() != "set" {
+		return false
+	}
+	key, _ := cmd.Args()[1].(string)
+	return strings.HasPrefix(key, "otp:i:")
+}
+
+// A start whose SMS went out but whose verification was not stored fails
+// as unavailable, and says the SMS went out, so the API can tell the user
+// that a code may arrive that does not work.
+func TestStartSaysWhenTheSentCodeWasNotRecorded(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		e := newEnv(t, c, nil)
+		c.AddHook(redistest.FailWhen(isIDIndex))
+		_, _, err := e.svc.Start(context.Background(), otp.StartRequest{To: nzLocal})
+		if !errors.Is(err, otp.ErrUnrecorded) || !errors.Is(err, otp.ErrUnavailable) {
+			t.Fatalf("Start with a failing commit = %v, want ErrUnrecorded and ErrUnavailable", err)
+		}
+		if e.sender.count() != 1 {
+			t.Fatalf("%d SMS sent, want the 1 the error speaks of", e.sender.count())
 		}
 	})
 }

@@ -72,6 +72,11 @@ var (
 	// an error matches ErrUpstream too.
 	ErrMaybeSent   = errors.New("the SMS may have been sent")
 	ErrUnavailable = errors.New("state store unavailable")
+	// ErrUnrecorded marks a start whose SMS went out but whose outcome the
+	// store did not confirm it kept (Redis failed, or its replicas did not
+	// acknowledge the write in time): the code may not work. Such an error
+	// matches ErrUnavailable too.
+	ErrUnrecorded = errors.New("the SMS was sent, but storing it was not confirmed")
 )
 
 // NotPendingError says which status a verification had when an operation

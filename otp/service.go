@@ -321,7 +321,10 @@ func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, t
 		s.log.WarnContext(ctx, "code sent, but its delivery reports cannot be filed", "id", v.ID, "to", MaskPhone(number), "err", err)
 		err = nil
 	}
-	return v, created, err
+	if err != nil {
+		return nil, false, fmt.Errorf("record sent code: %w: %w: %w", ErrUnrecorded, ErrUnavailable, err)
+	}
+	return v, created, nil
 }
 
 // holdUnconfirmed keeps the reservation of a send that may have gone out

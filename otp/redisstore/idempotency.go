@@ -14,11 +14,14 @@ import (
 // atomic and safe on a Redis Cluster.
 type Idempotency struct {
 	rdb redis.UniversalClient
+	w   writer
 }
 
-// NewIdempotency returns an Idempotency on rdb.
-func NewIdempotency(rdb redis.UniversalClient) *Idempotency {
-	return &Idempotency{rdb: rdb}
+// NewIdempotency returns an Idempotency on rdb. With WithReplicaAcks, a
+// completed record waits for the replicas, since a replay is what it
+// promises the client.
+func NewIdempotency(rdb redis.UniversalClient, opts ...Option) *Idempotency {
+	return &Idempotency{rdb: rdb, w: newWriter(rdb, opts)}
 }
 
 // claimScript stores the claim unless the key exists and returns what was
@@ -75,7 +78,7 @@ func (s *Idempotency) Claim(ctx context.Context, key string, claim []byte, lease
 // Complete replaces claim under key by value, kept for ttl. It reports false
 // when key no longer holds claim.
 func (s *Idempotency) Complete(ctx context.Context, key string, claim, value []byte, ttl time.Duration) (bool, error) {
-	n, err := completeScript.Run(ctx, s.rdb, []string{idempotencyKey(key)}, claim, value, ttl.Milliseconds()).Int()
+	n, err := s.w.script(ctx, completeScript, []string{idempotencyKey(key)}, claim, value, ttl.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("complete idempotency key: %w", err)
 	}

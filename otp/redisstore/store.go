@@ -25,6 +25,11 @@
 // that the message is still the verification's latest, so a stale message
 // index files nothing.
 //
+// With WithReplicaAcks, every write a client is told about (the id index
+// and commit of a start or resend, an attempt reservation, its resolution,
+// a cancel, an idempotency record) is followed on its connection by WAIT,
+// and fails as unavailable when the replicas do not hold it in time.
+//
 // Keys:
 //
 //	otp:{<number>}           hash: the number's cooldown, send in flight, cached lookup and current verification
@@ -85,29 +90,13 @@ var (
 
 // Store is an otp.Store on Redis (single, Sentinel or Cluster).
 type Store struct {
-	rdb    redis.UniversalClient
-	acks   int
-	ackFor time.Duration
-}
-
-// Option changes how New builds a Store.
-type Option func(*Store)
-
-// WithReplicaAcks makes every attempt reservation and approval wait up to
-// timeout for n replicas to acknowledge it (WAIT), and fail with
-// otp.ErrUnavailable if they do not, so a failover cannot hand out used
-// attempts again.
-func WithReplicaAcks(n int, timeout time.Duration) Option {
-	return func(s *Store) { s.acks, s.ackFor = n, timeout }
+	rdb redis.UniversalClient
+	w   writer
 }
 
 // New returns a Store on client.
 func New(client redis.UniversalClient, opts ...Option) *Store {
-	s := &Store{rdb: client, ackFor: 200 * time.Millisecond}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
+	return &Store{rdb: client, w: newWriter(client, opts)}
 }
 
 // prefix starts every key of the store.
@@ -278,7 +267,7 @@ func (s *Store) CommitSend(ctx context.Context, c otp.SendCommit) (*otp.Verifica
 	// renews the expiry) plus retention, so its id index never needs renewing.
 	idTTL := time.Duration(max(c.MaxSends, 1))*c.TTL + c.Retention
 	if c.ReuseID == "" {
-		if err := s.rdb.Set(ctx, s.idKey(hexOf(c.NewID)), c.To, idTTL).Err(); err != nil {
+		if err := s.w.set(ctx, s.idKey(hexOf(c.NewID)), c.To, idTTL); err != nil {
 			return nil, false, storeErr("commit send", err)
 		}
 	}
@@ -287,7 +276,7 @@ func (s *Store) CommitSend(ctx context.Context, c otp.SendCommit) (*otp.Verifica
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, false, storeErr("commit send", err)
 		}
-		res, err := commitSend.Run(ctx, s.rdb, []string{pk, s.archiveKey(c.To, hex.EncodeToString([]byte(current)))},
+		res, err := s.w.script(ctx, commitSend, []string{pk, s.archiveKey(c.To, hex.EncodeToString([]byte(current)))},
 			ms(c.Now), c.Token, rawID(c.ReuseID), rawID(c.NewID), packHash(c.CodeHash), c.MessageID,
 			dur(c.TTL), dur(c.Retention), c.MaxAttempts, packLookup(c.Lookup), current, dur(c.Cooldown)).Slice()
 		if err != nil {
@@ -301,7 +290,7 @@ func (s *Store) CommitSend(ctx context.Context, c otp.SendCommit) (*otp.Verifica
 		if created && c.ReuseID != "" {
 			// The verification to renew ended during the send: a new one
 			// holds the code instead, and cannot be found by id without this.
-			if err := s.rdb.Set(ctx, s.idKey(hexOf(id)), c.To, idTTL).Err(); err != nil {
+			if err := s.w.set(ctx, s.idKey(hexOf(id)), c.To, idTTL); err != nil {
 				return nil, false, storeErr("commit send", err)
 			}
 		}
@@ -317,40 +306,6 @@ func (s *Store) CommitSend(ctx context.Context, c otp.SendCommit) (*otp.Verifica
 		return v, created, nil
 	}
 	return nil, false, fmt.Errorf("commit send: current verification kept changing: %w", otp.ErrUnavailable)
-}
-
-// run runs a state-changing script; with WithReplicaAcks it also waits, on
-// the same connection, for the replicas to acknowledge it.
-func (s *Store) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) ([]any, error) {
-	if s.acks <= 0 {
-		return sc.Run(ctx, s.rdb, keys, args...).Slice()
-	}
-	var conn redis.Cmdable = s.rdb
-	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		// WAIT names no key: send it to the node that ran the script.
-		node, err := cc.MasterForKey(ctx, keys[0])
-		if err != nil {
-			return nil, err
-		}
-		conn = node
-	}
-	var res, acked *redis.Cmd
-	_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
-		res = sc.Eval(ctx, p, keys, args...)
-		acked = p.Do(ctx, "wait", s.acks, s.ackFor.Milliseconds())
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	n, err := acked.Int64()
-	if err != nil {
-		return nil, err
-	}
-	if n < int64(s.acks) {
-		return nil, fmt.Errorf("%d of %d replicas acknowledged the write", n, s.acks)
-	}
-	return res.Slice()
 }
 
 // locate finds the number of verification id through its id index, and
@@ -407,7 +362,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, id, nonce string, now time.T
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.run(ctx, reserveAttempt, keys, ms(now), rawID(id), nonce, dur(retention))
+	res, err := s.w.script(ctx, reserveAttempt, keys, ms(now), rawID(id), nonce, dur(retention)).Slice()
 	if err != nil {
 		return nil, storeErr("reserve attempt", err)
 	}
@@ -424,7 +379,7 @@ func (s *Store) ResolveAttempt(ctx context.Context, a *otp.Attempt, right bool, 
 	if right {
 		rightArg = "1"
 	}
-	res, err := s.run(ctx, resolveAttempt, keys, ms(now), rawID(a.ID), a.Nonce, rightArg, dur(retention))
+	res, err := s.w.script(ctx, resolveAttempt, keys, ms(now), rawID(a.ID), a.Nonce, rightArg, dur(retention)).Slice()
 	if err != nil {
 		return nil, storeErr("resolve attempt", err)
 	}
@@ -455,7 +410,7 @@ func (s *Store) Cancel(ctx context.Context, id, nonce string, now time.Time, ret
 	if err != nil {
 		return nil, err
 	}
-	res, err := cancelScript.Run(ctx, s.rdb, keys, ms(now), rawID(id), dur(retention), nonce).Slice()
+	res, err := s.w.script(ctx, cancelScript, keys, ms(now), rawID(id), dur(retention), nonce).Slice()
 	if err != nil {
 		return nil, storeErr("cancel", err)
 	}

@@ -233,16 +233,6 @@ func TestLookupCache(t *testing.T) {
 	})
 }
 
-func TestReplicaAcksRefuseUnreplicatedWrites(t *testing.T) {
-	c := redistest.Real(t)
-	ctx := context.Background()
-	v := mustCreate(t, redisstore.New(c), 5)
-	s := redisstore.New(c, redisstore.WithReplicaAcks(1, 10*time.Millisecond))
-	if _, err := s.ReserveAttempt(ctx, v.ID, "n", t0, time.Hour); !errors.Is(err, otp.ErrUnavailable) {
-		t.Fatalf("reservation without a replica = %v, want ErrUnavailable", err)
-	}
-}
-
 func TestClosedClientIsUnavailable(t *testing.T) {
 	c, _ := redistest.Mini(t)
 	s := redisstore.New(c)

@@ -144,3 +144,84 @@ func TestIdempotencyAndInboundOnEveryTopology(t *testing.T) {
 		}
 	})
 }
+
+// TestReplicaAcksCoverEveryToldWrite runs every write a client is told
+// about with REDIS_MIN_REPLICA_ACKS=1: behind Sentinel, whose master has a
+// replica, each one goes through; on the single server and the Cluster,
+// which have none, each one fails as unavailable instead of answering as
+// if it were safe.
+func TestReplicaAcksCoverEveryToldWrite(t *testing.T) {
+	redistest.EachTopology(t, func(t *testing.T, tp redistest.Topology) {
+		ctx := context.Background()
+		plain := redisstore.New(tp.Client)
+		acked := redisstore.New(tp.Client, redisstore.WithReplicaAcks(1, 50*time.Millisecond))
+		idem := redisstore.NewIdempotency(tp.Client, redisstore.WithReplicaAcks(1, 50*time.Millisecond))
+		replicated := tp.Name == "sentinel"
+		// Each write is set up by the store without acks, so that only the
+		// write under test waits.
+		writes := map[string]func(to string, i int) error{
+			"start": func(to string, i int) error {
+				r := reservation("tok", t0)
+				r.To = to
+				if _, err := plain.ReserveSend(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+				c := commit(t0, "", fmt.Sprintf("ver_%032x", i+1), fakeHash, "", 5)
+				c.To = to
+				_, _, err := acked.CommitSend(ctx, c)
+				return err
+			},
+			"resend": func(to string, i int) error {
+				v := createFor(t, plain, to, i)
+				later := t0.Add(time.Minute)
+				r := reservation("tok2", later)
+				r.To = to
+				if _, err := plain.ReserveSend(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+				c := commit(later, v.ID, fmt.Sprintf("ver_%032x", i+100), fakeHash, "", 5)
+				c.To, c.Token = to, "tok2"
+				_, _, err := acked.CommitSend(ctx, c)
+				return err
+			},
+			"attempt reservation": func(to string, i int) error {
+				v := createFor(t, plain, to, i)
+				_, err := acked.ReserveAttempt(ctx, v.ID, "n", t0, time.Hour)
+				return err
+			},
+			"approval": func(to string, i int) error {
+				v := createFor(t, plain, to, i)
+				a, err := plain.ReserveAttempt(ctx, v.ID, "n", t0, time.Hour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = acked.ResolveAttempt(ctx, a, true, t0, time.Hour)
+				return err
+			},
+			"cancel": func(to string, i int) error {
+				v := createFor(t, plain, to, i)
+				_, err := acked.Cancel(ctx, v.ID, "n", t0, time.Hour)
+				return err
+			},
+			"idempotency record": func(to string, _ int) error {
+				if _, claimed, err := idem.Claim(ctx, to, []byte("claim"), time.Minute); err != nil || !claimed {
+					t.Fatalf("Claim = %v, %v", claimed, err)
+				}
+				_, err := idem.Complete(ctx, to, []byte("claim"), []byte("answer"), time.Hour)
+				return err
+			},
+		}
+		i := 0
+		for name, write := range writes {
+			i++
+			to := fmt.Sprintf("6421%07d", i*7919)
+			err := write(to, i)
+			switch {
+			case replicated && err != nil:
+				t.Errorf("%s acknowledged by the replica: %v", name, err)
+			case !replicated && (err == nil || name != "idempotency record" && !errors.Is(err, otp.ErrUnavailable)):
+				t.Errorf("%s without a replica to acknowledge it = %v, want unavailable", name, err)
+			}
+		}
+	})
+}

@@ -188,7 +188,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	}
 	h, err := api.New(api.Config{
 		Verifier:       svc,
-		Idempotency:    redisstore.NewIdempotency(rdb),
+		Idempotency:    redisstore.NewIdempotency(rdb, storeOpts...),
 		Ready:          svc.Ready,
 		ClientKeys:     clientKeys,
 		AdminKeys:      adminKeys,
