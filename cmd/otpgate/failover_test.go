@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -18,11 +19,13 @@ import (
 // drill records what the traffic saw around a failover.
 type drill struct {
 	mu        sync.Mutex
+	outageAt  time.Time // zero until the outage begins: the cut, or else the kill
 	killedAt  time.Time // zero until the master is killed
 	approvals map[string]int
-	cycles    int // start, wrong guess and right guess all answered 2xx
-	after     int // such cycles that began after the kill
-	failed    int // 503 answers after the kill
+	started   []string // verifications whose start answered 201
+	cycles    int      // start, wrong guess and right guess all answered 2xx
+	after     int      // such cycles that began after the kill
+	failed    int      // 503 answers after the kill
 	lastFail  time.Time
 	// slowest503 is the longest a request took to answer 503.
 	slowest503 time.Duration
@@ -51,7 +54,7 @@ func (d *drill) answered(what string, took time.Duration, status int, body map[s
 		if e, _ := body["error"].(map[string]any); e["code"] != "unavailable" {
 			d.problems = append(d.problems, fmt.Sprintf("%s: 503 %v, want code unavailable", what, body))
 		}
-		if !d.killedAt.IsZero() {
+		if !d.outageAt.IsZero() {
 			d.failed++
 			d.slowest503 = max(d.slowest503, took)
 			d.lastFail = time.Now()
@@ -118,6 +121,9 @@ func (d *drill) cycle(in *instance, fake *connexustest.Server, to string) {
 		return
 	}
 	id, _ := v["id"].(string)
+	d.mu.Lock()
+	d.started = append(d.started, id)
+	d.mu.Unlock()
 	code, ok := fake.LastCode(v["to"].(string))
 	if !ok {
 		d.problem("start %s: 201 but no SMS", id)
@@ -163,19 +169,47 @@ func timed(in *instance, path string, body map[string]any) (int, map[string]any,
 
 // TestFailover drives start and check traffic from several goroutines
 // through a Sentinel failover: the master is killed mid-stream, Sentinel
-// promotes the replica, and the service carries on without a restart.
+// promotes a replica, and the service carries on without a restart. The
+// last drill cuts replication first, for 500 ms: both replicas stall
+// (SIGSTOP) and the master drops their links, so writes made in the cut
+// exist on the master alone when it dies; then one replica runs again,
+// behind, and is promoted. Every start and check the service acknowledged
+// must survive that.
 func TestFailover(t *testing.T) {
-	for _, acks := range []int{0, 1} {
-		t.Run("REDIS_MIN_REPLICA_ACKS="+strconv.Itoa(acks), func(t *testing.T) {
+	for _, dr := range []struct {
+		name string
+		acks int
+		cut  bool
+	}{
+		{"REDIS_MIN_REPLICA_ACKS=0", 0, false},
+		{"REDIS_MIN_REPLICA_ACKS=1", 1, false},
+		{"REDIS_MIN_REPLICA_ACKS=1 with a replication cut", 1, true},
+	} {
+		t.Run(dr.name, func(t *testing.T) {
 			// Most of a drill is waiting for Sentinel.
 			t.Parallel()
-			failoverDrill(t, acks)
+			failoverDrill(t, dr.acks, dr.cut)
 		})
 	}
 }
 
-func failoverDrill(t *testing.T, acks int) {
+// replicationCut is how long the master takes writes that no replica
+// receives before it dies.
+const replicationCut = 500 * time.Millisecond
+
+func failoverDrill(t *testing.T, acks int, cut bool) {
+	ctx := context.Background()
 	st := redistest.StartSentinel(t)
+	sc := redis.NewSentinelClient(&redis.Options{Addr: st.Sentinel.Addr})
+	t.Cleanup(func() { _ = sc.Close() })
+	var second *redistest.Server
+	if cut {
+		// A second replica: the one Sentinel can promote while the first
+		// is still frozen.
+		host, port, _ := net.SplitHostPort(st.Master.Addr)
+		second = redistest.StartServer(t, "--replicaof", host, port)
+		waitReplicas(t, sc, st.MasterName, 2)
+	}
 	fake := connexustest.NewServer()
 	t.Cleanup(fake.Close)
 	env := productionEnv(fake.URL, map[string]string{
@@ -187,11 +221,9 @@ func failoverDrill(t *testing.T, acks int) {
 	in := start(t, env)
 
 	// Sentinel announces the promotion on +switch-master.
-	sc := redis.NewSentinelClient(&redis.Options{Addr: st.Sentinel.Addr})
-	t.Cleanup(func() { _ = sc.Close() })
-	switched := sc.Subscribe(context.Background(), "+switch-master")
+	switched := sc.Subscribe(ctx, "+switch-master")
 	t.Cleanup(func() { _ = switched.Close() })
-	if _, err := switched.Receive(context.Background()); err != nil {
+	if _, err := switched.Receive(ctx); err != nil {
 		t.Fatal(err)
 	}
 
@@ -216,25 +248,49 @@ func failoverDrill(t *testing.T, acks int) {
 
 	d.waitFor(t, "traffic", 20*time.Second, func(d *drill) bool { return d.cycles >= 2*workers })
 	d.mu.Lock()
+	d.outageAt = time.Now()
+	d.mu.Unlock()
+	if cut {
+		// Frozen, a replica can neither read what the master sends nor
+		// reconnect once its link is dropped, so it cannot catch up.
+		for _, r := range []*redistest.Server{st.Replica, second} {
+			if err := r.Freeze(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mc := redis.NewClient(&redis.Options{Addr: st.Master.Addr})
+		if err := mc.ClientKillByFilter(ctx, "TYPE", "replica").Err(); err != nil {
+			t.Fatal(err)
+		}
+		_ = mc.Close()
+		time.Sleep(replicationCut) // the cut itself: traffic goes on against the master alone
+	}
+	d.mu.Lock()
 	d.killedAt = time.Now()
 	d.mu.Unlock()
 	st.Master.Kill()
+	if cut {
+		if err := second.Thaw(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// Sentinel waits down-after-milliseconds (1 s) before it even votes,
 	// so right after the kill Redis is certainly unreachable.
 	if status, _, err := in.do("GET", "/readyz", "", nil); err != nil || status != http.StatusServiceUnavailable {
 		t.Errorf("readyz right after the kill: %d %v, want 503", status, err)
 	}
 
-	msg, err := switched.ReceiveMessage(context.Background())
+	msg, err := switched.ReceiveMessage(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	promoted := time.Since(d.killedAt)
 	t.Logf("Sentinel: +switch-master %s", msg.Payload)
 	if acks > 0 {
-		// The promoted master has no replica left to acknowledge, so checks
-		// answer 503 until an operator (here: the test) gives it one.
-		mst, err := sc.GetMasterAddrByName(context.Background(), st.MasterName).Result()
+		// The promoted master has no replica left to acknowledge, so writes
+		// answer 503 until an operator (here: the test) gives it one: the
+		// frozen replica once it runs again, or a new one.
+		mst, err := sc.GetMasterAddrByName(ctx, st.MasterName).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,10 +298,21 @@ func failoverDrill(t *testing.T, acks int) {
 		// for more replicas; there is only this one.
 		nm := redis.NewClient(&redis.Options{Addr: mst[0] + ":" + mst[1]})
 		defer nm.Close()
-		if err := nm.ConfigSet(context.Background(), "repl-diskless-sync-delay", "0").Err(); err != nil {
+		if err := nm.ConfigSet(ctx, "repl-diskless-sync-delay", "0").Err(); err != nil {
 			t.Fatal(err)
 		}
-		redistest.StartServer(t, "--replicaof", mst[0], mst[1])
+		if cut {
+			if err := st.Replica.Thaw(); err != nil {
+				t.Fatal(err)
+			}
+			rc := redis.NewClient(&redis.Options{Addr: st.Replica.Addr})
+			defer rc.Close()
+			if err := rc.SlaveOf(ctx, mst[0], mst[1]).Err(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			redistest.StartServer(t, "--replicaof", mst[0], mst[1])
+		}
 	}
 	d.waitFor(t, "recovery", 30*time.Second, func(d *drill) bool { return d.after >= 2*workers })
 	halt()
@@ -253,16 +320,50 @@ func failoverDrill(t *testing.T, acks int) {
 	if status, _ := in.call(t, "GET", "/readyz", "", nil); status != http.StatusOK {
 		t.Errorf("readyz after the failover: %d, want 200", status)
 	}
+	// Every start that answered 201 must still be there.
+	lost := 0
+	for _, id := range d.started {
+		if status, _ := in.call(t, "GET", "/v1/verifications/"+id, topologyKey, nil); status == http.StatusNotFound {
+			lost++
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, p := range d.problems {
 		t.Error(p)
 	}
-	recovered := d.lastFail.Sub(d.killedAt)
+	if acks > 0 && lost > 0 {
+		t.Errorf("%d of %d acknowledged starts lost in the failover", lost, len(d.started))
+	}
+	doubles := 0
+	for _, n := range d.approvals {
+		if n > 1 {
+			doubles++
+		}
+	}
+	recovered := d.lastFail.Sub(d.outageAt)
 	if d.lastFail.IsZero() {
 		recovered = 0
 	}
-	t.Logf("failover with REDIS_MIN_REPLICA_ACKS=%d: %d cycles, Sentinel promoted the replica %.2fs after the kill; "+
-		"%d requests answered 503 after the kill (slowest in %v), the last %.2fs after the kill",
-		acks, d.cycles, promoted.Seconds(), d.failed, d.slowest503.Round(time.Millisecond), recovered.Seconds())
+	t.Logf("failover with REDIS_MIN_REPLICA_ACKS=%d, cut=%v: %d cycles, %d acknowledged starts, %d lost, %d approvals, %d double; "+
+		"Sentinel promoted a replica %.2fs after the kill; %d requests answered 503 after the outage began (slowest in %v), the last %.2fs after it began",
+		acks, cut, d.cycles, len(d.started), lost, len(d.approvals), doubles, promoted.Seconds(), d.failed,
+		d.slowest503.Round(time.Millisecond), recovered.Seconds())
+}
+
+// waitReplicas waits until Sentinel knows n replicas of master; it reads
+// the master's INFO every 10 s, so a new replica takes up to that long.
+func waitReplicas(t *testing.T, sc *redis.SentinelClient, master string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rs, err := sc.Replicas(context.Background(), master).Result()
+		if err == nil && len(rs) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Sentinel knows %d replicas of %s after 20 s (%v), want %d", len(rs), master, err, n)
+		}
+		time.Sleep(100 * time.Millisecond) // polling an external process; nothing to inject
+	}
 }
