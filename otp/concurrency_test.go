@@ -28,17 +28,27 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// Each compared guess owns the attempt it reserved: 50 parallel wrong
+// guesses answer attempts_left 4, 3, 2, 1 and 0 once each, the last as
+// max_attempts_reached, and the rest are refused without a compare.
 func TestParallelWrongGuessesAreCappedAtMaxAttempts(t *testing.T) {
 	c := redistest.Real(t)
 	e := newEnv(t, c, nil)
 	v := e.mustStart(t, nzLocal)
 	code := e.sender.last(t)
-	var refused, answered atomic.Int32
+	var mu sync.Mutex
+	left := map[int]int{} // attempts_left answered -> how many answers
+	var refused atomic.Int32
 	parallel(50, func(int) {
 		res, err := e.svc.Check(context.Background(), otp.CheckRequest{ID: v.ID, Code: wrong(code)})
 		switch {
 		case err == nil && !res.Valid:
-			answered.Add(1)
+			if (res.AttemptsLeft == 0) != (res.Status == otp.StatusMaxAttempts) {
+				t.Errorf("wrong guess = %+v: only the one with 0 left is max_attempts_reached", res)
+			}
+			mu.Lock()
+			left[res.AttemptsLeft]++
+			mu.Unlock()
 		case errors.Is(err, otp.ErrNotPending):
 			refused.Add(1)
 		default:
@@ -48,8 +58,14 @@ func TestParallelWrongGuessesAreCappedAtMaxAttempts(t *testing.T) {
 	if n := e.hasher.compares.Load(); n > int64(e.cfg.MaxAttempts) {
 		t.Fatalf("%d guesses compared, max attempts %d", n, e.cfg.MaxAttempts)
 	}
-	if answered.Load() != int32(e.cfg.MaxAttempts) || refused.Load() != 50-int32(e.cfg.MaxAttempts) {
-		t.Errorf("answered %d, refused %d", answered.Load(), refused.Load())
+	for k := range e.cfg.MaxAttempts {
+		if left[k] != 1 {
+			t.Errorf("answers by attempts left = %v, want each of 0..%d once", left, e.cfg.MaxAttempts-1)
+			break
+		}
+	}
+	if refused.Load() != 50-int32(e.cfg.MaxAttempts) {
+		t.Errorf("refused %d, want %d", refused.Load(), 50-e.cfg.MaxAttempts)
 	}
 	got, _ := e.svc.Get(context.Background(), v.ID)
 	if got.Status != otp.StatusMaxAttempts || got.AttemptsLeft != 0 {

@@ -165,6 +165,10 @@ func TestRetriedResendCommitCountsOneSend(t *testing.T) {
 	})
 }
 
+// Each guess answers with the attempts its own reservation left, whatever
+// order the guesses finish in: the one that took the last attempt answers
+// max_attempts_reached when wrong, and a right guess reserved before it can
+// still approve.
 func TestRightGuessInFlightOutlivesTheLastWrongOne(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
@@ -177,12 +181,44 @@ func TestRightGuessInFlightOutlivesTheLastWrongOne(t *testing.T) {
 			t.Fatalf("third reservation = %v, want NotPendingError{max_attempts_reached}", err)
 		}
 		res, err := s.ResolveAttempt(ctx, last, false, t0, time.Hour)
-		if err != nil || res.Status != otp.StatusPending || res.AttemptsLeft != 0 {
-			t.Fatalf("last wrong guess with another in flight = %+v, %v", res, err)
+		if err != nil || res.Status != otp.StatusMaxAttempts || res.AttemptsLeft != 0 {
+			t.Fatalf("last wrong guess with another in flight = %+v, %v; want max_attempts_reached", res, err)
 		}
 		res, err = s.ResolveAttempt(ctx, right, true, t0, time.Hour)
-		if err != nil || !res.Valid {
-			t.Fatalf("right guess in flight = %+v, %v; want approval", res, err)
+		if err != nil || !res.Valid || res.AttemptsLeft != 1 {
+			t.Fatalf("right guess in flight = %+v, %v; want approval with its own 1 attempt left", res, err)
+		}
+		if got, err := s.Get(ctx, v.ID, t0, time.Hour); err != nil || got.Status != otp.StatusApproved {
+			t.Fatalf("verification = %+v, %v; want approved", got, err)
+		}
+	})
+}
+
+// Wrong guesses that finish out of order still answer 1 and 0 left, and the
+// verification ends out of attempts only when the last one is resolved.
+func TestWrongGuessesAnswerTheAttemptsTheyReserved(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		v := mustCreate(t, s, 2)
+		first, _ := s.ReserveAttempt(ctx, v.ID, "first", t0, time.Hour)
+		last, _ := s.ReserveAttempt(ctx, v.ID, "last", t0, time.Hour)
+		if first.AttemptsLeft != 1 || last.AttemptsLeft != 0 {
+			t.Fatalf("reservations left %d and %d, want 1 and 0", first.AttemptsLeft, last.AttemptsLeft)
+		}
+		if res, err := s.ResolveAttempt(ctx, last, false, t0, time.Hour); err != nil || res.Status != otp.StatusMaxAttempts {
+			t.Fatalf("last reserved, first resolved = %+v, %v; want max_attempts_reached", res, err)
+		}
+		if got, _ := s.Get(ctx, v.ID, t0, time.Hour); got.Status != otp.StatusPending {
+			t.Fatalf("with a guess still in flight the verification is %s, want pending", got.Status)
+		}
+		for range 2 { // a retried resolution answers the same
+			if res, err := s.ResolveAttempt(ctx, first, false, t0, time.Hour); err != nil || res.Status != otp.StatusPending || res.AttemptsLeft != 1 {
+				t.Fatalf("first reserved, last resolved = %+v, %v; want pending with 1 left", res, err)
+			}
+		}
+		if got, _ := s.Get(ctx, v.ID, t0, time.Hour); got.Status != otp.StatusMaxAttempts {
+			t.Fatalf("after every guess resolved the verification is %s, want max_attempts_reached", got.Status)
 		}
 	})
 }

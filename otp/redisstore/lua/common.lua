@@ -21,9 +21,14 @@
 --   a   attempts left; k sends, which also names the current code
 --   h   code hash; m upstream message id of the latest SMS
 --   x   gone at (set once finished; a pending one is gone at c+e+retention)
---   w   nonce of the guess that approved it or the request that canceled it,
---       so a retried script knows it applied; d du delivery status and time
---   ~<nonce>  a guess being compared, with the k it was reserved against
+--   w   nonce of the guess that approved it ("<nonce>:<attempts left>") or
+--       of the request that canceled it, so a retried script knows it
+--       applied; d du delivery status and time
+--   ~<nonce>  a guess being compared: "<k>:<attempts left>", the code it
+--       was reserved against and the attempts its reservation left, which
+--       is what it answers (a bare k was written by an older version);
+--       once it was found wrong, "=<attempts left>", so that a retry
+--       answers the same, until the verification ends
 --
 -- Times are milliseconds of the service's clock, passed in as ARGV, never
 -- Redis TIME, so a test clock rules expiry. Key TTLs follow the same clock.
@@ -114,10 +119,20 @@ local function finish(key, v, status, now, retention)
 end
 
 local function inflight(v)
-  for f in pairs(v) do
-    if string.sub(f, 1, 1) == '~' then
+  for f, val in pairs(v) do
+    if string.sub(f, 1, 1) == '~' and string.sub(val, 1, 1) ~= '=' then
       return true
     end
   end
   return false
+end
+
+-- guess reads a ~<nonce> field: the k it was reserved against and the
+-- attempts its reservation left (nil when an older version wrote it).
+local function guess(field)
+  local sep = string.find(field, ':', 1, true)
+  if sep == nil then
+    return field, nil
+  end
+  return string.sub(field, 1, sep - 1), tonumber(string.sub(field, sep + 1))
 end

@@ -1,7 +1,8 @@
 -- KEYS[1] number hash, KEYS[2] archive key of the verification.
 -- ARGV: now, id, nonce, retention.
 -- Uses one attempt for the guess named by nonce, once however often it is
--- run. Returns {'notfound'}, {'notpending', status} or
+-- run; the guess owns that attempt, and the attempts left after it are
+-- what it answers. Returns {'notfound'}, {'notpending', status} or
 -- {'ok', code hash, attempts left}.
 local now, retention = tonumber(ARGV[1]), tonumber(ARGV[4])
 local key, v = pick(ARGV[2])
@@ -10,7 +11,8 @@ if gone(v, now, retention) then
 end
 local nf = '~' .. ARGV[3]
 if v[nf] and v.s == nil then
-  return {'ok', v.h, tonumber(v.a)}
+  local _, own = guess(v[nf])
+  return {'ok', v.h, own or tonumber(v.a)}
 end
 if v.s then
   return {'notpending', v.s}
@@ -24,5 +26,5 @@ if left <= 0 then
   -- verification is out of attempts, whatever they find.
   return {'notpending', 'm'}
 end
-redis.call('HSET', key, 'a', left - 1, nf, v.k)
+redis.call('HSET', key, 'a', left - 1, nf, v.k .. ':' .. (left - 1))
 return {'ok', v.h, left - 1}

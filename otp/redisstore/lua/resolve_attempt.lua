@@ -1,10 +1,15 @@
 -- KEYS[1] number hash, KEYS[2] archive key of the verification.
 -- ARGV: now, id, nonce, right (1/0), retention.
 -- Records the outcome of a compared guess, once however often it is run.
--- A right guess approves only if the code it was compared with is still the
--- current one (a resend replaces it). The last wrong guess ends the
--- verification once no other guess is being compared, so a right guess in
--- flight can still win.
+-- Each guess answers with the attempts its own reservation left, so the
+-- k-th reserved guess answers max attempts - k whatever order they finish
+-- in, and the one that took the last attempt answers max attempts reached
+-- when wrong. A right guess approves only if the code it was compared with
+-- is still the current one (a resend replaces it). The verification ends
+-- out of attempts once no attempt is left and no other guess is being
+-- compared, so a right guess in flight can still win. A retry answers as
+-- the first run did, except that of a wrong guess resolved before another
+-- one ended the verification, which answers max attempts reached.
 -- Returns {'notfound'}, {'notpending', status}, {'approved', attempts left}
 -- or {'wrong', status, attempts left}.
 local now, retention = tonumber(ARGV[1]), tonumber(ARGV[5])
@@ -12,35 +17,52 @@ local key, v = pick(ARGV[2])
 if gone(v, now, retention) then
   return {'notfound'}
 end
-if v.s == 'a' and v.w == ARGV[3] then
-  return {'approved', tonumber(v.a)}
+local function wrong(left)
+  if left <= 0 then
+    return {'wrong', 'm', 0}
+  end
+  return {'wrong', 'p', left}
+end
+local by, ended_left
+if v.w then
+  by, ended_left = guess(v.w)
+end
+if v.s == 'a' and by == ARGV[3] then
+  return {'approved', ended_left or tonumber(v.a)}
 end
 if v.s == 'm' then
+  if by == ARGV[3] and ended_left then
+    return wrong(ended_left)
+  end
   return {'wrong', 'm', 0}
 end
 if v.s then
   return {'notpending', v.s}
 end
 local nf = '~' .. ARGV[3]
-local gen = v[nf]
-if gen then
-  redis.call('HDEL', key, nf)
-  v[nf] = nil
+local gen, own
+if v[nf] then
+  if string.sub(v[nf], 1, 1) == '=' then
+    return wrong(tonumber(string.sub(v[nf], 2)))
+  end
+  gen, own = guess(v[nf])
 end
 if expires(v) <= now then
+  if gen then
+    redis.call('HDEL', key, nf)
+  end
   return {'notpending', 'expired'}
 end
-local left = tonumber(v.a)
+local left = own or tonumber(v.a)
 if ARGV[4] == '1' and gen == v.k then
   finish(key, v, 'a', now, retention)
-  redis.call('HSET', key, 'w', ARGV[3])
+  redis.call('HSET', key, 'w', ARGV[3] .. ':' .. left)
   return {'approved', left}
 end
-if left <= 0 then
-  if inflight(v) then
-    return {'wrong', 'p', 0}
-  end
+redis.call('HSET', key, nf, '=' .. left)
+v[nf] = '=' .. left
+if tonumber(v.a) <= 0 and not inflight(v) then
   finish(key, v, 'm', now, retention)
-  return {'wrong', 'm', 0}
+  redis.call('HSET', key, 'w', ARGV[3] .. ':' .. left)
 end
-return {'wrong', 'p', left}
+return wrong(left)
