@@ -1,4 +1,4 @@
-package connexustest
+package sandbox
 
 import (
 	"bytes"
@@ -346,12 +346,12 @@ var detailedStatus = map[string]struct {
 func (s *Server) Deliver(messageID, status string) error {
 	norm, ok := connexus.NormalizeStatus(status)
 	if !ok {
-		return fmt.Errorf("connexustest: unknown status %q", status)
+		return fmt.Errorf("sandbox: unknown status %q", status)
 	}
 	s.mu.Lock()
 	if _, known := s.statuses[messageID]; !known {
 		s.mu.Unlock()
-		return fmt.Errorf("connexustest: no message %q", messageID)
+		return fmt.Errorf("sandbox: no message %q", messageID)
 	}
 	s.statuses[messageID] = norm
 	hook, style, now := s.statusURL, s.style, s.now()
@@ -430,11 +430,11 @@ func (s *Server) post(hook string, payload any) (int, error) {
 		if uerr, ok := errors.AsType[*url.Error](err); ok {
 			err = uerr.Err
 		}
-		return 0, fmt.Errorf("connexustest: webhook: %w", err)
+		return 0, fmt.Errorf("sandbox: webhook: %w", err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, fmt.Errorf("connexustest: webhook answered HTTP %d", resp.StatusCode)
+		return resp.StatusCode, fmt.Errorf("sandbox: webhook answered HTTP %d", resp.StatusCode)
 	}
 	return resp.StatusCode, nil
 }

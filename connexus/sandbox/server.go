@@ -1,5 +1,7 @@
-// Package connexustest is a fake Connexus: a real HTTP server that speaks
-// the documented WebSMS Connexus API, for tests and for otpgate's dev mode.
+// Package sandbox is a fake Connexus: a real HTTP server that speaks the
+// documented WebSMS Connexus API, for otpgate's dev mode and, through
+// package connexustest, for tests. It imports no testing code, so the
+// server binary can run it.
 //
 // It issues and checks tokens, accepts both auth modes, serves every
 // endpoint the connexus client calls, applies the documented NZ number rules
@@ -13,7 +15,7 @@
 // like the developer reference does: a valid mobile whose country comes from
 // the calling code. The detailed page's lookup would refuse them; otpgate
 // only looks up NZ numbers, so the friendlier answer loses nothing.
-package connexustest
+package sandbox
 
 import (
 	"crypto/rand"
@@ -32,13 +34,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/otpgate/otpgate/connexus"
 )
 
-// Credentials the fake accepts unless told otherwise; NewClient uses them.
+// Credentials the fake accepts unless told otherwise; ClientOptions uses them.
 const (
 	DefaultClientID     = "cid_test"
 	DefaultClientSecret = "csk_test"
@@ -53,7 +54,7 @@ const (
 )
 
 // ErrNoWebhook is returned by Deliver and Inbound when no webhook URL is registered.
-var ErrNoWebhook = errors.New("connexustest: no webhook URL registered")
+var ErrNoWebhook = errors.New("sandbox: no webhook URL registered")
 
 // Style selects which document the fake follows where the two disagree.
 type Style int
@@ -193,8 +194,8 @@ func WithTokenTTL(d time.Duration) Option { return func(s *Server) { s.tokenTTL 
 // mode uses it to print messages to its log.
 func OnMessage(fn func(Message)) Option { return func(s *Server) { s.onMessage = fn } }
 
-// WithClientOptions adds options to the client that NewClient builds, after
-// its defaults (so connexus.WithPassword switches it to password mode).
+// WithClientOptions adds options to those ClientOptions returns, after its
+// defaults (so connexus.WithPassword switches a client to password mode).
 func WithClientOptions(opts ...connexus.Option) Option {
 	return func(s *Server) { s.clientOpts = append(s.clientOpts, opts...) }
 }
@@ -225,23 +226,14 @@ func NewServer(opts ...Option) *Server {
 	return s
 }
 
-// NewClient starts a fake, returns a client wired to it (API-key mode with
-// the fake's credentials, millisecond backoff) and closes the fake when the
-// test ends.
-func NewClient(t testing.TB, opts ...Option) (*connexus.Client, *Server) {
-	t.Helper()
-	s := NewServer(opts...)
-	t.Cleanup(s.Close)
-	copts := append([]connexus.Option{
+// ClientOptions returns what a connexus client needs to talk to s: its
+// base URL and the API key it accepts, then the options given to
+// WithClientOptions.
+func (s *Server) ClientOptions() []connexus.Option {
+	return append([]connexus.Option{
 		connexus.WithBaseURL(s.URL),
 		connexus.WithAPIKey(s.clientID, s.clientSecret),
-		connexus.WithBackoff(time.Millisecond, 5*time.Millisecond),
 	}, s.clientOpts...)
-	c, err := connexus.NewClient(copts...)
-	if err != nil {
-		t.Fatalf("connexustest: client: %v", err)
-	}
-	return c, s
 }
 
 // Close stops the server; hanging requests are released first.
