@@ -35,6 +35,7 @@ const (
 	DefaultPassword     = sandbox.DefaultPassword
 	DefaultTokenTTL     = sandbox.DefaultTokenTTL
 	DefaultSender       = sandbox.DefaultSender
+	DefaultMaxRecords   = sandbox.DefaultMaxRecords
 )
 
 // Documents the fake can follow; see sandbox.Style.
@@ -72,6 +73,9 @@ func WithClock(now func() time.Time) Option { return sandbox.WithClock(now) }
 
 // WithTokenTTL is sandbox.WithTokenTTL.
 func WithTokenTTL(d time.Duration) Option { return sandbox.WithTokenTTL(d) }
+
+// WithMaxRecords is sandbox.WithMaxRecords.
+func WithMaxRecords(n int) Option { return sandbox.WithMaxRecords(n) }
 
 // OnMessage is sandbox.OnMessage.
 func OnMessage(fn func(Message)) Option { return sandbox.OnMessage(fn) }

@@ -35,8 +35,7 @@ func (s *Server) send(m Message) (Message, bool) {
 		}
 	}
 	m.Time = s.now()
-	s.messages = append(s.messages, m)
-	s.statuses[m.MessageID] = connexus.StatusSent
+	s.messages = keep(s.messages, sentMessage{Message: m, status: connexus.StatusSent}, s.maxRecords)
 	s.mu.Unlock()
 	if s.onMessage != nil {
 		s.onMessage(m)
@@ -239,7 +238,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, _ *http.Request, req *Reques
 			(!start.IsZero() && m.time.Before(start)) || (!end.IsZero() && m.time.After(end)) {
 			continue
 		}
-		match = append(match, m)
+		match = append(match, *m)
 	}
 	s.mu.Unlock()
 	total := len(match)
@@ -269,22 +268,19 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request, req *Reque
 		return
 	}
 	s.mu.Lock()
-	status, ok := s.statuses[id]
-	var to string
-	var sentAt time.Time
-	for _, m := range s.messages {
-		if m.MessageID == id {
-			to, sentAt = m.To, m.Time
-		}
+	var m sentMessage
+	found := s.lastSent(id)
+	if found != nil {
+		m = *found
 	}
 	s.mu.Unlock()
-	if !ok {
+	if found == nil {
 		writeError(w, http.StatusNotFound, "Message not found", "no message with this id")
 		return
 	}
-	resp := map[string]any{"success": true, "message_id": id, "status": status, "to": to}
-	if status == connexus.StatusDelivered {
-		resp["delivered_at"] = sentAt.UTC().Format(time.RFC3339)
+	resp := map[string]any{"success": true, "message_id": id, "status": m.status, "to": m.To}
+	if m.status == connexus.StatusDelivered {
+		resp["delivered_at"] = m.Time.UTC().Format(time.RFC3339)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -92,7 +92,7 @@ func (s *Server) record(r *http.Request) (*Request, error) {
 		req.Form, parseErr = url.ParseQuery(string(body))
 	}
 	s.mu.Lock()
-	s.requests = append(s.requests, *req)
+	s.requests = keep(s.requests, *req, s.maxRecords)
 	s.mu.Unlock()
 	if parseErr != nil {
 		return nil, fmt.Errorf("unreadable %s body", ct)
@@ -214,8 +214,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, req *Reques
 		return
 	}
 	tok := "wst_" + randomHex(16)
+	now := s.now()
 	s.mu.Lock()
-	s.tokens[tok] = s.now().Add(s.tokenTTL)
+	maps.DeleteFunc(s.tokens, func(_ string, exp time.Time) bool { return !now.Before(exp) })
+	s.tokens[tok] = now.Add(s.tokenTTL)
 	s.tokensIssued++
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "Bearer",

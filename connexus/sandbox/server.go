@@ -5,8 +5,10 @@
 //
 // It issues and checks tokens, accepts both auth modes, serves every
 // endpoint the connexus client calls, applies the documented NZ number rules
-// to lookups, and records every request and every SMS so a test can read the
-// code that was "sent". It can follow either Connexus document where they
+// to lookups, and records the requests and SMS so a test can read the code
+// that was "sent". It keeps the newest DefaultMaxRecords of each (see
+// WithMaxRecords), so a dev server left running for days does not grow
+// without bound. It can follow either Connexus document where they
 // disagree (see Style), inject faults (status codes, latency, hangs, dropped
 // connections), and post delivery reports and inbound messages to the
 // registered webhooks.
@@ -19,6 +21,7 @@ package sandbox
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -40,6 +43,10 @@ const (
 	DefaultTokenTTL = 24 * time.Hour
 	// DefaultSender is the shared shortcode used when a send names no sender.
 	DefaultSender = "552"
+	// DefaultMaxRecords is how many requests, SMS and inbound messages a
+	// server keeps, each: far more than a test reads, and about 2 MB for
+	// the requests otpgate sends.
+	DefaultMaxRecords = 1000
 	// basePath is where the API lives, as on websms.co.nz.
 	basePath = "/api/connexus/"
 )
@@ -118,6 +125,35 @@ type fault struct {
 	left   int
 }
 
+// sentMessage is a kept SMS and its delivery status.
+type sentMessage struct {
+	Message
+	status string
+}
+
+// lastSent returns the newest kept message with id; s.mu must be held.
+func (s *Server) lastSent(id string) *sentMessage {
+	for i := len(s.messages) - 1; i >= 0; i-- {
+		if s.messages[i].MessageID == id {
+			return &s.messages[i]
+		}
+	}
+	return nil
+}
+
+// keep appends v to records, dropping the oldest beyond max and zeroing
+// their slots so they pin nothing. It re-slices instead of copying, so an
+// append stays cheap; once the window reaches the end of the backing array,
+// append moves it to a new one about 1.25 × max long, so memory stays
+// bounded.
+func keep[T any](records []T, v T, max int) []T {
+	if drop := len(records) - max + 1; drop > 0 {
+		clear(records[:drop])
+		records = records[drop:]
+	}
+	return append(records, v)
+}
+
 type inboundRecord struct {
 	id, from, to, body string
 	time               time.Time
@@ -142,19 +178,19 @@ type Server struct {
 	onMessage              func(Message)
 	clientOpts             []connexus.Option
 	style                  Style // fixed by WithStyle: a real upstream does not change documents mid-run
+	maxRecords             int
 
 	mu           sync.Mutex
-	tokens       map[string]time.Time // token → expiry
+	tokens       map[string]time.Time // token → expiry; expired ones go when the next is issued
 	tokensIssued int
-	requests     []Request
-	messages     []Message
-	statuses     map[string]string // message id → delivery status
+	requests     []Request     // the newest maxRecords
+	messages     []sentMessage // the newest maxRecords
 	faults       map[string][]*fault
 	latency      map[string]time.Duration
 	numbers      map[string]NumberInfo
 	statusURL    string
 	inboundURL   string
-	inbound      []inboundRecord
+	inbound      []*inboundRecord // the newest maxRecords; Inbound updates its record after the webhook answered
 	balanceCents int64
 	seq          int64
 }
@@ -185,6 +221,18 @@ func WithTokenTTL(d time.Duration) Option { return func(s *Server) { s.tokenTTL 
 // mode uses it to print messages to its log.
 func OnMessage(fn func(Message)) Option { return func(s *Server) { s.onMessage = fn } }
 
+// WithMaxRecords sets how many requests, SMS and inbound messages the fake
+// keeps, each (default DefaultMaxRecords). Older ones are forgotten:
+// Requests, Messages, LastCode and mo/query no longer list them, and
+// sms/status and Deliver no longer know a forgotten message. It panics if
+// n < 1.
+func WithMaxRecords(n int) Option {
+	if n < 1 {
+		panic(fmt.Sprintf("sandbox: WithMaxRecords(%d): keep at least one record", n))
+	}
+	return func(s *Server) { s.maxRecords = n }
+}
+
 // WithClientOptions adds options to those ClientOptions returns, after its
 // defaults (so connexus.WithPassword switches a client to password mode).
 func WithClientOptions(opts ...connexus.Option) Option {
@@ -201,9 +249,9 @@ func NewServer(opts ...Option) *Server {
 		userID:       DefaultUserID,
 		password:     DefaultPassword,
 		tokenTTL:     DefaultTokenTTL,
+		maxRecords:   DefaultMaxRecords,
 		now:          time.Now,
 		tokens:       map[string]time.Time{},
-		statuses:     map[string]string{},
 		faults:       map[string][]*fault{},
 		latency:      map[string]time.Duration{},
 		numbers:      map[string]NumberInfo{},
@@ -298,14 +346,16 @@ func (s *Server) addFault(path string, f *fault) {
 	s.faults[p] = append(s.faults[p], f)
 }
 
-// Requests returns every request received so far, oldest first.
+// Requests returns the requests received so far (the newest maxRecords),
+// oldest first.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.requests)
 }
 
-// RequestCount counts the requests received on path, faulted ones included.
+// RequestCount counts the kept requests received on path, faulted ones
+// included.
 func (s *Server) RequestCount(path string) int {
 	p := cleanPath(path)
 	s.mu.Lock()
@@ -319,14 +369,19 @@ func (s *Server) RequestCount(path string) int {
 	return n
 }
 
-// Messages returns every SMS sent so far, oldest first.
+// Messages returns the SMS sent so far (the newest maxRecords), oldest
+// first.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.messages)
+	msgs := make([]Message, len(s.messages))
+	for i, m := range s.messages {
+		msgs[i] = m.Message
+	}
+	return msgs
 }
 
-// LastCode returns the code of the latest OTP sent to to (any format).
+// LastCode returns the code of the latest kept OTP sent to to (any format).
 func (s *Server) LastCode(to string) (string, bool) {
 	want := canonical(to)
 	s.mu.Lock()

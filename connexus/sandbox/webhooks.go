@@ -38,11 +38,12 @@ func (s *Server) Deliver(messageID, status string) error {
 		return fmt.Errorf("sandbox: unknown status %q", status)
 	}
 	s.mu.Lock()
-	if _, known := s.statuses[messageID]; !known {
+	m := s.lastSent(messageID)
+	if m == nil {
 		s.mu.Unlock()
 		return fmt.Errorf("sandbox: no message %q", messageID)
 	}
-	s.statuses[messageID] = norm
+	m.status = norm
 	hook, style, now := s.statusURL, s.style, s.now()
 	s.mu.Unlock()
 	if hook == "" {
@@ -71,8 +72,7 @@ func (s *Server) Inbound(from, body string) error {
 	rec := inboundRecord{id: fmt.Sprintf("MO%d", s.seq), from: from, to: DefaultSender, body: body,
 		time: s.now(), callbackURL: s.inboundURL}
 	style := s.style
-	s.inbound = append(s.inbound, rec)
-	idx := len(s.inbound) - 1
+	s.inbound = keep(s.inbound, &rec, s.maxRecords)
 	s.mu.Unlock()
 	if rec.callbackURL == "" {
 		return ErrNoWebhook
@@ -87,7 +87,7 @@ func (s *Server) Inbound(from, body string) error {
 	}
 	status, err := s.post(rec.callbackURL, payload)
 	s.mu.Lock()
-	s.inbound[idx].callbackStatus = status
+	rec.callbackStatus = status
 	s.mu.Unlock()
 	return err
 }
