@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/otpgate/otpgate/connexus"
 	"github.com/otpgate/otpgate/connexus/sandbox"
@@ -112,4 +116,56 @@ func TestWithMaxRecordsRefusesZero(t *testing.T) {
 		}
 	}()
 	sandbox.WithMaxRecords(0)
+}
+
+// Webhook deliveries leave nothing running behind them: they share a
+// keep-alive connection, the goroutine count does not grow with their
+// number, and everything the fake started is gone once it and the webhook
+// are closed.
+func TestWebhooksLeaveNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	hook := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"received":true}`))
+	}))
+	var conns atomic.Int32
+	hook.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	hook.Start()
+	c, s := newClient(t)
+	ctx := context.Background()
+	if err := c.Configure(ctx, connexus.Config{MOWebhookURL: hook.URL, DLRWebhookURL: hook.URL}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	for i := range n {
+		resp, err := c.SendSMS(ctx, &connexus.SMSRequest{To: "6421234567", Body: "x", MessageID: fmt.Sprint("m", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Deliver(resp.MessageID, "delivered"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Inbound("6421234567", "y"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := conns.Load(); got > 2 {
+		t.Errorf("%d deliveries opened %d connections to the webhook, want them reused", 2*n, got)
+	}
+	// Two servers and a few keep-alive connections, not one per delivery.
+	if grown := runtime.NumGoroutine() - before; grown > n/4 {
+		t.Fatalf("%d more goroutines after %d deliveries", grown, 2*n)
+	}
+	s.Close()
+	hook.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines outlive the fake and the webhook, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond) // waiting for closed connections' goroutines to return, not for a race
+	}
 }

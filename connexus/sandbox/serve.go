@@ -114,7 +114,7 @@ func (s *Server) delay(r *http.Request, path string) bool {
 	case <-t.C:
 		return true
 	case <-r.Context().Done():
-	case <-s.done:
+	case <-s.ctx.Done():
 	}
 	return false
 }
@@ -139,7 +139,7 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, path string
 	case faultHang:
 		select {
 		case <-r.Context().Done():
-		case <-s.done:
+		case <-s.ctx.Done():
 		}
 		// Whoever is still listening must see no answer, not an empty 200.
 		panic(http.ErrAbortHandler)

@@ -20,6 +20,7 @@
 package sandbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -167,7 +168,8 @@ type Server struct {
 	URL string
 
 	ts        *httptest.Server
-	done      chan struct{}
+	ctx       context.Context // done once Close was called
+	stop      context.CancelFunc
 	closeOnce sync.Once
 	hooks     *http.Client
 
@@ -242,8 +244,8 @@ func WithClientOptions(opts ...connexus.Option) Option {
 // NewServer starts a fake. Close it when done.
 func NewServer(opts ...Option) *Server {
 	s := &Server{
-		done:         make(chan struct{}),
-		hooks:        &http.Client{Timeout: 5 * time.Second},
+		// Its own transport, so Close can drop the webhook connections.
+		hooks:        &http.Client{Timeout: 5 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		clientID:     DefaultClientID,
 		clientSecret: DefaultClientSecret,
 		userID:       DefaultUserID,
@@ -260,6 +262,7 @@ func NewServer(opts ...Option) *Server {
 	for _, opt := range opts {
 		opt(s)
 	}
+	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.ts = httptest.NewServer(s)
 	s.URL = s.ts.URL + strings.TrimSuffix(basePath, "/")
 	return s
@@ -275,12 +278,14 @@ func (s *Server) ClientOptions() []connexus.Option {
 	}, s.clientOpts...)
 }
 
-// Close stops the server; hanging requests are released first.
+// Close stops the server; hanging requests and webhook posts are released
+// first.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
-		close(s.done)
+		s.stop()
 		s.ts.CloseClientConnections()
 		s.ts.Close()
+		s.hooks.CloseIdleConnections()
 	})
 }
 

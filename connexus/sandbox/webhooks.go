@@ -2,10 +2,10 @@ package sandbox
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -98,16 +98,7 @@ func (s *Server) post(hook string, payload any) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, hook, bytes.NewReader(b))
 	if err != nil {
 		return 0, err
 	}
@@ -121,6 +112,8 @@ func (s *Server) post(hook string, payload any) (int, error) {
 		}
 		return 0, fmt.Errorf("sandbox: webhook: %w", err)
 	}
+	// Drained, the connection is reused by the next delivery.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, fmt.Errorf("sandbox: webhook answered HTTP %d", resp.StatusCode)
