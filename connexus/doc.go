@@ -43,5 +43,6 @@
 //	}
 //	store(sent.MessageID, hash)
 //
-// Tests use the fake in package connexustest; Example_otp runs this flow against it.
+// Package sandbox is a fake Connexus (dev mode runs it; tests reach it
+// through connexustest); Example_otp runs this flow against it.
 package connexus

@@ -22,7 +22,7 @@ import (
 
 	"github.com/otpgate/otpgate/cmd/internal/app"
 	"github.com/otpgate/otpgate/config"
-	"github.com/otpgate/otpgate/connexus/connexustest"
+	"github.com/otpgate/otpgate/connexus/sandbox"
 	"github.com/otpgate/otpgate/otp/redisstore"
 )
 
@@ -87,12 +87,12 @@ func startInProcess(ctx context.Context, redisURL string, cost int, lookup confi
 		return nil, err
 	}
 
-	sandbox := connexustest.NewServer(connexustest.OnMessage(func(m connexustest.Message) {
+	sb := sandbox.NewServer(sandbox.OnMessage(func(m sandbox.Message) {
 		t.codes.Store(digits(m.To), m.Code)
 		t.msgIDs.Store(digits(m.To), m.MessageID)
 	}))
-	t.closers = append(t.closers, sandbox.Close)
-	sandbox.SetBalance(1e9)
+	t.closers = append(t.closers, sb.Close)
+	sb.SetBalance(1e9)
 	if t.key, err = randomHex(16); err != nil {
 		return nil, err
 	}
@@ -101,8 +101,8 @@ func startInProcess(ctx context.Context, redisURL string, cost int, lookup confi
 	// fake as Connexus.
 	cfg := config.Default()
 	cfg.RedisURL = redisURL
-	cfg.ConnexusBaseURL = sandbox.URL
-	cfg.ConnexusClientID, cfg.ConnexusClientSecret = connexustest.DefaultClientID, connexustest.DefaultClientSecret
+	cfg.ConnexusBaseURL = sb.URL
+	cfg.ConnexusClientID, cfg.ConnexusClientSecret = sandbox.DefaultClientID, sandbox.DefaultClientSecret
 	cfg.APIKeys = []config.Key{{Name: "bench", Secret: t.key}}
 	cfg.BcryptCost = cost
 	cfg.Lookup = lookup

@@ -20,7 +20,7 @@ import (
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/config"
 	"github.com/otpgate/otpgate/connexus"
-	"github.com/otpgate/otpgate/connexus/connexustest"
+	"github.com/otpgate/otpgate/connexus/sandbox"
 	"github.com/otpgate/otpgate/otp"
 	"github.com/otpgate/otpgate/otp/connexusotp"
 	"github.com/otpgate/otpgate/otp/redisstore"
@@ -114,18 +114,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	connexusOpts := []connexus.Option{connexus.WithBaseURL(cfg.ConnexusBaseURL)}
 	switch {
 	case cfg.DevMode():
-		sandbox := connexustest.NewServer(connexustest.OnMessage(func(m connexustest.Message) {
+		sb := sandbox.NewServer(sandbox.OnMessage(func(m sandbox.Message) {
 			// The one place a code is ever printed: dev mode's stand-in for
 			// a phone. The number is masked like in every other log line.
 			log.Warn("dev sandbox SMS", "to", otp.MaskPhone(m.To), "text", m.Body)
 		}))
-		a.closers = append(a.closers, sandbox.Close)
-		connexusOpts = []connexus.Option{
-			connexus.WithBaseURL(sandbox.URL),
-			connexus.WithAPIKey(connexustest.DefaultClientID, connexustest.DefaultClientSecret),
-		}
+		a.closers = append(a.closers, sb.Close)
+		connexusOpts = sb.ClientOptions()
 		clientKeys, adminKeys = map[string]string{"dev-client": devClientKey}, map[string]string{"dev-admin": devAdminKey}
-		banner(stdout, sandbox.URL, devClientKey, devAdminKey)
+		banner(stdout, sb.URL, devClientKey, devAdminKey)
 	case cfg.ConnexusClientID != "":
 		connexusOpts = append(connexusOpts, connexus.WithAPIKey(cfg.ConnexusClientID, cfg.ConnexusClientSecret))
 	default:

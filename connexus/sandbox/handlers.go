@@ -1,11 +1,7 @@
-package connexustest
+package sandbox
 
 import (
-	"bytes"
 	"cmp"
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -39,8 +35,7 @@ func (s *Server) send(m Message) (Message, bool) {
 		}
 	}
 	m.Time = s.now()
-	s.messages = append(s.messages, m)
-	s.statuses[m.MessageID] = connexus.StatusSent
+	s.messages = keep(s.messages, sentMessage{Message: m, status: connexus.StatusSent}, s.maxRecords)
 	s.mu.Unlock()
 	if s.onMessage != nil {
 		s.onMessage(m)
@@ -243,7 +238,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, _ *http.Request, req *Reques
 			(!start.IsZero() && m.time.Before(start)) || (!end.IsZero() && m.time.After(end)) {
 			continue
 		}
-		match = append(match, m)
+		match = append(match, *m)
 	}
 	s.mu.Unlock()
 	total := len(match)
@@ -273,22 +268,19 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request, req *Reque
 		return
 	}
 	s.mu.Lock()
-	status, ok := s.statuses[id]
-	var to string
-	var sentAt time.Time
-	for _, m := range s.messages {
-		if m.MessageID == id {
-			to, sentAt = m.To, m.Time
-		}
+	var m sentMessage
+	found := s.lastSent(id)
+	if found != nil {
+		m = *found
 	}
 	s.mu.Unlock()
-	if !ok {
+	if found == nil {
 		writeError(w, http.StatusNotFound, "Message not found", "no message with this id")
 		return
 	}
-	resp := map[string]any{"success": true, "message_id": id, "status": status, "to": to}
-	if status == connexus.StatusDelivered {
-		resp["delivered_at"] = sentAt.UTC().Format(time.RFC3339)
+	resp := map[string]any{"success": true, "message_id": id, "status": m.status, "to": m.To}
+	if m.status == connexus.StatusDelivered {
+		resp["delivered_at"] = m.Time.UTC().Format(time.RFC3339)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -324,217 +316,6 @@ func (s *Server) handleConfigure(w http.ResponseWriter, r *http.Request, req *Re
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "mo_webhook_url": s.inboundURL,
 		"dlr_webhook_url": s.statusURL})
 }
-
-// detailedStatus gives the detailed document's word and statusCode.
-var detailedStatus = map[string]struct {
-	word string
-	code int
-}{
-	connexus.StatusDelivered:   {"DELIVRD", 1},
-	connexus.StatusUndelivered: {"UNDELIV", 2},
-	connexus.StatusQueued:      {"QUEUED", 4},
-	connexus.StatusExpired:     {"EXPIRED", 4},
-	connexus.StatusAccepted:    {"ACCEPTD", 8},
-	connexus.StatusFailed:      {"REJECTD", 16},
-	connexus.StatusSent:        {"ENROUTE", 0},
-}
-
-// Deliver records a new delivery status for a sent message ("delivered",
-// "DELIVRD", ...) and POSTs a delivery report in the current style to the
-// status webhook. It returns ErrNoWebhook (after recording) when none is
-// registered, and an error when the webhook does not answer 2xx.
-func (s *Server) Deliver(messageID, status string) error {
-	norm, ok := connexus.NormalizeStatus(status)
-	if !ok {
-		return fmt.Errorf("connexustest: unknown status %q", status)
-	}
-	s.mu.Lock()
-	if _, known := s.statuses[messageID]; !known {
-		s.mu.Unlock()
-		return fmt.Errorf("connexustest: no message %q", messageID)
-	}
-	s.statuses[messageID] = norm
-	hook, style, now := s.statusURL, s.style, s.now()
-	s.mu.Unlock()
-	if hook == "" {
-		return ErrNoWebhook
-	}
-	var payload map[string]any
-	if style == StyleReference {
-		payload = map[string]any{"type": "dlr", "message_id": messageID, "status": norm,
-			"timestamp": now.UTC().Format(time.RFC3339)}
-	} else {
-		d := detailedStatus[norm]
-		payload = map[string]any{"messageId": messageID, "status": d.word, "statusCode": d.code,
-			"timestamp": now.Unix(), "details": map[string]string{"smsc": "fake", "smscid": "fake-" + messageID}}
-	}
-	_, err := s.post(hook, payload)
-	return err
-}
-
-// Inbound receives an SMS from from: it is kept for mo/query and POSTed in
-// the current style to the inbound webhook. It returns ErrNoWebhook (after
-// keeping it) when none is registered, and an error when the webhook does
-// not answer 2xx.
-func (s *Server) Inbound(from, body string) error {
-	s.mu.Lock()
-	s.seq++
-	rec := inboundRecord{id: fmt.Sprintf("MO%d", s.seq), from: from, to: DefaultSender, body: body,
-		time: s.now(), callbackURL: s.inboundURL}
-	style := s.style
-	s.inbound = append(s.inbound, rec)
-	idx := len(s.inbound) - 1
-	s.mu.Unlock()
-	if rec.callbackURL == "" {
-		return ErrNoWebhook
-	}
-	var payload map[string]any
-	if style == StyleReference {
-		payload = map[string]any{"type": "mo", "from": from, "to": rec.to, "message": body,
-			"timestamp": rec.time.UTC().Format(time.RFC3339)}
-	} else {
-		payload = map[string]any{"messageId": rec.id, "from": "+" + strings.TrimPrefix(from, "+"), "to": rec.to,
-			"body": body, "timestamp": rec.time.Unix(), "type": "SMS", "encoding": "text/plain", "network": "fake"}
-	}
-	status, err := s.post(rec.callbackURL, payload)
-	s.mu.Lock()
-	s.inbound[idx].callbackStatus = status
-	s.mu.Unlock()
-	return err
-}
-
-// post delivers a webhook, as Connexus would, and returns the HTTP status.
-func (s *Server) post(hook string, payload any) (int, error) {
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return 0, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(b))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.hooks.Do(req)
-	if err != nil {
-		// The *url.Error would quote the webhook URL, whose query holds
-		// otpgate's webhook token.
-		if uerr, ok := errors.AsType[*url.Error](err); ok {
-			err = uerr.Err
-		}
-		return 0, fmt.Errorf("connexustest: webhook: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, fmt.Errorf("connexustest: webhook answered HTTP %d", resp.StatusCode)
-	}
-	return resp.StatusCode, nil
-}
-
-// checkNumber applies the detailed document's NZ rules (9–11 digits locally,
-// 02X or 642X) and returns the international form and country, or the
-// documented reason the number is refused.
-func checkNumber(raw string) (number, country, problem string) {
-	const (
-		format = "Invalid format. NZ mobile numbers must start with 02X (local) or 642X (international)."
-		short  = "Number too short. NZ mobile numbers must be 9-11 digits (e.g., 021234567)."
-		long   = "Number too long. NZ mobile numbers must be 9-11 digits (e.g., 021234567)."
-		prefix = "Invalid prefix. NZ mobile numbers must start with 02X (e.g., 021, 022, 027)."
-	)
-	n := strings.TrimPrefix(strip(raw), "+")
-	if n == "" || !digits(n) {
-		return "", "", format
-	}
-	local, nz := "", true
-	switch {
-	case strings.HasPrefix(n, "0"):
-		local = n
-	case strings.HasPrefix(n, "64"):
-		local = "0" + n[2:]
-	default:
-		nz = false
-	}
-	if !nz {
-		if len(n) < 8 || len(n) > 15 {
-			return "", "", format
-		}
-		return n, countryOf(n), ""
-	}
-	switch {
-	case len(local) < 9:
-		return "", "", short
-	case len(local) > 11:
-		return "", "", long
-	case !strings.HasPrefix(local, "02"):
-		return "", "", prefix
-	}
-	return "64" + local[1:], "NZ", ""
-}
-
-// countryOf guesses the country of an international number from a few
-// calling codes; tests only need plausible answers.
-func countryOf(n string) string {
-	for _, c := range []struct{ prefix, iso string }{
-		{"61", "AU"}, {"44", "GB"}, {"65", "SG"}, {"86", "CN"}, {"91", "IN"}, {"81", "JP"}, {"1", "US"},
-	} {
-		if strings.HasPrefix(n, c.prefix) {
-			return c.iso
-		}
-	}
-	return "ZZ"
-}
-
-// nzCarrier gives the original network of an NZ mobile prefix.
-func nzCarrier(number string) (carrier, code string) {
-	switch {
-	case strings.HasPrefix(number, "6421"):
-		return "One NZ", "VNZL"
-	case strings.HasPrefix(number, "6422"):
-		return "2degrees", "TNZD"
-	case strings.HasPrefix(number, "6420"):
-		return "Skinny", "TCNZ"
-	}
-	return "Spark", "TCNZ"
-}
-
-// canonical writes NZ local numbers internationally and drops punctuation,
-// so that "021 234 5678", "+64212345678" and "64212345678" compare equal.
-func canonical(n string) string {
-	n = strings.TrimPrefix(strip(n), "+")
-	if strings.HasPrefix(n, "0") {
-		return "64" + n[1:]
-	}
-	return n
-}
-
-func strip(n string) string {
-	return strings.NewReplacer(" ", "", "-", "", ".", "", "(", "", ")", "").Replace(strings.TrimSpace(n))
-}
-
-// plausible accepts what sms/out and sms/otp would route: 8–15 digits.
-func plausible(to string) bool {
-	n := strings.TrimPrefix(strip(to), "+")
-	return len(n) >= 8 && len(n) <= 15 && digits(n)
-}
-
-func digits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
-
-func isCode(s string) bool { return len(s) >= 4 && len(s) <= 8 && digits(s) }
 
 // parts counts SMS segments: 160/153 GSM characters, 70/67 otherwise.
 func parts(body string) int {

@@ -1,4 +1,4 @@
-package connexustest_test
+package sandbox_test
 
 import (
 	"context"
@@ -14,11 +14,24 @@ import (
 	"time"
 
 	"github.com/otpgate/otpgate/connexus"
-	"github.com/otpgate/otpgate/connexus/connexustest"
+	"github.com/otpgate/otpgate/connexus/sandbox"
 )
 
+// newClient starts a fake and returns a client built from its
+// ClientOptions; the fake closes when the test ends.
+func newClient(t *testing.T, opts ...sandbox.Option) (*connexus.Client, *sandbox.Server) {
+	t.Helper()
+	s := sandbox.NewServer(opts...)
+	t.Cleanup(s.Close)
+	c, err := connexus.NewClient(s.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, s
+}
+
 // post sends a raw form to the fake and decodes the JSON answer.
-func post(t *testing.T, s *connexustest.Server, path string, form url.Values, header map[string]string) (int, map[string]any) {
+func post(t *testing.T, s *sandbox.Server, path string, form url.Values, header map[string]string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.URL+"/"+path, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -39,7 +52,7 @@ func post(t *testing.T, s *connexustest.Server, path string, form url.Values, he
 }
 
 func creds(extra url.Values) url.Values {
-	v := url.Values{"userId": {connexustest.DefaultUserID}, "password": {connexustest.DefaultPassword}}
+	v := url.Values{"userId": {sandbox.DefaultUserID}, "password": {sandbox.DefaultPassword}}
 	for k, vs := range extra {
 		v[k] = vs
 	}
@@ -47,7 +60,7 @@ func creds(extra url.Values) url.Values {
 }
 
 func TestAuth(t *testing.T) {
-	s := connexustest.NewServer()
+	s := sandbox.NewServer()
 	defer s.Close()
 	tests := []struct {
 		name   string
@@ -57,11 +70,11 @@ func TestAuth(t *testing.T) {
 		want   int
 	}{
 		{"no credentials", "sms/balance", nil, nil, 401},
-		{"wrong password", "sms/balance", url.Values{"userId": {connexustest.DefaultUserID}, "password": {"x"}}, nil, 401},
+		{"wrong password", "sms/balance", url.Values{"userId": {sandbox.DefaultUserID}, "password": {"x"}}, nil, 401},
 		{"password", "sms/balance", creds(nil), nil, 200},
 		{"unknown bearer", "sms/balance", nil, map[string]string{"Authorization": "Bearer wst_nope"}, 401},
-		{"token missing secret", "auth/token", url.Values{"client_id": {connexustest.DefaultClientID}}, nil, 400},
-		{"token wrong secret", "auth/token", url.Values{"client_id": {connexustest.DefaultClientID}, "client_secret": {"x"}}, nil, 401},
+		{"token missing secret", "auth/token", url.Values{"client_id": {sandbox.DefaultClientID}}, nil, 400},
+		{"token wrong secret", "auth/token", url.Values{"client_id": {sandbox.DefaultClientID}, "client_secret": {"x"}}, nil, 401},
 		{"unknown path", "sms/nope", creds(nil), nil, 404},
 	}
 	for _, tt := range tests {
@@ -83,10 +96,10 @@ func TestTokenExpiry(t *testing.T) {
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	s := connexustest.NewServer(connexustest.WithClock(clock), connexustest.WithTokenTTL(time.Minute))
+	s := sandbox.NewServer(sandbox.WithClock(clock), sandbox.WithTokenTTL(time.Minute))
 	defer s.Close()
-	status, body := post(t, s, "auth/token", url.Values{"client_id": {connexustest.DefaultClientID},
-		"client_secret": {connexustest.DefaultClientSecret}}, nil)
+	status, body := post(t, s, "auth/token", url.Values{"client_id": {sandbox.DefaultClientID},
+		"client_secret": {sandbox.DefaultClientSecret}}, nil)
 	if status != 200 || body["expires_in"] != float64(60) || body["token_type"] != "Bearer" {
 		t.Fatalf("token: HTTP %d %v", status, body)
 	}
@@ -103,7 +116,7 @@ func TestTokenExpiry(t *testing.T) {
 }
 
 func TestLookupRules(t *testing.T) {
-	s := connexustest.NewServer()
+	s := sandbox.NewServer()
 	defer s.Close()
 	tests := []struct {
 		number, want string
@@ -132,7 +145,7 @@ func TestLookupRules(t *testing.T) {
 }
 
 func TestFaults(t *testing.T) {
-	c, s := connexustest.NewClient(t)
+	c, s := newClient(t)
 	ctx := context.Background()
 	s.SetLatency("/sms/balance/", 30*time.Millisecond)
 	start := time.Now()
@@ -167,7 +180,7 @@ func TestFaults(t *testing.T) {
 
 // Close must not wait for ever on a request that hangs.
 func TestCloseReleasesHangs(t *testing.T) {
-	c, s := connexustest.NewClient(t)
+	c, s := newClient(t)
 	s.HangNext("sms/balance", 1)
 	done := make(chan error, 1)
 	go func() { _, err := c.Balance(context.Background()); done <- err }()
@@ -183,7 +196,7 @@ func TestCloseReleasesHangs(t *testing.T) {
 func TestConcurrentSendsAndOnMessage(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]string{}
-	c, s := connexustest.NewClient(t, connexustest.OnMessage(func(m connexustest.Message) {
+	c, s := newClient(t, sandbox.OnMessage(func(m sandbox.Message) {
 		mu.Lock()
 		seen[m.MessageID] = m.Code
 		mu.Unlock()
@@ -220,12 +233,12 @@ func TestConcurrentSendsAndOnMessage(t *testing.T) {
 }
 
 func TestDeliverErrors(t *testing.T) {
-	c, s := connexustest.NewClient(t, connexustest.WithStyle(connexustest.StyleReference))
+	c, s := newClient(t, sandbox.WithStyle(sandbox.StyleReference))
 	resp, err := c.SendSMS(context.Background(), &connexus.SMSRequest{To: "6421234567", Body: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Deliver(resp.MessageID, "delivered"); !errors.Is(err, connexustest.ErrNoWebhook) {
+	if err := s.Deliver(resp.MessageID, "delivered"); !errors.Is(err, sandbox.ErrNoWebhook) {
 		t.Fatalf("no webhook: %v", err)
 	}
 	if err := s.Deliver("nope", "delivered"); err == nil {
