@@ -297,9 +297,6 @@ func (c *Config) validate() []error {
 	}
 	// The cooldown is kept with a number's latest verification, which is
 	// forgotten after the retention; a longer cooldown could not hold.
-	if c.Retention > 0 && c.Retention < c.ResendCooldown {
-		bad("OTP_RETENTION", "must be at least OTP_RESEND_COOLDOWN (%s), got %s", c.ResendCooldown, c.Retention)
-	}
 	if c.CodeLength < 4 || c.CodeLength > 8 {
 		bad("OTP_CODE_LENGTH", "must be 4 to 8, got %d", c.CodeLength)
 	}

@@ -93,7 +93,7 @@ func (c Config) validate() error {
 	check(c.ResendCooldown >= 0, "resend cooldown %v must not be negative", c.ResendCooldown)
 	// The cooldown is kept with the number's latest verification, so that
 	// must outlive it.
-	check(c.Retention > 0 && c.Retention >= c.ResendCooldown, "retention %v must be positive and at least the resend cooldown", c.Retention)
+	check(c.Retention > 0, "retention %v must be positive", c.Retention)
 	check(c.CodeLength >= 4 && c.CodeLength <= 8, "code length %d must be 4 to 8", c.CodeLength)
 	check(c.MaxAttempts >= 1, "max attempts %d must be at least 1", c.MaxAttempts)
 	check(c.MaxSends >= 1, "max sends %d must be at least 1", c.MaxSends)
@@ -487,7 +487,7 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 	// The guess has been compared: its outcome is recorded even if the
 	// caller gives up now, or the attempt would be used without effect.
 	ctx = context.WithoutCancel(ctx)
-	res, err := s.store.ResolveAttempt(ctx, a, right, s.now(), s.cfg.Retention)
+	res, err := s.store.ResolveAttempt(ctx, a, right, s.now(), s.cfg.Retention, s.cfg.ResendCooldown)
 	if !right {
 		// One event per wrong guess: the last one is counted as ending the
 		// verification, not also as a plain wrong code.
@@ -551,7 +551,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Verification, error) 
 		return nil, err
 	}
 	now := s.now()
-	v, err := s.store.Cancel(ctx, id, nonce, now, s.cfg.Retention)
+	v, err := s.store.Cancel(ctx, id, nonce, now, s.cfg.Retention, s.cfg.ResendCooldown)
 	if err != nil {
 		s.observeNotPending(err)
 		return nil, fmt.Errorf("cancel %s: %w", id, err)

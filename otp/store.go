@@ -63,15 +63,19 @@ type Store interface {
 	ReserveAttempt(ctx context.Context, id, nonce string, now time.Time, retention time.Duration) (*Attempt, error)
 	// ResolveAttempt records the outcome of a compared guess: a right one
 	// approves the verification unless its code was replaced meanwhile, a
-	// wrong one may end it with StatusMaxAttempts. Repeating it with the same
-	// attempt gives the same result. It returns ErrNotFound or a
+	// wrong one may end it with StatusMaxAttempts. The guess answers with
+	// the attempts its own reservation left. Repeating it with the same
+	// attempt gives the same result. An ended verification stays readable
+	// for retention, and the number's cooldown (from its latest send) holds
+	// for cooldown whatever retention is. It returns ErrNotFound or a
 	// *NotPendingError.
-	ResolveAttempt(ctx context.Context, a *Attempt, right bool, now time.Time, retention time.Duration) (*CheckResult, error)
+	ResolveAttempt(ctx context.Context, a *Attempt, right bool, now time.Time, retention, cooldown time.Duration) (*CheckResult, error)
 
 	// Cancel ends a pending verification for the request identified by
-	// nonce; repeating it with the same nonce succeeds again. It returns
-	// ErrNotFound or a *NotPendingError.
-	Cancel(ctx context.Context, id, nonce string, now time.Time, retention time.Duration) (*Verification, error)
+	// nonce; repeating it with the same nonce succeeds again. Retention and
+	// cooldown are as for ResolveAttempt. It returns ErrNotFound or a
+	// *NotPendingError.
+	Cancel(ctx context.Context, id, nonce string, now time.Time, retention, cooldown time.Duration) (*Verification, error)
 	// RecordDelivery stores d on the verification whose latest SMS has
 	// messageID. found is false, with a nil error, for unknown ids.
 	RecordDelivery(ctx context.Context, messageID string, d Delivery) (found bool, err error)

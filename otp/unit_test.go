@@ -123,7 +123,7 @@ func TestNewServiceChecksTheConfig(t *testing.T) {
 		{"no ttl", func(c *otp.Config) { c.TTL = 0 }, nil},
 		{"no attempts", func(c *otp.Config) { c.MaxAttempts = 0 }, nil},
 		{"no sends", func(c *otp.Config) { c.MaxSends = 0 }, nil},
-		{"retention under cooldown", func(c *otp.Config) { c.Retention = c.ResendCooldown / 2 }, nil},
+		{"no retention", func(c *otp.Config) { c.Retention = 0 }, nil},
 		{"unknown region", func(c *otp.Config) { c.DefaultRegion = "XX" }, nil},
 		{"no countries", func(c *otp.Config) { c.AllowedCountries = nil }, nil},
 		{"bad lookup mode", func(c *otp.Config) { c.Lookup = "maybe" }, nil},

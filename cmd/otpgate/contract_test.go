@@ -875,3 +875,43 @@ func TestContractParallelStartsSendOneSMS(t *testing.T) {
 		t.Errorf("%d created, %d sms/otp requests, %d SMS; want 1 of each", created, n, m)
 	}
 }
+
+// TestContractShortRetention runs the program with OTP_RETENTION=3s and a
+// 30 s cooldown (§1): approved, canceled and expired verifications vanish
+// 3 s after they end, while the cooldown of each number holds for its own
+// 30 s from the send.
+func TestContractShortRetention(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{clocked: true, env: map[string]string{"OTP_RETENTION": "3s", "OTP_TTL": "10s"}})
+	const approvedTo, canceledTo, expiredTo = "021 234 5678", "021 234 5679", "021 234 5670"
+	approved := f.mustStart(t, approvedTo, http.StatusCreated)["id"].(string)
+	canceled := f.mustStart(t, canceledTo, http.StatusCreated)["id"].(string)
+	expired := f.mustStart(t, expiredTo, http.StatusCreated)["id"].(string)
+	wantCheck(t, "right code", f.post(t, "/v1/verifications/"+approved+"/check", map[string]any{"code": f.code(t, "64212345678")}), "approved", true, defaultAttempts-1)
+	if r := f.post(t, "/v1/verifications/"+canceled+"/cancel", nil); r.status != http.StatusOK {
+		t.Fatalf("cancel: %d %v", r.status, r.body)
+	}
+
+	f.clock.Advance(3 * time.Second)
+	for _, id := range []string{approved, canceled} {
+		if r := f.get(t, "/v1/verifications/"+id); r.status != http.StatusNotFound {
+			t.Errorf("%s 3 s after it ended: %d %v, want 404", id, r.status, r.body)
+		}
+	}
+	f.clock.Advance(10 * time.Second) // expired at 10 s, gone at 13 s
+	if r := f.get(t, "/v1/verifications/"+expired); r.status != http.StatusNotFound {
+		t.Errorf("expired verification 3 s after its expiry: %d %v, want 404", r.status, r.body)
+	}
+	for _, to := range []string{approvedTo, canceledTo, expiredTo} {
+		r := f.post(t, "/v1/verifications", map[string]any{"to": to})
+		wantError(t, "start 13 s after the send", r, http.StatusTooManyRequests, "resend_cooldown")
+		wantRetryAfter(t, "start 13 s after the send", r, 17, 17)
+	}
+	f.clock.Advance(17 * time.Second)
+	for _, to := range []string{approvedTo, canceledTo, expiredTo} {
+		f.mustStart(t, to, http.StatusCreated)
+	}
+	if n := len(f.fake.Messages()); n != 6 {
+		t.Errorf("%d SMS, want 6", n)
+	}
+}

@@ -94,7 +94,7 @@ func TestUnindexedReplacementFailsTheCommit(t *testing.T) {
 			t.Fatalf("ReserveSend = %q, %v", reuse, err)
 		}
 		// The verification to renew ends while the SMS is out.
-		if _, err := s.Cancel(ctx, old.ID, "n1", later, time.Hour); err != nil {
+		if _, err := s.Cancel(ctx, old.ID, "n1", later, time.Hour, cooldown); err != nil {
 			t.Fatal(err)
 		}
 		c.AddHook(&breakAfterScript{})

@@ -373,13 +373,13 @@ func (s *Store) ReserveAttempt(ctx context.Context, id, nonce string, now time.T
 }
 
 // ResolveAttempt records the outcome of a compared guess.
-func (s *Store) ResolveAttempt(ctx context.Context, a *otp.Attempt, right bool, now time.Time, retention time.Duration) (*otp.CheckResult, error) {
+func (s *Store) ResolveAttempt(ctx context.Context, a *otp.Attempt, right bool, now time.Time, retention, cooldown time.Duration) (*otp.CheckResult, error) {
 	keys := []string{s.phoneKey(a.To), s.archiveKey(a.To, hexOf(a.ID))}
 	rightArg := "0"
 	if right {
 		rightArg = "1"
 	}
-	res, err := s.w.script(ctx, resolveAttempt, keys, ms(now), rawID(a.ID), a.Nonce, rightArg, dur(retention)).Slice()
+	res, err := s.w.script(ctx, resolveAttempt, keys, ms(now), rawID(a.ID), a.Nonce, rightArg, dur(retention), dur(cooldown)).Slice()
 	if err != nil {
 		return nil, storeErr("resolve attempt", err)
 	}
@@ -405,12 +405,12 @@ func refusal(op string, res []any) error {
 }
 
 // Cancel ends a pending verification on behalf of the request nonce.
-func (s *Store) Cancel(ctx context.Context, id, nonce string, now time.Time, retention time.Duration) (*otp.Verification, error) {
+func (s *Store) Cancel(ctx context.Context, id, nonce string, now time.Time, retention, cooldown time.Duration) (*otp.Verification, error) {
 	number, keys, err := s.locate(ctx, "cancel", id)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.w.script(ctx, cancelScript, keys, ms(now), rawID(id), dur(retention), nonce).Slice()
+	res, err := s.w.script(ctx, cancelScript, keys, ms(now), rawID(id), dur(retention), nonce, dur(cooldown)).Slice()
 	if err != nil {
 		return nil, storeErr("cancel", err)
 	}

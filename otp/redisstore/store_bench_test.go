@@ -57,7 +57,7 @@ func (bs *benchStore) attempt(b *testing.B, v *otp.Verification, right bool) *ot
 	if err != nil {
 		b.Fatalf("ReserveAttempt: %v", err)
 	}
-	res, err := bs.s.ResolveAttempt(bs.ctx, a, right, bs.now, time.Hour)
+	res, err := bs.s.ResolveAttempt(bs.ctx, a, right, bs.now, time.Hour, cooldown)
 	if err != nil {
 		b.Fatalf("ResolveAttempt: %v", err)
 	}

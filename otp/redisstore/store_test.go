@@ -19,6 +19,9 @@ const number = "64211234567"
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
+// cooldown is the resend cooldown of the tests' sends.
+const cooldown = 30 * time.Second
+
 // fakeHash has the shape of a bcrypt hash, for realistic memory figures.
 var fakeHash = "$2a$10$" + strings.Repeat("abcdefghijklm", 4) + "O"
 
@@ -37,7 +40,7 @@ func mustCreate(t *testing.T, s *redisstore.Store, maxAttempts int) *otp.Verific
 }
 
 func reservation(token string, now time.Time) otp.SendReservation {
-	return otp.SendReservation{To: number, Token: token, Now: now, Cooldown: 30 * time.Second,
+	return otp.SendReservation{To: number, Token: token, Now: now, Cooldown: cooldown,
 		TTL: 5 * time.Minute, Retention: time.Hour, Hold: time.Minute, MaxSends: 5}
 }
 
@@ -45,7 +48,7 @@ func commit(now time.Time, reuse, id, hash, msg string, maxAttempts int) otp.Sen
 	return otp.SendCommit{
 		To: number, Token: "tok", ReuseID: reuse, NewID: id, CodeHash: hash, MessageID: msg,
 		Lookup: &otp.Lookup{Carrier: "Spark", NetworkCode: "TCNZ"},
-		Now:    now, TTL: 5 * time.Minute, Cooldown: 30 * time.Second, Retention: time.Hour,
+		Now:    now, TTL: 5 * time.Minute, Cooldown: cooldown, Retention: time.Hour,
 		MaxAttempts: maxAttempts, MaxSends: 5,
 	}
 }
@@ -75,14 +78,14 @@ func TestRetriedResolutionAppliesOnce(t *testing.T) {
 		v := mustCreate(t, s, 2)
 		wrongA, _ := s.ReserveAttempt(ctx, v.ID, "w", t0, time.Hour)
 		for range 2 {
-			res, err := s.ResolveAttempt(ctx, wrongA, false, t0, time.Hour)
+			res, err := s.ResolveAttempt(ctx, wrongA, false, t0, time.Hour, cooldown)
 			if err != nil || res.Status != otp.StatusPending || res.AttemptsLeft != 1 {
 				t.Fatalf("wrong resolution = %+v, %v", res, err)
 			}
 		}
 		right, _ := s.ReserveAttempt(ctx, v.ID, "r", t0, time.Hour)
 		for range 2 {
-			res, err := s.ResolveAttempt(ctx, right, true, t0, time.Hour)
+			res, err := s.ResolveAttempt(ctx, right, true, t0, time.Hour, cooldown)
 			if err != nil || !res.Valid || res.Status != otp.StatusApproved {
 				t.Fatalf("retried approval = %+v, %v", res, err)
 			}
@@ -180,11 +183,11 @@ func TestRightGuessInFlightOutlivesTheLastWrongOne(t *testing.T) {
 		if np, ok := errors.AsType[*otp.NotPendingError](err); !ok || np.Status != otp.StatusMaxAttempts {
 			t.Fatalf("third reservation = %v, want NotPendingError{max_attempts_reached}", err)
 		}
-		res, err := s.ResolveAttempt(ctx, last, false, t0, time.Hour)
+		res, err := s.ResolveAttempt(ctx, last, false, t0, time.Hour, cooldown)
 		if err != nil || res.Status != otp.StatusMaxAttempts || res.AttemptsLeft != 0 {
 			t.Fatalf("last wrong guess with another in flight = %+v, %v; want max_attempts_reached", res, err)
 		}
-		res, err = s.ResolveAttempt(ctx, right, true, t0, time.Hour)
+		res, err = s.ResolveAttempt(ctx, right, true, t0, time.Hour, cooldown)
 		if err != nil || !res.Valid || res.AttemptsLeft != 1 {
 			t.Fatalf("right guess in flight = %+v, %v; want approval with its own 1 attempt left", res, err)
 		}
@@ -206,14 +209,14 @@ func TestWrongGuessesAnswerTheAttemptsTheyReserved(t *testing.T) {
 		if first.AttemptsLeft != 1 || last.AttemptsLeft != 0 {
 			t.Fatalf("reservations left %d and %d, want 1 and 0", first.AttemptsLeft, last.AttemptsLeft)
 		}
-		if res, err := s.ResolveAttempt(ctx, last, false, t0, time.Hour); err != nil || res.Status != otp.StatusMaxAttempts {
+		if res, err := s.ResolveAttempt(ctx, last, false, t0, time.Hour, cooldown); err != nil || res.Status != otp.StatusMaxAttempts {
 			t.Fatalf("last reserved, first resolved = %+v, %v; want max_attempts_reached", res, err)
 		}
 		if got, _ := s.Get(ctx, v.ID, t0, time.Hour); got.Status != otp.StatusPending {
 			t.Fatalf("with a guess still in flight the verification is %s, want pending", got.Status)
 		}
 		for range 2 { // a retried resolution answers the same
-			if res, err := s.ResolveAttempt(ctx, first, false, t0, time.Hour); err != nil || res.Status != otp.StatusPending || res.AttemptsLeft != 1 {
+			if res, err := s.ResolveAttempt(ctx, first, false, t0, time.Hour, cooldown); err != nil || res.Status != otp.StatusPending || res.AttemptsLeft != 1 {
 				t.Fatalf("first reserved, last resolved = %+v, %v; want pending with 1 left", res, err)
 			}
 		}
@@ -333,7 +336,7 @@ func TestMemoryUsage(t *testing.T) {
 				t.Fatal(err)
 			}
 			inFlight := total()
-			if _, err := s.ResolveAttempt(ctx, a, true, resent, time.Hour); err != nil {
+			if _, err := s.ResolveAttempt(ctx, a, true, resent, time.Hour, cooldown); err != nil {
 				t.Fatal(err)
 			}
 			finished := total()
@@ -356,7 +359,7 @@ func TestReplacedVerificationStaysReadable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Cancel(ctx, old.ID, "n1", t0, time.Hour); err != nil {
+		if _, err := s.Cancel(ctx, old.ID, "n1", t0, time.Hour, cooldown); err != nil {
 			t.Fatal(err)
 		}
 		later := t0.Add(time.Minute)
@@ -373,10 +376,10 @@ func TestReplacedVerificationStaysReadable(t *testing.T) {
 		if err != nil || got.Status != otp.StatusCanceled || got.ID != old.ID || got.Lookup == nil {
 			t.Fatalf("Get of the replaced verification = %+v, %v", got, err)
 		}
-		if _, err := s.Cancel(ctx, old.ID, "n2", later, time.Hour); !errors.Is(err, otp.ErrNotPending) {
+		if _, err := s.Cancel(ctx, old.ID, "n2", later, time.Hour, cooldown); !errors.Is(err, otp.ErrNotPending) {
 			t.Errorf("Cancel of the replaced one = %v, want ErrNotPending", err)
 		}
-		if _, err := s.ResolveAttempt(ctx, inflight, true, later, time.Hour); !errors.Is(err, otp.ErrNotPending) {
+		if _, err := s.ResolveAttempt(ctx, inflight, true, later, time.Hour, cooldown); !errors.Is(err, otp.ErrNotPending) {
 			t.Errorf("guess in flight at the replaced one = %v, want ErrNotPending", err)
 		}
 		if got, _ := s.Get(ctx, fresh.ID, later, time.Hour); got == nil || got.Status != otp.StatusPending || got.Sends != 1 {
@@ -429,7 +432,7 @@ func TestRetriedCancelAppliesOnce(t *testing.T) {
 		v := mustCreate(t, s, 5)
 		at := t0.Add(time.Second)
 		for i := range 2 {
-			got, err := s.Cancel(ctx, v.ID, "cancel-1", at.Add(time.Duration(i)*time.Second), time.Hour)
+			got, err := s.Cancel(ctx, v.ID, "cancel-1", at.Add(time.Duration(i)*time.Second), time.Hour, cooldown)
 			if err != nil || got.Status != otp.StatusCanceled || got.ID != v.ID {
 				t.Fatalf("cancel run %d = %+v, %v; want canceled both times", i+1, got, err)
 			}
@@ -442,9 +445,85 @@ func TestRetriedCancelAppliesOnce(t *testing.T) {
 		if _, err := s.Get(ctx, v.ID, at.Add(time.Hour), time.Hour); !errors.Is(err, otp.ErrNotFound) {
 			t.Errorf("Get once retention from the first cancel ended = %v, want ErrNotFound", err)
 		}
-		_, err = s.Cancel(ctx, v.ID, "cancel-2", at, time.Hour)
+		_, err = s.Cancel(ctx, v.ID, "cancel-2", at, time.Hour, cooldown)
 		if np, ok := errors.AsType[*otp.NotPendingError](err); !ok || np.Status != otp.StatusCanceled {
 			t.Fatalf("another request's cancel = %v, want NotPendingError{canceled}", err)
 		}
 	})
+}
+
+// TestShortRetentionKeepsTheCooldown ends verifications under a 3 s
+// retention and a 30 s cooldown: each is unreadable 3 s after it ended,
+// while the number's key lives on until the cooldown of its send is over.
+// miniredis's clock is moved with the store's, so the keys' TTLs are
+// tested, not only the fields.
+func TestShortRetentionKeepsTheCooldown(t *testing.T) {
+	const retention = 3 * time.Second
+	ends := map[string]func(t *testing.T, s *redisstore.Store, id string, at time.Time) error{
+		"approved": func(t *testing.T, s *redisstore.Store, id string, at time.Time) error {
+			a, err := s.ReserveAttempt(context.Background(), id, "r", at, retention)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.ResolveAttempt(context.Background(), a, true, at, retention, cooldown)
+			return err
+		},
+		"canceled": func(_ *testing.T, s *redisstore.Store, id string, at time.Time) error {
+			_, err := s.Cancel(context.Background(), id, "c", at, retention, cooldown)
+			return err
+		},
+		"max attempts": func(t *testing.T, s *redisstore.Store, id string, at time.Time) error {
+			a, err := s.ReserveAttempt(context.Background(), id, "w", at, retention)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.ResolveAttempt(context.Background(), a, false, at, retention, cooldown)
+			return err
+		},
+		"expired": nil, // a 10 s code that nobody checks
+	}
+	for name, end := range ends {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			c, m := redistest.Mini(t)
+			m.SetTime(t0)
+			s := redisstore.New(c)
+			r := reservation("tok", t0)
+			r.Retention = retention
+			if _, err := s.ReserveSend(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			cm := commit(t0, "", "ver_0123456789abcdef0123456789abcdef", fakeHash, "", 1)
+			cm.Retention, cm.TTL = retention, 10*time.Second
+			v, _, err := s.CommitSend(ctx, cm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			endedAt := t0.Add(10 * time.Second) // when the code expires
+			if end != nil {
+				endedAt = t0.Add(time.Second)
+				if err := end(t, s, v.ID, endedAt); err != nil {
+					t.Fatalf("end: %v", err)
+				}
+			}
+			if ttl := c.PTTL(ctx, "otp:{"+number+"}").Val(); ttl < cooldown-time.Second {
+				t.Errorf("TTL of the number's key = %v, want the cooldown's %v at least", ttl, cooldown-time.Second)
+			}
+			gone := endedAt.Add(retention)
+			m.FastForward(gone.Sub(t0))
+			if _, err := s.Get(ctx, v.ID, gone, retention); !errors.Is(err, otp.ErrNotFound) {
+				t.Errorf("Get %v after it ended = %v, want ErrNotFound", retention, err)
+			}
+			r.Now, r.Token = gone, "tok2"
+			_, err = s.ReserveSend(ctx, r)
+			if le, ok := errors.AsType[*otp.LimitError](err); !ok || le.Kind != otp.ErrCooldown || !le.Reset.Equal(t0.Add(cooldown)) {
+				t.Fatalf("send at %v = %v, want the cooldown until %v", gone.Sub(t0), err, cooldown)
+			}
+			m.FastForward(t0.Add(cooldown).Sub(gone))
+			r.Now, r.Token = t0.Add(cooldown), "tok3"
+			if _, err := s.ReserveSend(ctx, r); err != nil {
+				t.Fatalf("send once the cooldown is over = %v", err)
+			}
+		})
+	}
 }

@@ -54,14 +54,14 @@ func TestStoreOnEveryTopology(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ReserveAttempt %s: %v", v.ID, err)
 			}
-			if res, err := s.ResolveAttempt(ctx, wrong, false, t0, time.Hour); err != nil || res.Valid || res.AttemptsLeft != 4 {
+			if res, err := s.ResolveAttempt(ctx, wrong, false, t0, time.Hour, cooldown); err != nil || res.Valid || res.AttemptsLeft != 4 {
 				t.Fatalf("wrong guess = %+v, %v", res, err)
 			}
 			if found, err := s.RecordDelivery(ctx, fmt.Sprintf("msg-%d", i), otp.Delivery{Status: "delivered", UpdatedAt: t0}); err != nil || !found {
 				t.Fatalf("RecordDelivery = %v, %v", found, err)
 			}
 			if i%2 == 0 {
-				if got, err := s.Cancel(ctx, v.ID, "n1", t0, time.Hour); err != nil || got.Status != otp.StatusCanceled {
+				if got, err := s.Cancel(ctx, v.ID, "n1", t0, time.Hour, cooldown); err != nil || got.Status != otp.StatusCanceled {
 					t.Fatalf("Cancel = %+v, %v", got, err)
 				}
 				continue
@@ -70,7 +70,7 @@ func TestStoreOnEveryTopology(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res, err := s.ResolveAttempt(ctx, right, true, t0, time.Hour); err != nil || !res.Valid {
+			if res, err := s.ResolveAttempt(ctx, right, true, t0, time.Hour, cooldown); err != nil || !res.Valid {
 				t.Fatalf("right guess = %+v, %v", res, err)
 			}
 			got, err := s.Get(ctx, v.ID, t0, time.Hour)
@@ -195,12 +195,12 @@ func TestReplicaAcksCoverEveryToldWrite(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, err = acked.ResolveAttempt(ctx, a, true, t0, time.Hour)
+				_, err = acked.ResolveAttempt(ctx, a, true, t0, time.Hour, cooldown)
 				return err
 			},
 			"cancel": func(to string, i int) error {
 				v := createFor(t, plain, to, i)
-				_, err := acked.Cancel(ctx, v.ID, "n", t0, time.Hour)
+				_, err := acked.Cancel(ctx, v.ID, "n", t0, time.Hour, cooldown)
 				return err
 			},
 			"idempotency record": func(to string, _ int) error {

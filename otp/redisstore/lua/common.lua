@@ -104,8 +104,11 @@ local function pick(id)
 end
 
 -- finish ends a verification: the code hash and the guesses in flight go,
--- and it stays readable for retention from now.
-local function finish(key, v, status, now, retention)
+-- and it stays readable for retention from now. Retention bounds reads
+-- only: the number's own hash also holds the send time its cooldown runs
+-- from, so it lives until that cooldown ends, however short retention is.
+-- An old resend without n counts from its expiry, which is later.
+local function finish(key, v, status, now, retention, cooldown)
   local drop = {'h'}
   for f in pairs(v) do
     if string.sub(f, 1, 1) == '~' then
@@ -115,7 +118,11 @@ local function finish(key, v, status, now, retention)
   redis.call('HDEL', key, unpack(drop))
   redis.call('HSET', key, 's', status, 'x', now + retention)
   v.x = tostring(now + retention)
-  settle(key, v, now, retention)
+  local floor
+  if key == KEYS[1] then
+    floor = sent_at(v, 0) + cooldown
+  end
+  settle(key, v, now, retention, floor)
 end
 
 local function inflight(v)

@@ -1,5 +1,5 @@
 -- KEYS[1] number hash, KEYS[2] archive key of the verification.
--- ARGV: now, id, nonce, right (1/0), retention.
+-- ARGV: now, id, nonce, right (1/0), retention, cooldown.
 -- Records the outcome of a compared guess, once however often it is run.
 -- Each guess answers with the attempts its own reservation left, so the
 -- k-th reserved guess answers max attempts - k whatever order they finish
@@ -12,7 +12,7 @@
 -- one ended the verification, which answers max attempts reached.
 -- Returns {'notfound'}, {'notpending', status}, {'approved', attempts left}
 -- or {'wrong', status, attempts left}.
-local now, retention = tonumber(ARGV[1]), tonumber(ARGV[5])
+local now, retention, cooldown = tonumber(ARGV[1]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local key, v = pick(ARGV[2])
 if gone(v, now, retention) then
   return {'notfound'}
@@ -55,14 +55,14 @@ if expires(v) <= now then
 end
 local left = own or tonumber(v.a)
 if ARGV[4] == '1' and gen == v.k then
-  finish(key, v, 'a', now, retention)
+  finish(key, v, 'a', now, retention, cooldown)
   redis.call('HSET', key, 'w', ARGV[3] .. ':' .. left)
   return {'approved', left}
 end
 redis.call('HSET', key, nf, '=' .. left)
 v[nf] = '=' .. left
 if tonumber(v.a) <= 0 and not inflight(v) then
-  finish(key, v, 'm', now, retention)
+  finish(key, v, 'm', now, retention, cooldown)
   redis.call('HSET', key, 'w', ARGV[3] .. ':' .. left)
 end
 return wrong(left)
