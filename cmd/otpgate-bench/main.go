@@ -56,7 +56,7 @@ func main() {
 type options struct {
 	url, key, redisURL, cpuProfile string
 	lim                            limits
-	cost, rounds                   int
+	cost, rounds, acks             int
 	wrong                          float64
 	lookup                         string
 }
@@ -75,6 +75,7 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.cost, "cost", bcrypt.DefaultCost, "bcrypt cost (OTP_BCRYPT_COST of the -url server)")
 	fs.Float64Var(&o.wrong, "wrong", 0.3, "share of guesses that are wrong")
 	fs.StringVar(&o.lookup, "lookup", "on", "OTP_LOOKUP of the in-process server: on or off")
+	fs.IntVar(&o.acks, "acks", 0, "REDIS_MIN_REPLICA_ACKS of the in-process server, which then runs as many replicas of its private redis-server and times WAIT under the load")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (server included when in-process) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -100,6 +101,12 @@ func parse(args []string, out io.Writer) (options, error) {
 	}
 	if o.wrong < 0 || o.wrong >= 1 {
 		errs = append(errs, fmt.Errorf("-wrong %v: must be at least 0 and below 1", o.wrong))
+	}
+	if o.acks < 0 || o.acks > 2 {
+		errs = append(errs, fmt.Errorf("-acks %d: must be 0 to 2", o.acks))
+	}
+	if o.acks > 0 && (o.url != "" || o.redisURL != "") {
+		errs = append(errs, errors.New("-acks: only with the in-process server on its private redis-server (no -url, no -redis-url)"))
 	}
 	if o.lookup != "on" && o.lookup != "off" {
 		errs = append(errs, fmt.Errorf("-lookup %q: must be on or off", o.lookup))
@@ -150,7 +157,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	var t *target
 	if o.url == "" {
-		if t, err = startInProcess(ctx, o.redisURL, o.cost, config.LookupMode(o.lookup)); err != nil {
+		if t, err = startInProcess(ctx, o.redisURL, o.cost, config.LookupMode(o.lookup), o.acks); err != nil {
 			return err
 		}
 		defer t.close()
@@ -171,6 +178,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	rep := report{opts: o, inProcess: t.inProcess}
+	if o.acks > 0 {
+		rep.acks = probeAcks(t.rdb, o.acks, 10*time.Millisecond)
+		defer rep.acks.stop()
+	}
 	// Each endpoint alternates with its baseline, so that both see the same
 	// background load on a shared machine.
 	rep.generate, rep.start = alternate(ctx, o.rounds, o.lim,
@@ -200,6 +211,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if rep.acks != nil {
+		rep.acks.stop()
+	}
 	rep.write(out)
 	return nil
 }
@@ -211,6 +225,7 @@ type report struct {
 	generate, start, compare, check *result
 	get, bare                       *result
 	pendingMem, doneMem             memory
+	acks                            *ackProbe // nil without -acks
 }
 
 func (r *report) write(w io.Writer) {
@@ -247,6 +262,11 @@ func (r *report) write(w io.Writer) {
 		ratio(w, "GET / bare handler", r.get.rate(), r.bare.rate(), 0.7)
 		added := r.get.pct(99) - r.bare.pct(99)
 		fmt.Fprintf(w, "| GET service-added p99 (p99 GET − p99 bare) | %s ms | ≤ 2 ms %s |\n", ms(added), mark(added <= 2*time.Millisecond))
+	}
+	if r.acks != nil {
+		n, short, p := r.acks.summary()
+		fmt.Fprintf(w, "| SET + WAIT %d replica(s) under the load, %d probes (p50, p99, p99.9, max ms; short of acks) | %s, %s, %s, %s; %d | below REDIS_REPLICA_ACK_TIMEOUT |\n",
+			r.opts.acks, n, ms(p[0]), ms(p[1]), ms(p[2]), ms(p[3]), short)
 	}
 	if r.inProcess {
 		m, d := r.pendingMem, r.doneMem

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,6 +34,9 @@ func TestParse(t *testing.T) {
 		{"all wrong", []string{"-wrong", "1"}, "-wrong 1"},
 		{"lookup", []string{"-lookup", "required"}, "-lookup"},
 		{"argument", []string{"extra"}, "unexpected argument"},
+		{"replica acks", []string{"-acks", "1"}, ""},
+		{"too many acks", []string{"-acks", "3"}, "-acks 3"},
+		{"acks on a given redis", []string{"-acks", "1", "-redis-url", "redis://127.0.0.1:6379/15"}, "private redis-server"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parse(tc.args, &bytes.Buffer{})
@@ -102,6 +107,33 @@ func TestRunInProcess(t *testing.T) {
 	}
 	if n, err := rdb.DBSize(ctx).Result(); err != nil || n != 0 {
 		t.Errorf("after the run the database holds %d keys (%v), want it flushed", n, err)
+	}
+}
+
+// TestRunWithReplicaAcks runs the in-process server with a replica whose
+// acknowledgement every told write waits for, and checks that the load
+// went through and WAIT was timed.
+func TestRunWithReplicaAcks(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server is not installed")
+		}
+		t.Skip("redis-server is not installed")
+	}
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := run(ctx, []string{"-d", "300ms", "-c", "4", "-cost", "4", "-rounds", "1", "-acks", "1"}, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, &out)
+	}
+	report := out.String()
+	for _, op := range []string{"POST /v1/verifications", "POST /v1/verifications/{id}/check"} {
+		if ok, errs := row(t, report, op); ok == 0 || errs != 0 {
+			t.Errorf("%s with a replica acknowledging: %d ok, %d errors, want some and none\n%s", op, ok, errs, report)
+		}
+	}
+	if !strings.Contains(report, "SET + WAIT 1 replica(s) under the load") || strings.Contains(report, ", 0 probes") {
+		t.Errorf("report lacks the WAIT probe\n%s", report)
 	}
 }
 

@@ -75,8 +75,10 @@ func digits(s string) string {
 
 // startInProcess runs otpgate as cmd/otpgate builds and serves it, on a
 // real Redis and the Connexus fake with no added latency, listening on a
-// loopback port. redisURL "" starts a private redis-server.
-func startInProcess(ctx context.Context, redisURL string, cost int, lookup config.LookupMode) (_ *target, err error) {
+// loopback port. redisURL "" starts a private redis-server, with acks
+// replicas whose acknowledgement every told write waits for
+// (REDIS_MIN_REPLICA_ACKS).
+func startInProcess(ctx context.Context, redisURL string, cost int, lookup config.LookupMode, acks int) (_ *target, err error) {
 	t := &target{inProcess: true}
 	defer func() {
 		if err != nil {
@@ -85,6 +87,11 @@ func startInProcess(ctx context.Context, redisURL string, cost int, lookup confi
 	}()
 	if redisURL, err = t.openRedis(ctx, redisURL); err != nil {
 		return nil, err
+	}
+	if acks > 0 {
+		if err := t.startReplicas(ctx, t.rdb.Options().Addr, acks); err != nil {
+			return nil, err
+		}
 	}
 
 	sb := sandbox.NewServer(sandbox.OnMessage(func(m sandbox.Message) {
@@ -107,6 +114,7 @@ func startInProcess(ctx context.Context, redisURL string, cost int, lookup confi
 	cfg.BcryptCost = cost
 	cfg.Lookup = lookup
 	cfg.RatePerKey = perKeyRate
+	cfg.RedisMinReplicaAcks = acks
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -203,8 +211,8 @@ func (t *target) openRedis(ctx context.Context, redisURL string) (string, error)
 }
 
 // startRedisServer runs redis-server on a free loopback port, without
-// persistence, until stop is called.
-func startRedisServer() (addr string, stop func(), err error) {
+// persistence and with args, until stop is called.
+func startRedisServer(args ...string) (addr string, stop func(), err error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return "", nil, errors.New("redis-server is not installed: install it or give -redis-url")
@@ -215,8 +223,8 @@ func startRedisServer() (addr string, stop func(), err error) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--logfile", "")
+	cmd := exec.Command(bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--logfile", ""}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", nil, err
