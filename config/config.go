@@ -57,6 +57,8 @@ type Config struct {
 	RedisSentinelMaster string   // REDIS_SENTINEL_MASTER
 	RedisMinReplicaAcks int      // REDIS_MIN_REPLICA_ACKS
 
+	RedisReplicaAckTimeout time.Duration // REDIS_REPLICA_ACK_TIMEOUT
+
 	ConnexusBaseURL      string // CONNEXUS_BASE_URL, without a trailing slash
 	ConnexusClientID     string // CONNEXUS_CLIENT_ID
 	ConnexusClientSecret string // CONNEXUS_CLIENT_SECRET
@@ -112,6 +114,8 @@ func Default() *Config {
 		RateStartsPerIP:     "20-H",
 		RateChecksPerIP:     "60-M",
 		RatePerKey:          "6000-M",
+
+		RedisReplicaAckTimeout: 500 * time.Millisecond,
 	}
 }
 
@@ -128,6 +132,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	p.list("REDIS_SENTINEL_ADDRS", &c.RedisSentinelAddrs)
 	p.str("REDIS_SENTINEL_MASTER", &c.RedisSentinelMaster)
 	p.int("REDIS_MIN_REPLICA_ACKS", &c.RedisMinReplicaAcks)
+	p.duration("REDIS_REPLICA_ACK_TIMEOUT", &c.RedisReplicaAckTimeout)
 	p.str("CONNEXUS_BASE_URL", &c.ConnexusBaseURL)
 	p.str("CONNEXUS_CLIENT_ID", &c.ConnexusClientID)
 	p.str("CONNEXUS_CLIENT_SECRET", &c.ConnexusClientSecret)
@@ -290,6 +295,7 @@ func (c *Config) validate() []error {
 			bad(name, "must be positive, got %s", d)
 		}
 	}
+	positive("REDIS_REPLICA_ACK_TIMEOUT", c.RedisReplicaAckTimeout)
 	positive("OTP_TTL", c.OTPTTL)
 	positive("OTP_RETENTION", c.Retention)
 	if c.ResendCooldown < 0 {
@@ -571,6 +577,7 @@ func (c *Config) attrs() []slog.Attr {
 		slog.String("REDIS_SENTINEL_ADDRS", strings.Join(c.RedisSentinelAddrs, ",")),
 		slog.String("REDIS_SENTINEL_MASTER", c.RedisSentinelMaster),
 		slog.Int("REDIS_MIN_REPLICA_ACKS", c.RedisMinReplicaAcks),
+		slog.String("REDIS_REPLICA_ACK_TIMEOUT", c.RedisReplicaAckTimeout.String()),
 		slog.String("CONNEXUS_BASE_URL", c.ConnexusBaseURL),
 		slog.String("CONNEXUS_CLIENT_ID", c.ConnexusClientID),
 		slog.String("CONNEXUS_CLIENT_SECRET", secret(c.ConnexusClientSecret)),

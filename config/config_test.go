@@ -62,6 +62,8 @@ func TestDefaults(t *testing.T) {
 		RateStartsPerIP:     "20-H",
 		RateChecksPerIP:     "60-M",
 		RatePerKey:          "6000-M",
+
+		RedisReplicaAckTimeout: 500 * time.Millisecond,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -95,6 +97,10 @@ func TestVariables(t *testing.T) {
 		{env: map[string]string{"REDIS_MIN_REPLICA_ACKS": "1"}, check: func(c *Config) any { return c.RedisMinReplicaAcks }, want: 1},
 		{env: map[string]string{"REDIS_MIN_REPLICA_ACKS": "one"}, err: "REDIS_MIN_REPLICA_ACKS"},
 		{env: map[string]string{"REDIS_MIN_REPLICA_ACKS": "-1"}, err: "REDIS_MIN_REPLICA_ACKS"},
+		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "1.5s"}, check: func(c *Config) any { return c.RedisReplicaAckTimeout }, want: 1500 * time.Millisecond},
+		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "500"}, err: "REDIS_REPLICA_ACK_TIMEOUT"},
+		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "0s"}, err: "REDIS_REPLICA_ACK_TIMEOUT: must be positive"},
+		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "-1ms"}, err: "REDIS_REPLICA_ACK_TIMEOUT: must be positive"},
 
 		{env: map[string]string{"CONNEXUS_BASE_URL": "http://127.0.0.1:9999/api/"}, check: func(c *Config) any { return c.ConnexusBaseURL }, want: "http://127.0.0.1:9999/api"},
 		{env: map[string]string{"CONNEXUS_BASE_URL": "websms.co.nz/api"}, err: "CONNEXUS_BASE_URL"},
@@ -299,6 +305,15 @@ func TestSecretsNeverShown(t *testing.T) {
 	for _, s := range []string{"redis-pw-123", "api-secret-123"} {
 		if strings.Contains(err.Error(), s) {
 			t.Errorf("error shows secret %q: %v", s, err)
+		}
+	}
+}
+
+func TestRedisSettingsShown(t *testing.T) {
+	c := mustLoad(t, env(prod, map[string]string{"REDIS_MIN_REPLICA_ACKS": "1", "REDIS_REPLICA_ACK_TIMEOUT": "750ms"}))
+	for _, want := range []string{"REDIS_MIN_REPLICA_ACKS=1", "REDIS_REPLICA_ACK_TIMEOUT=750ms"} {
+		if !strings.Contains(c.String(), want) {
+			t.Errorf("start-up config %q lacks %s", c, want)
 		}
 	}
 }

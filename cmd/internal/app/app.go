@@ -27,9 +27,6 @@ import (
 	"github.com/otpgate/otpgate/ratelimit"
 )
 
-// replicaAckTimeout is the contract's bound on WAIT for REDIS_MIN_REPLICA_ACKS.
-const replicaAckTimeout = 200 * time.Millisecond
-
 // ShutdownTimeout bounds how long in-flight requests may finish after
 // SIGTERM. A start may take up to otp.MaxStartTime and one cut short by
 // the deadline makes the process exit 1, so it outlasts that; the pod's
@@ -148,7 +145,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 
 	var storeOpts []redisstore.Option
 	if cfg.RedisMinReplicaAcks > 0 {
-		storeOpts = append(storeOpts, redisstore.WithReplicaAcks(cfg.RedisMinReplicaAcks, replicaAckTimeout))
+		storeOpts = append(storeOpts, redisstore.WithReplicaAcks(cfg.RedisMinReplicaAcks, cfg.RedisReplicaAckTimeout))
 	}
 	store := redisstore.New(rdb, storeOpts...)
 

@@ -167,3 +167,36 @@ func TestTimeoutsOutlastAStart(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicaAckTimeout shows that REDIS_REPLICA_ACK_TIMEOUT reaches the
+// store: on a Redis without replicas a check waits for the whole timeout
+// before it answers 503. The timeout is longer than both the default and
+// the old fixed 200 ms, so neither could pass for it.
+func TestReplicaAckTimeout(t *testing.T) {
+	fake := connexustest.NewServer()
+	t.Cleanup(fake.Close)
+	cfg := productionConfig(t, fake.URL)
+	cfg.RedisMinReplicaAcks = 1
+	cfg.RedisReplicaAckTimeout = 700 * time.Millisecond
+	a, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler), io.Discard, WithRedis(redistest.Real(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	post := func(path, body string) (int, time.Duration) {
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		began := time.Now()
+		a.Handler.ServeHTTP(rec, req)
+		return rec.Code, time.Since(began)
+	}
+	status, took := post("/v1/verifications", `{"to":"021 234 567"}`)
+	if status == http.StatusCreated {
+		status, took = post("/v1/checks", `{"to":"021 234 567","code":"000000"}`)
+	}
+	if status != http.StatusServiceUnavailable || took < cfg.RedisReplicaAckTimeout {
+		t.Errorf("a write without replicas answered %d after %v, want 503 after at least %v", status, took, cfg.RedisReplicaAckTimeout)
+	}
+}
