@@ -31,7 +31,10 @@ const EnvURL = "OTPGATE_TEST_REDIS_URL"
 // Server is a running redis-server owned by one test.
 type Server struct {
 	Addr string
-	cmd  *exec.Cmd
+	// TLSAddr is the server's TLS port, when it has one (StartSecureServer
+	// with a CA); Addr then stays open without TLS.
+	TLSAddr string
+	cmd     *exec.Cmd
 }
 
 // Kill stops the server abruptly, as a crash would.
@@ -62,12 +65,13 @@ func (s *Server) signal(sig syscall.Signal) error {
 // the test ends. It skips the test if the binary is missing, unless CI=true.
 func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
-	return startWithConfig(t, "", args...)
+	return startWithConfig(t, "", nil, args...)
 }
 
 // startWithConfig starts redis-server with an optional config file, which
-// redis-server only accepts as its first argument.
-func startWithConfig(t testing.TB, conf string, args ...string) *Server {
+// redis-server only accepts as its first argument. With tlsArgs it also
+// listens on a TLS port, configured by them.
+func startWithConfig(t testing.TB, conf string, tlsArgs []string, args ...string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -85,6 +89,12 @@ func startWithConfig(t testing.TB, conf string, args ...string) *Server {
 			"--save", "", "--appendonly", "no", "--dir", dir,
 			"--logfile", "",
 		}...)
+		tlsAddr := ""
+		if tlsArgs != nil {
+			tlsPort := freePort(t)
+			tlsAddr = fmt.Sprintf("127.0.0.1:%d", tlsPort)
+			all = append(append(all, "--tls-port", strconv.Itoa(tlsPort)), tlsArgs...)
+		}
 		all = append(all, args...)
 		cmd := exec.Command(bin, all...)
 		out, err := cmd.StdoutPipe()
@@ -94,7 +104,7 @@ func startWithConfig(t testing.TB, conf string, args ...string) *Server {
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start redis-server: %v", err)
 		}
-		s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
+		s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), TLSAddr: tlsAddr, cmd: cmd}
 		if waitReady(out) {
 			t.Cleanup(s.Kill)
 			return s

@@ -22,6 +22,9 @@ type Topology struct {
 	Server   *Server
 	Sentinel *Sentinel
 	Cluster  *Cluster
+	// Security is how the servers are protected: nothing for EachTopology,
+	// SecureTopologySecurity's for EachSecureTopology.
+	Security Security
 }
 
 // topologyNames is the order in which EachTopology runs them.
@@ -33,12 +36,19 @@ var topologyNames = []string{"single", "sentinel", "cluster"}
 // cannot wipe the keys of a parallel test.
 var (
 	mainRunning atomic.Bool
-	sharedOnce  sync.Once
-	sharedErr   error
-	sharedSkip  bool
-	shared      map[string]*sharedTopology
+	plain       = &sharedSet{start: startPlain}
+	secure      = &sharedSet{start: startSecure}
 	owner       = &keeper{}
 )
+
+// sharedSet is the three topologies of one kind, started together once.
+type sharedSet struct {
+	start      func() map[string]func() Topology
+	once       sync.Once
+	err        error
+	skip       bool
+	topologies map[string]*sharedTopology
+}
 
 type sharedTopology struct {
 	mu sync.Mutex
@@ -59,19 +69,42 @@ func Main(m *testing.M) int {
 // and redis-cli it skips, or fails when CI=true.
 func EachTopology(t *testing.T, fn func(t *testing.T, tp Topology)) {
 	t.Helper()
+	plain.each(t, "EachTopology", fn)
+}
+
+// SecureTopologySecurity protects the servers of EachSecureTopology.
+var SecureTopologySecurity = Security{
+	Password:         "redistest-default-secret",
+	Username:         "otpgate",
+	UserPassword:     "redistest-user-secret",
+	SentinelPassword: "redistest-sentinel-secret",
+}
+
+// EachSecureTopology is EachTopology on servers protected as
+// SecureTopologySecurity says, with a CA of their own (Topology.Security.CA):
+// a password for the default user, an ACL user, a password for the
+// sentinel, and TLS beside every plain port. The servers are not the
+// ones of EachTopology, and are only started if a test asks for them.
+func EachSecureTopology(t *testing.T, fn func(t *testing.T, tp Topology)) {
+	t.Helper()
+	secure.each(t, "EachSecureTopology", fn)
+}
+
+func (set *sharedSet) each(t *testing.T, caller string, fn func(t *testing.T, tp Topology)) {
+	t.Helper()
 	if !mainRunning.Load() {
-		t.Fatal("redistest.EachTopology needs TestMain to call redistest.Main, which stops the shared servers")
+		t.Fatalf("redistest.%s needs TestMain to call redistest.Main, which stops the shared servers", caller)
 	}
-	sharedOnce.Do(startShared)
-	if sharedErr != nil {
-		if sharedSkip {
-			t.Skip(sharedErr)
+	set.once.Do(set.startAll)
+	if set.err != nil {
+		if set.skip {
+			t.Skip(set.err)
 		}
-		t.Fatal(sharedErr)
+		t.Fatal(set.err)
 	}
 	for _, name := range topologyNames {
 		t.Run(name, func(t *testing.T) {
-			st := shared[name]
+			st := set.topologies[name]
 			st.mu.Lock()
 			t.Cleanup(st.mu.Unlock)
 			if err := flush(st.Client); err != nil {
@@ -82,47 +115,77 @@ func EachTopology(t *testing.T, fn func(t *testing.T, tp Topology)) {
 	}
 }
 
-// startShared starts the three topologies side by side, since most of
-// their start-up is waiting.
-func startShared() {
-	starters := map[string]func() Topology{
+func startPlain() map[string]func() Topology {
+	return map[string]func() Topology{
 		"single": func() Topology {
 			s := StartServer(owner)
 			return Topology{Server: s, Client: owner.closing(redis.NewClient(&redis.Options{Addr: s.Addr}))}
 		},
 		"sentinel": func() Topology {
 			st := StartSentinel(owner)
-			return Topology{Sentinel: st, Client: owner.closing(redis.NewFailoverClient(&redis.FailoverOptions{
-				MasterName: st.MasterName, SentinelAddrs: []string{st.Sentinel.Addr},
-			}))}
+			return Topology{Sentinel: st, Client: owner.closing(redis.NewFailoverClient(st.failoverOptions()))}
 		},
 		"cluster": func() Topology {
 			cl := StartCluster(owner)
 			return Topology{Cluster: cl, Client: owner.closing(redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs}))}
 		},
 	}
+}
+
+// startSecure makes one CA for the three topologies. The test clients
+// use the default user; the plain ports where they can, since TLS only
+// slows them down, and the sentinel's TLS port, which names TLS masters.
+func startSecure() map[string]func() Topology {
+	sec := SecureTopologySecurity
+	sec.CA = NewCA(owner)
+	return map[string]func() Topology{
+		"single": func() Topology {
+			s := StartSecureServer(owner, sec)
+			return Topology{Server: s, Security: sec, Client: owner.closing(redis.NewClient(sec.options(s.Addr)))}
+		},
+		"sentinel": func() Topology {
+			st := StartSecureSentinel(owner, sec)
+			return Topology{Sentinel: st, Security: sec, Client: owner.closing(redis.NewFailoverClient(st.failoverOptions()))}
+		},
+		"cluster": func() Topology {
+			cl := StartSecureCluster(owner, sec)
+			return Topology{Cluster: cl, Security: sec, Client: owner.closing(redis.NewClusterClient(&redis.ClusterOptions{
+				Addrs: cl.Addrs, Password: sec.Password,
+			}))}
+		},
+	}
+}
+
+// startAll starts the three topologies side by side, since most of their
+// start-up is waiting.
+func (set *sharedSet) startAll() {
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup
 		errs []error
 	)
-	shared = make(map[string]*sharedTopology, len(starters))
+	var starters map[string]func() Topology
+	if _, stop := owner.try(func() Topology { starters = set.start(); return Topology{} }); stop != nil {
+		set.err, set.skip = errors.New(stop.msg), stop.skip
+		return
+	}
+	set.topologies = make(map[string]*sharedTopology, len(starters))
 	for name, start := range starters {
 		wg.Go(func() {
 			tp, stop := owner.try(start)
 			mu.Lock()
 			defer mu.Unlock()
 			if stop != nil {
-				sharedSkip = sharedSkip || stop.skip
+				set.skip = set.skip || stop.skip
 				errs = append(errs, fmt.Errorf("%s: %s", name, stop.msg))
 				return
 			}
 			tp.Name = name
-			shared[name] = &sharedTopology{Topology: tp}
+			set.topologies[name] = &sharedTopology{Topology: tp}
 		})
 	}
 	wg.Wait()
-	sharedErr = errors.Join(errs...)
+	set.err = errors.Join(errs...)
 }
 
 func flush(c redis.UniversalClient) error {
