@@ -58,6 +58,11 @@ type Config struct {
 	RedisMinReplicaAcks int      // REDIS_MIN_REPLICA_ACKS
 
 	RedisReplicaAckTimeout time.Duration // REDIS_REPLICA_ACK_TIMEOUT
+	RedisUsername          string        // REDIS_USERNAME
+	RedisPassword          string        // REDIS_PASSWORD
+	RedisSentinelPassword  string        // REDIS_SENTINEL_PASSWORD
+	RedisTLS               bool          // REDIS_TLS
+	RedisTLSCAFile         string        // REDIS_TLS_CA_FILE
 
 	ConnexusBaseURL      string // CONNEXUS_BASE_URL, without a trailing slash
 	ConnexusClientID     string // CONNEXUS_CLIENT_ID
@@ -133,6 +138,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	p.str("REDIS_SENTINEL_MASTER", &c.RedisSentinelMaster)
 	p.int("REDIS_MIN_REPLICA_ACKS", &c.RedisMinReplicaAcks)
 	p.duration("REDIS_REPLICA_ACK_TIMEOUT", &c.RedisReplicaAckTimeout)
+	p.str("REDIS_USERNAME", &c.RedisUsername)
+	p.str("REDIS_PASSWORD", &c.RedisPassword)
+	p.str("REDIS_SENTINEL_PASSWORD", &c.RedisSentinelPassword)
+	p.onOff("REDIS_TLS", &c.RedisTLS)
+	p.str("REDIS_TLS_CA_FILE", &c.RedisTLSCAFile)
 	p.str("CONNEXUS_BASE_URL", &c.ConnexusBaseURL)
 	p.str("CONNEXUS_CLIENT_ID", &c.ConnexusClientID)
 	p.str("CONNEXUS_CLIENT_SECRET", &c.ConnexusClientSecret)
@@ -214,41 +224,7 @@ func (c *Config) validate() []error {
 	if err := checkHostPort(c.Addr); err != nil {
 		bad("OTPGATE_ADDR", "%v", err)
 	}
-
-	redisSettings := 0
-	if c.RedisURL != "" {
-		redisSettings++
-		if err := checkRedisURL(c.RedisURL); err != nil {
-			bad("REDIS_URL", "%v", err)
-		}
-	}
-	if len(c.RedisClusterAddrs) > 0 {
-		redisSettings++
-		for _, a := range c.RedisClusterAddrs {
-			if err := checkHostPort(a); err != nil {
-				bad("REDIS_CLUSTER_ADDRS", "%v", err)
-			}
-		}
-	}
-	if len(c.RedisSentinelAddrs) > 0 {
-		redisSettings++
-		for _, a := range c.RedisSentinelAddrs {
-			if err := checkHostPort(a); err != nil {
-				bad("REDIS_SENTINEL_ADDRS", "%v", err)
-			}
-		}
-		if c.RedisSentinelMaster == "" {
-			bad("REDIS_SENTINEL_MASTER", "required with REDIS_SENTINEL_ADDRS")
-		}
-	} else if c.RedisSentinelMaster != "" {
-		bad("REDIS_SENTINEL_ADDRS", "required with REDIS_SENTINEL_MASTER")
-	}
-	if redisSettings > 1 {
-		bad("REDIS_URL", "set only one of REDIS_URL, REDIS_CLUSTER_ADDRS and REDIS_SENTINEL_ADDRS")
-	}
-	if c.RedisMinReplicaAcks < 0 {
-		bad("REDIS_MIN_REPLICA_ACKS", "must be 0 or more, got %d", c.RedisMinReplicaAcks)
-	}
+	c.validateRedis(bad)
 
 	if u, err := url.Parse(c.ConnexusBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("CONNEXUS_BASE_URL", "must be an absolute http:// or https:// URL")
@@ -295,7 +271,6 @@ func (c *Config) validate() []error {
 			bad(name, "must be positive, got %s", d)
 		}
 	}
-	positive("REDIS_REPLICA_ACK_TIMEOUT", c.RedisReplicaAckTimeout)
 	positive("OTP_TTL", c.OTPTTL)
 	positive("OTP_RETENTION", c.Retention)
 	if c.ResendCooldown < 0 {
@@ -413,26 +388,6 @@ func checkHostPort(addr string) error {
 	return nil
 }
 
-// checkRedisURL never quotes the URL: it may hold a password.
-func checkRedisURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return errors.New("is not a valid URL")
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return errors.New("must start with redis:// or rediss://")
-	}
-	if u.Host == "" {
-		return errors.New("has no host")
-	}
-	if db := strings.Trim(u.Path, "/"); db != "" {
-		if n, err := strconv.Atoi(db); err != nil || n < 0 {
-			return errors.New("path must be a database number")
-		}
-	}
-	return nil
-}
-
 // parser collects one error per malformed variable so that an operator
 // fixes them all in one go.
 type parser struct {
@@ -466,6 +421,21 @@ func (p *parser) int(name string, dst *int) {
 		return
 	}
 	*dst = n
+}
+
+func (p *parser) onOff(name string, dst *bool) {
+	v, ok := p.get(name)
+	if !ok {
+		return
+	}
+	switch strings.ToLower(v) {
+	case "on":
+		*dst = true
+	case "off":
+		*dst = false
+	default:
+		p.fail(name, "must be on or off, got %q", v)
+	}
 }
 
 func (p *parser) duration(name string, dst *time.Duration) {
@@ -578,6 +548,11 @@ func (c *Config) attrs() []slog.Attr {
 		slog.String("REDIS_SENTINEL_MASTER", c.RedisSentinelMaster),
 		slog.Int("REDIS_MIN_REPLICA_ACKS", c.RedisMinReplicaAcks),
 		slog.String("REDIS_REPLICA_ACK_TIMEOUT", c.RedisReplicaAckTimeout.String()),
+		slog.String("REDIS_USERNAME", c.RedisUsername),
+		slog.String("REDIS_PASSWORD", secret(c.RedisPassword)),
+		slog.String("REDIS_SENTINEL_PASSWORD", secret(c.RedisSentinelPassword)),
+		slog.String("REDIS_TLS", onOff(c.RedisTLS)),
+		slog.String("REDIS_TLS_CA_FILE", c.RedisTLSCAFile),
 		slog.String("CONNEXUS_BASE_URL", c.ConnexusBaseURL),
 		slog.String("CONNEXUS_CLIENT_ID", c.ConnexusClientID),
 		slog.String("CONNEXUS_CLIENT_SECRET", secret(c.ConnexusClientSecret)),
@@ -605,6 +580,13 @@ func (c *Config) attrs() []slog.Attr {
 		slog.String("RATE_LIMIT_CHECKS_PER_IP", c.RateChecksPerIP),
 		slog.String("RATE_LIMIT_PER_KEY", c.RatePerKey),
 	}
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
 
 // redactURL hides the password of a Redis URL; an unparsable URL is hidden

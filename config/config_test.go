@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"reflect"
@@ -101,6 +102,24 @@ func TestVariables(t *testing.T) {
 		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "500"}, err: "REDIS_REPLICA_ACK_TIMEOUT"},
 		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "0s"}, err: "REDIS_REPLICA_ACK_TIMEOUT: must be positive"},
 		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "-1ms"}, err: "REDIS_REPLICA_ACK_TIMEOUT: must be positive"},
+
+		{env: map[string]string{"REDIS_URL": "", "REDIS_CLUSTER_ADDRS": "a:7000", "REDIS_USERNAME": "otpgate", "REDIS_PASSWORD": "pw"}, check: func(c *Config) any { return c.RedisUsername + "/" + c.RedisPassword }, want: "otpgate/pw"},
+		{env: map[string]string{"REDIS_URL": "", "REDIS_CLUSTER_ADDRS": "a:7000", "REDIS_PASSWORD": "pw"}, check: func(c *Config) any { return c.RedisPassword }, want: "pw"},
+		{env: map[string]string{"REDIS_URL": "", "REDIS_SENTINEL_ADDRS": "s:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_PASSWORD": "pw", "REDIS_SENTINEL_PASSWORD": "spw"}, check: func(c *Config) any { return c.RedisPassword + "/" + c.RedisSentinelPassword }, want: "pw/spw"},
+		{env: map[string]string{"REDIS_URL": "", "REDIS_SENTINEL_ADDRS": "s:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_TLS": "ON", "REDIS_TLS_CA_FILE": "/etc/redis/ca.pem"}, check: func(c *Config) any { return fmt.Sprint(c.RedisTLS, " ", c.RedisTLSCAFile) }, want: "true /etc/redis/ca.pem"},
+		{env: map[string]string{"REDIS_URL": "", "REDIS_CLUSTER_ADDRS": "a:7000", "REDIS_TLS": "off"}, check: func(c *Config) any { return c.RedisTLS }, want: false},
+		{env: map[string]string{"REDIS_URL": "", "REDIS_CLUSTER_ADDRS": "a:7000", "REDIS_TLS": "yes"}, err: `REDIS_TLS: must be on or off, got "yes"`},
+		// A REDIS_URL carries its own credentials and TLS; a second source
+		// beside it would leave one silently ignored.
+		{env: map[string]string{"REDIS_PASSWORD": "pw"}, err: "REDIS_PASSWORD: not used with REDIS_URL"},
+		{env: map[string]string{"REDIS_USERNAME": "otpgate"}, err: "REDIS_USERNAME: not used with REDIS_URL"},
+		{env: map[string]string{"REDIS_TLS": "on"}, err: "REDIS_TLS: not used with REDIS_URL"},
+		{env: map[string]string{"REDIS_SENTINEL_PASSWORD": "spw"}, err: "REDIS_SENTINEL_PASSWORD: only used with REDIS_SENTINEL_ADDRS"},
+		{env: map[string]string{"REDIS_TLS_CA_FILE": "/ca.pem"}, err: "REDIS_TLS_CA_FILE: only used with TLS"},
+		{env: map[string]string{"REDIS_URL": "rediss://:pw@r:6380/0", "REDIS_TLS_CA_FILE": "/ca.pem"}, check: func(c *Config) any { return c.RedisTLSCAFile }, want: "/ca.pem"},
+		{env: map[string]string{"REDIS_URL": "", "REDIS_CLUSTER_ADDRS": "a:7000", "REDIS_SENTINEL_PASSWORD": "spw"}, err: "REDIS_SENTINEL_PASSWORD: only used with REDIS_SENTINEL_ADDRS"},
+		{env: map[string]string{"REDIS_URL": "", "REDIS_CLUSTER_ADDRS": "a:7000", "REDIS_USERNAME": "otpgate"}, err: "REDIS_PASSWORD: required with REDIS_USERNAME"},
+		{env: map[string]string{"REDIS_URL": "", "REDIS_CLUSTER_ADDRS": "a:7000", "REDIS_TLS_CA_FILE": "/ca.pem"}, err: "REDIS_TLS_CA_FILE: only used with TLS"},
 
 		{env: map[string]string{"CONNEXUS_BASE_URL": "http://127.0.0.1:9999/api/"}, check: func(c *Config) any { return c.ConnexusBaseURL }, want: "http://127.0.0.1:9999/api"},
 		{env: map[string]string{"CONNEXUS_BASE_URL": "websms.co.nz/api"}, err: "CONNEXUS_BASE_URL"},
@@ -227,6 +246,9 @@ func TestModes(t *testing.T) {
 		{name: "keys only", env: map[string]string{"OTPGATE_API_KEYS": "a:b"}, err: []string{"REDIS_URL: required", "CONNEXUS_CLIENT_ID: required"}},
 		// The embedded Redis has no replica: every check would be a 503.
 		{name: "replica acks in dev mode", env: map[string]string{"REDIS_MIN_REPLICA_ACKS": "1"}, err: []string{"REDIS_MIN_REPLICA_ACKS: must be 0 in dev mode"}},
+		// The embedded Redis takes no password: a lone Redis credential is
+		// half a production configuration, not something to ignore.
+		{name: "redis credentials in dev mode", env: map[string]string{"REDIS_PASSWORD": "pw", "REDIS_TLS": "on"}, err: []string{"REDIS_PASSWORD: only used with REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS", "REDIS_TLS: only used with"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,11 +332,43 @@ func TestSecretsNeverShown(t *testing.T) {
 }
 
 func TestRedisSettingsShown(t *testing.T) {
-	c := mustLoad(t, env(prod, map[string]string{"REDIS_MIN_REPLICA_ACKS": "1", "REDIS_REPLICA_ACK_TIMEOUT": "750ms"}))
-	for _, want := range []string{"REDIS_MIN_REPLICA_ACKS=1", "REDIS_REPLICA_ACK_TIMEOUT=750ms"} {
+	c := mustLoad(t, env(prod, map[string]string{
+		"REDIS_URL":                 "",
+		"REDIS_SENTINEL_ADDRS":      "s:26379",
+		"REDIS_SENTINEL_MASTER":     "m",
+		"REDIS_USERNAME":            "otpgate",
+		"REDIS_PASSWORD":            "master-pw-123",
+		"REDIS_SENTINEL_PASSWORD":   "sentinel-pw-123",
+		"REDIS_TLS":                 "on",
+		"REDIS_TLS_CA_FILE":         "/etc/redis/ca.pem",
+		"REDIS_MIN_REPLICA_ACKS":    "1",
+		"REDIS_REPLICA_ACK_TIMEOUT": "750ms",
+	}))
+	var logJSON bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logJSON, nil)).Info("config", "config", c)
+	for where, out := range map[string]string{"String": c.String(), "JSON log": logJSON.String()} {
+		for _, s := range []string{"master-pw-123", "sentinel-pw-123"} {
+			if strings.Contains(out, s) {
+				t.Errorf("%s shows secret %q: %s", where, s, out)
+			}
+		}
+	}
+	for _, want := range []string{
+		"REDIS_USERNAME=otpgate", "REDIS_PASSWORD=***", "REDIS_SENTINEL_PASSWORD=***", "REDIS_TLS=on",
+		"REDIS_TLS_CA_FILE=/etc/redis/ca.pem", "REDIS_MIN_REPLICA_ACKS=1", "REDIS_REPLICA_ACK_TIMEOUT=750ms",
+	} {
 		if !strings.Contains(c.String(), want) {
 			t.Errorf("start-up config %q lacks %s", c, want)
 		}
+	}
+	if s := mustLoad(t, env(prod, nil)).String(); !strings.Contains(s, "REDIS_PASSWORD= ") || !strings.Contains(s, "REDIS_TLS=off") {
+		t.Errorf("start-up config without Redis credentials %q: want REDIS_PASSWORD empty and REDIS_TLS=off", s)
+	}
+
+	// Nor do errors quote them.
+	_, err := Load(env(prod, map[string]string{"REDIS_PASSWORD": "master-pw-123", "REDIS_SENTINEL_PASSWORD": "sentinel-pw-123"}))
+	if err == nil || strings.Contains(err.Error(), "master-pw-123") || strings.Contains(err.Error(), "sentinel-pw-123") {
+		t.Errorf("Load with misplaced Redis passwords = %v, want an error without them", err)
 	}
 }
 

@@ -93,7 +93,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	rdb := o.rdb
 	if rdb == nil {
 		var closeRedis func()
-		if rdb, closeRedis, err = openRedis(cfg); err != nil {
+		if rdb, closeRedis, err = openRedis(ctx, cfg, log); err != nil {
 			return nil, err
 		}
 		a.closers = append(a.closers, closeRedis)

@@ -2,9 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -38,33 +42,145 @@ const (
 // openRedis returns the one Redis client the service shares, and a close
 // function that releases it (and the embedded server in dev mode). Every
 // command goes to a master: counters read from a lagging replica would
-// hand out attempts and sends that were already used.
-func openRedis(cfg *config.Config) (redis.UniversalClient, func(), error) {
+// hand out attempts and sends that were already used. Outside dev mode it
+// pings Redis first (see checkRedis).
+func openRedis(ctx context.Context, cfg *config.Config, log *slog.Logger) (redis.UniversalClient, func(), error) {
+	if cfg.DevMode() {
+		return embeddedRedis()
+	}
+	tlsConf, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	var c redis.UniversalClient
 	switch {
 	case cfg.RedisURL != "":
-		opts, err := urlOptions(cfg.RedisURL)
+		opts, err := urlOptions(cfg.RedisURL, tlsConf)
 		if err != nil {
 			return nil, nil, err
 		}
-		c := redis.NewClient(opts)
-		return c, func() { _ = c.Close() }, nil
+		c = redis.NewClient(opts)
 	case len(cfg.RedisClusterAddrs) > 0:
-		c := redis.NewClusterClient(clusterOptions(cfg))
-		return c, func() { _ = c.Close() }, nil
+		c = redis.NewClusterClient(clusterOptions(cfg, tlsConf))
 	case len(cfg.RedisSentinelAddrs) > 0:
-		c := redis.NewFailoverClient(failoverOptions(cfg))
-		return c, func() { _ = c.Close() }, nil
-	case cfg.DevMode():
-		return embeddedRedis()
+		c = redis.NewFailoverClient(failoverOptions(cfg, tlsConf))
+	default:
+		return nil, nil, fmt.Errorf("REDIS_URL: required outside dev mode")
 	}
-	return nil, nil, fmt.Errorf("REDIS_URL: required outside dev mode")
+	if err := checkRedis(ctx, cfg, c, tlsConf, log); err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	return c, func() { _ = c.Close() }, nil
 }
 
-func urlOptions(url string) (*redis.Options, error) {
+// startupCheckTimeout keeps a slow or unreachable Redis from delaying
+// start-up much; readiness reports an outage anyway.
+const startupCheckTimeout = 2 * time.Second
+
+// checkRedis pings every sentinel, then the master (or a Cluster node), so
+// that credentials or a certificate that Redis refuses stop start-up with
+// an error naming the variable to fix, instead of a service that answers
+// 503 forever. A Redis that is only unreachable may be restarting or
+// failing over: that is logged, and start-up goes on. So is TLS spoken to
+// a plain port or the reverse, which only times out. Redis's refusals
+// never quote a password, and neither do these errors.
+func checkRedis(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, tlsConf *tls.Config, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, startupCheckTimeout)
+	defer cancel()
+	for _, addr := range cfg.RedisSentinelAddrs {
+		sc := redis.NewSentinelClient(&redis.Options{
+			Addr:          addr,
+			Password:      cfg.RedisSentinelPassword,
+			TLSConfig:     tlsConf,
+			DialTimeout:   redisDialTimeout,
+			DialerRetries: redisDialerRetries,
+		})
+		err := sc.Ping(ctx).Err()
+		_ = sc.Close()
+		if err := refusal(cfg, err, "REDIS_SENTINEL_PASSWORD", "the sentinel at "+addr); err != nil {
+			return err
+		}
+		if err != nil {
+			log.Warn("a Redis sentinel is unreachable at start-up", "addr", addr, "error", err.Error())
+		}
+	}
+	credentials := "REDIS_PASSWORD"
+	switch {
+	case cfg.RedisURL != "":
+		credentials = "REDIS_URL"
+	case cfg.RedisUsername != "":
+		credentials = "REDIS_USERNAME, REDIS_PASSWORD"
+	}
+	err := rdb.Ping(ctx).Err()
+	if err := refusal(cfg, err, credentials, "Redis"); err != nil {
+		return err
+	}
+	if err != nil {
+		log.Warn("Redis is unreachable at start-up; /readyz answers 503 until it answers", "error", err.Error())
+	}
+	return nil
+}
+
+// refusal is the start-up error for err when err is Redis (who) refusing
+// the configured credentials or TLS, and nil otherwise.
+func refusal(cfg *config.Config, err error, credentials, who string) error {
+	var cert *tls.CertificateVerificationError
+	var host x509.HostnameError
+	tlsSetting := "REDIS_TLS"
+	if cfg.RedisURL != "" {
+		tlsSetting = "REDIS_URL"
+	}
+	switch {
+	case err == nil:
+		return nil
+	case redis.IsAuthError(err), redis.IsPermissionError(err):
+		return fmt.Errorf("%s: %s refused the credentials: %v", credentials, who, err)
+	case errors.As(err, &host):
+		return fmt.Errorf("%s: the certificate of %s does not name the address it was reached at (the address Redis announces, for Cluster nodes and sentinel-announced masters): %v", tlsSetting, who, err)
+	case errors.As(err, &cert) && cfg.RedisTLSCAFile == "":
+		return fmt.Errorf("REDIS_TLS_CA_FILE: the certificate of %s is not signed by a system root; set REDIS_TLS_CA_FILE to the CA that signed it: %v", who, err)
+	case errors.As(err, &cert):
+		return fmt.Errorf("REDIS_TLS_CA_FILE: the certificate of %s is not trusted: %v", who, err)
+	}
+	return nil
+}
+
+// tlsConfig is the TLS of every Redis connection when REDIS_TLS is on, and
+// the trusted roots of a rediss:// REDIS_URL. Its ServerName stays empty:
+// crypto/tls then checks each certificate against the address dialled,
+// which for Cluster nodes and sentinel-announced masters is whatever
+// Redis announces, so each certificate must name its node's announced
+// hostname or IP. Nil means no TLS from these settings.
+func tlsConfig(cfg *config.Config) (*tls.Config, error) {
+	if !cfg.RedisTLS && cfg.RedisTLSCAFile == "" {
+		return nil, nil
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.RedisTLSCAFile == "" {
+		return conf, nil // the system roots
+	}
+	pem, err := os.ReadFile(cfg.RedisTLSCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_TLS_CA_FILE: %w", err)
+	}
+	conf.RootCAs = x509.NewCertPool()
+	if !conf.RootCAs.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("REDIS_TLS_CA_FILE: %s holds no PEM certificate", cfg.RedisTLSCAFile)
+	}
+	return conf, nil
+}
+
+// urlOptions reads a REDIS_URL. A rediss:// URL trusts the roots of
+// tlsConf when it is set (REDIS_TLS_CA_FILE), the system roots otherwise.
+func urlOptions(url string, tlsConf *tls.Config) (*redis.Options, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		// go-redis errors can quote the URL, and with it the password.
 		return nil, fmt.Errorf("REDIS_URL: cannot be used by the Redis client")
+	}
+	if opts.TLSConfig != nil && tlsConf != nil {
+		opts.TLSConfig.RootCAs = tlsConf.RootCAs
 	}
 	// Zero means the URL did not set it.
 	if opts.DialTimeout == 0 {
@@ -82,9 +198,12 @@ func urlOptions(url string) (*redis.Options, error) {
 
 // clusterOptions leaves ReadOnly, RouteByLatency and RouteRandomly off, so
 // no command is sent to a replica.
-func clusterOptions(cfg *config.Config) *redis.ClusterOptions {
+func clusterOptions(cfg *config.Config, tlsConf *tls.Config) *redis.ClusterOptions {
 	return &redis.ClusterOptions{
 		Addrs:         cfg.RedisClusterAddrs,
+		Username:      cfg.RedisUsername,
+		Password:      cfg.RedisPassword,
+		TLSConfig:     tlsConf,
 		DialTimeout:   redisDialTimeout,
 		DialerRetries: redisDialerRetries,
 		MaxRetries:    redisMaxRetries,
@@ -93,15 +212,21 @@ func clusterOptions(cfg *config.Config) *redis.ClusterOptions {
 }
 
 // failoverOptions is for redis.NewFailoverClient, which talks to the master
-// only; ReplicaOnly and the routing options stay off.
-func failoverOptions(cfg *config.Config) *redis.FailoverOptions {
+// only; ReplicaOnly and the routing options stay off. The sentinels have a
+// password of their own; the master's is REDIS_USERNAME/REDIS_PASSWORD.
+// TLS, when on, covers both.
+func failoverOptions(cfg *config.Config, tlsConf *tls.Config) *redis.FailoverOptions {
 	return &redis.FailoverOptions{
-		MasterName:    cfg.RedisSentinelMaster,
-		SentinelAddrs: cfg.RedisSentinelAddrs,
-		DialTimeout:   redisDialTimeout,
-		DialerRetries: redisDialerRetries,
-		MaxRetries:    redisMaxRetries,
-		PoolTimeout:   redisPoolTimeout,
+		MasterName:       cfg.RedisSentinelMaster,
+		SentinelAddrs:    cfg.RedisSentinelAddrs,
+		SentinelPassword: cfg.RedisSentinelPassword,
+		Username:         cfg.RedisUsername,
+		Password:         cfg.RedisPassword,
+		TLSConfig:        tlsConf,
+		DialTimeout:      redisDialTimeout,
+		DialerRetries:    redisDialerRetries,
+		MaxRetries:       redisMaxRetries,
+		PoolTimeout:      redisPoolTimeout,
 	}
 }
 
