@@ -276,7 +276,7 @@ func checkEnvSplit(t *testing.T, m manifests) {
 		}
 	}
 	for k := range secretVars {
-		if k == "REDIS_URL" || strings.HasPrefix(k, "CONNEXUS_USER") || k == "CONNEXUS_PASSWORD" {
+		if strings.HasPrefix(k, "REDIS_") || strings.HasPrefix(k, "CONNEXUS_USER") || k == "CONNEXUS_PASSWORD" {
 			continue // optional: another topology or auth mode
 		}
 		if _, ok := m.secret.Data[k]; !ok {
@@ -300,7 +300,67 @@ func checkEnvSplit(t *testing.T, m manifests) {
 		if env["REDIS_MIN_REPLICA_ACKS"] != "1" {
 			t.Errorf("Sentinel setup: REDIS_MIN_REPLICA_ACKS = %q, want 1", env["REDIS_MIN_REPLICA_ACKS"])
 		}
+		// A production Sentinel setup has passwords on the masters and the
+		// sentinels; the overlay must show where they go.
+		for _, k := range []string{"REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD"} {
+			if _, ok := m.secret.Data[k]; !ok {
+				t.Errorf("Sentinel setup: Secret lacks %s", k)
+			}
+		}
 	}
+	checkRedisTLS(t, m, env)
+}
+
+// checkRedisTLS follows REDIS_TLS_CA_FILE to the volume that must hold it:
+// otpgate refuses to start when the file is missing.
+func checkRedisTLS(t *testing.T, m manifests, env map[string]string) {
+	switch env["REDIS_TLS"] {
+	case "", "on", "off":
+	default:
+		t.Errorf("REDIS_TLS = %q, want on or off", env["REDIS_TLS"])
+	}
+	if env["REDIS_TLS"] == "on" && env["REDIS_URL"] != "" {
+		t.Errorf("REDIS_TLS=on beside REDIS_URL, which otpgate refuses: use rediss://")
+	}
+	ca := env["REDIS_TLS_CA_FILE"]
+	if ca == "" {
+		return
+	}
+	if env["REDIS_TLS"] != "on" && !strings.HasPrefix(env["REDIS_URL"], "rediss://") {
+		t.Errorf("REDIS_TLS_CA_FILE without TLS, which otpgate refuses")
+	}
+	pod := m.deployment.Spec.Template.Spec
+	volumes := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		volumes[v.Name] = v
+	}
+	for _, vm := range pod.Containers[0].VolumeMounts {
+		rel, err := filepath.Rel(vm.MountPath, ca)
+		if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+			continue
+		}
+		if !vm.ReadOnly {
+			t.Errorf("volume %s holding REDIS_TLS_CA_FILE is mounted writable", vm.Name)
+		}
+		v, ok := volumes[vm.Name]
+		if !ok {
+			t.Fatalf("REDIS_TLS_CA_FILE is on volume mount %s, which the pod does not define", vm.Name)
+		}
+		var items []corev1.KeyToPath
+		switch {
+		case v.Secret != nil:
+			items = v.Secret.Items
+		case v.ConfigMap != nil:
+			items = v.ConfigMap.Items
+		default:
+			t.Fatalf("REDIS_TLS_CA_FILE is on volume %s, which is neither a Secret nor a ConfigMap", vm.Name)
+		}
+		if len(items) > 0 && !slices.ContainsFunc(items, func(i corev1.KeyToPath) bool { return i.Path == rel }) {
+			t.Errorf("REDIS_TLS_CA_FILE %s: volume %s projects no item at %s", ca, vm.Name, rel)
+		}
+		return
+	}
+	t.Errorf("REDIS_TLS_CA_FILE %s is on no volume mount of the container", ca)
 }
 
 // containerPort resolves a named or numbered port against the container.
