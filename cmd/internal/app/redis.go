@@ -82,9 +82,10 @@ const startupCheckTimeout = 2 * time.Second
 // that credentials or a certificate that Redis refuses stop start-up with
 // an error naming the variable to fix, instead of a service that answers
 // 503 forever. A Redis that is only unreachable may be restarting or
-// failing over: that is logged, and start-up goes on. So is TLS spoken to
-// a plain port or the reverse, which only times out. Redis's refusals
-// never quote a password, and neither do these errors.
+// failing over: that is logged, and start-up goes on. So are TLS spoken
+// to a plain port (a timeout) and the reverse (a closed connection), which
+// look no different. Redis's refusals never quote a password, and neither
+// do these errors.
 func checkRedis(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, tlsConf *tls.Config, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, startupCheckTimeout)
 	defer cancel()
