@@ -174,21 +174,27 @@ func timed(in *instance, path string, body map[string]any) (int, map[string]any,
 // (SIGSTOP) and the master drops their links, so writes made in the cut
 // exist on the master alone when it dies; then one replica runs again,
 // behind, and is promoted. Every start and check the service acknowledged
-// must survive that.
+// must survive that. The second drill runs on a protected Sentinel setup,
+// as its ACL user over TLS: the promoted master must take the same user,
+// its announced address the same certificate check, and the replica given
+// to it afterwards the same password.
 func TestFailover(t *testing.T) {
+	protected := redistest.SecureTopologySecurity
+	protected.CA = redistest.NewCA(t)
 	for _, dr := range []struct {
 		name string
 		acks int
 		cut  bool
+		sec  redistest.Security
 	}{
-		{"REDIS_MIN_REPLICA_ACKS=0", 0, false},
-		{"REDIS_MIN_REPLICA_ACKS=1", 1, false},
-		{"REDIS_MIN_REPLICA_ACKS=1 with a replication cut", 1, true},
+		{"REDIS_MIN_REPLICA_ACKS=0", 0, false, redistest.Security{}},
+		{"REDIS_MIN_REPLICA_ACKS=1, ACL user, sentinel password and TLS", 1, false, protected},
+		{"REDIS_MIN_REPLICA_ACKS=1 with a replication cut", 1, true, redistest.Security{}},
 	} {
 		t.Run(dr.name, func(t *testing.T) {
 			// Most of a drill is waiting for Sentinel.
 			t.Parallel()
-			failoverDrill(t, dr.acks, dr.cut)
+			failoverDrill(t, dr.acks, dr.cut, dr.sec)
 		})
 	}
 }
@@ -197,10 +203,23 @@ func TestFailover(t *testing.T) {
 // receives before it dies.
 const replicationCut = 500 * time.Millisecond
 
-func failoverDrill(t *testing.T, acks int, cut bool) {
+// failoverDrill runs traffic through a failover of a Sentinel setup that
+// sec protects; with a CA in sec, otpgate reaches it as its ACL user over
+// TLS. A replication cut needs an unprotected setup.
+func failoverDrill(t *testing.T, acks int, cut bool, sec redistest.Security) {
 	ctx := context.Background()
-	st := redistest.StartSentinel(t)
-	sc := redis.NewSentinelClient(&redis.Options{Addr: st.Sentinel.Addr})
+	st := redistest.StartSecureSentinel(t, sec)
+	redisEnv := map[string]string{
+		"REDIS_SENTINEL_ADDRS":  st.Sentinel.Addr,
+		"REDIS_SENTINEL_MASTER": st.MasterName,
+	}
+	sentinelAddr := st.Sentinel.Addr
+	if sec.CA != nil {
+		redisEnv = secureEnv(redistest.Topology{Sentinel: st, Security: sec})
+		sentinelAddr = st.Sentinel.TLSAddr
+	}
+	redisEnv["REDIS_MIN_REPLICA_ACKS"] = strconv.Itoa(acks)
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinelAddr, Password: sec.SentinelPassword, TLSConfig: sec.TLSConfig()})
 	t.Cleanup(func() { _ = sc.Close() })
 	var second *redistest.Server
 	if cut {
@@ -212,11 +231,7 @@ func failoverDrill(t *testing.T, acks int, cut bool) {
 	}
 	fake := connexustest.NewServer()
 	t.Cleanup(fake.Close)
-	env := productionEnv(fake.URL, map[string]string{
-		"REDIS_SENTINEL_ADDRS":   st.Sentinel.Addr,
-		"REDIS_SENTINEL_MASTER":  st.MasterName,
-		"REDIS_MIN_REPLICA_ACKS": strconv.Itoa(acks),
-	})
+	env := productionEnv(fake.URL, redisEnv)
 	env["OTP_LOOKUP"] = "off"
 	in := start(t, env)
 
@@ -296,7 +311,7 @@ func failoverDrill(t *testing.T, acks int, cut bool) {
 		}
 		// Redis delays a diskless full sync by 5 s by default, waiting
 		// for more replicas; there is only this one.
-		nm := redis.NewClient(&redis.Options{Addr: mst[0] + ":" + mst[1]})
+		nm := redis.NewClient(&redis.Options{Addr: mst[0] + ":" + mst[1], Password: sec.Password, TLSConfig: sec.TLSConfig()})
 		defer nm.Close()
 		if err := nm.ConfigSet(ctx, "repl-diskless-sync-delay", "0").Err(); err != nil {
 			t.Fatal(err)
@@ -311,7 +326,7 @@ func failoverDrill(t *testing.T, acks int, cut bool) {
 				t.Fatal(err)
 			}
 		} else {
-			redistest.StartServer(t, "--replicaof", mst[0], mst[1])
+			redistest.StartSecureServer(t, sec, "--replicaof", mst[0], mst[1])
 		}
 	}
 	d.waitFor(t, "recovery", 30*time.Second, func(d *drill) bool { return d.after >= 2*workers })
