@@ -179,7 +179,7 @@ func timed(in *instance, path string, body map[string]any) (int, map[string]any,
 // its announced address the same certificate check, and the replica given
 // to it afterwards the same password.
 func TestFailover(t *testing.T) {
-	protected := redistest.SecureTopologySecurity
+	protected := redistest.ProtectedSecurity()
 	protected.CA = redistest.NewCA(t)
 	for _, dr := range []struct {
 		name string

@@ -23,7 +23,7 @@ type Topology struct {
 	Sentinel *Sentinel
 	Cluster  *Cluster
 	// Security is how the servers are protected: nothing for EachTopology,
-	// SecureTopologySecurity's for EachSecureTopology.
+	// ProtectedSecurity with a CA for EachSecureTopology.
 	Security Security
 }
 
@@ -72,18 +72,21 @@ func EachTopology(t *testing.T, fn func(t *testing.T, tp Topology)) {
 	plain.each(t, "EachTopology", fn)
 }
 
-// SecureTopologySecurity protects the servers of EachSecureTopology.
-var SecureTopologySecurity = Security{
-	Password:         "redistest-default-secret",
-	Username:         "otpgate",
-	UserPassword:     "redistest-user-secret",
-	SentinelPassword: "redistest-sentinel-secret",
+// ProtectedSecurity is the protection of EachSecureTopology's servers,
+// without their CA: a password for the default user, an ACL user and a
+// password for the sentinels. Add a CA for TLS.
+func ProtectedSecurity() Security {
+	return Security{
+		Password:         "redistest-default-secret",
+		Username:         "otpgate",
+		UserPassword:     "redistest-user-secret",
+		SentinelPassword: "redistest-sentinel-secret",
+	}
 }
 
 // EachSecureTopology is EachTopology on servers protected as
-// SecureTopologySecurity says, with a CA of their own (Topology.Security.CA):
-// a password for the default user, an ACL user, a password for the
-// sentinel, and TLS beside every plain port. The servers are not the
+// ProtectedSecurity says, with a CA of their own (Topology.Security.CA), so
+// with TLS beside every plain port. The servers are not the
 // ones of EachTopology, and are only started if a test asks for them.
 func EachSecureTopology(t *testing.T, fn func(t *testing.T, tp Topology)) {
 	t.Helper()
@@ -136,7 +139,7 @@ func startPlain() map[string]func() Topology {
 // use the default user; the plain ports where they can, since TLS only
 // slows them down, and the sentinel's TLS port, which names TLS masters.
 func startSecure() map[string]func() Topology {
-	sec := SecureTopologySecurity
+	sec := ProtectedSecurity()
 	sec.CA = NewCA(owner)
 	return map[string]func() Topology{
 		"single": func() Topology {
