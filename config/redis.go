@@ -5,7 +5,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
+
+// maxReplicaAckTimeout bounds REDIS_REPLICA_ACK_TIMEOUT below go-redis's
+// 3 s read timeout, within which a WAIT must answer.
+const maxReplicaAckTimeout = 2 * time.Second
 
 // validateRedis checks the Redis settings: one topology, and credentials
 // and TLS settings only where they are used. A REDIS_URL carries its own
@@ -46,8 +51,10 @@ func (c *Config) validateRedis(bad func(name, format string, args ...any)) {
 	if c.RedisMinReplicaAcks < 0 {
 		bad("REDIS_MIN_REPLICA_ACKS", "must be 0 or more, got %d", c.RedisMinReplicaAcks)
 	}
-	if c.RedisReplicaAckTimeout <= 0 {
-		bad("REDIS_REPLICA_ACK_TIMEOUT", "must be positive, got %s", c.RedisReplicaAckTimeout)
+	// The wait rides in a pipeline, whose answer go-redis reads for at most
+	// 3 s, and each told write of a request may wait this long.
+	if c.RedisReplicaAckTimeout <= 0 || c.RedisReplicaAckTimeout > maxReplicaAckTimeout {
+		bad("REDIS_REPLICA_ACK_TIMEOUT", "must be positive and at most %s, got %s", maxReplicaAckTimeout, c.RedisReplicaAckTimeout)
 	}
 
 	// No value is quoted below: the passwords are secrets.

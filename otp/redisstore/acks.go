@@ -8,10 +8,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DefaultReplicaAckTimeout is how long a write waits for its replicas
-// unless WithReplicaAcks says otherwise (REDIS_REPLICA_ACK_TIMEOUT).
-const DefaultReplicaAckTimeout = 500 * time.Millisecond
-
 // Option changes how New and NewIdempotency build their store.
 type Option func(*writer)
 
@@ -33,7 +29,7 @@ type writer struct {
 }
 
 func newWriter(rdb redis.UniversalClient, opts []Option) writer {
-	w := writer{rdb: rdb, timeout: DefaultReplicaAckTimeout}
+	w := writer{rdb: rdb}
 	for _, o := range opts {
 		o(&w)
 	}
