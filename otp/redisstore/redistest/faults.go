@@ -3,6 +3,7 @@ package redistest
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -18,6 +19,18 @@ var ErrInjected = errors.New("redistest: injected failure")
 func FailWhen(match func(redis.Cmder) bool) redis.Hook { return failWhen(match) }
 
 type failWhen func(redis.Cmder) bool
+
+// SetOf matches a SET of a key that starts with prefix, such as the
+// store's indexes ("otp:i:", "otp:m:"), for FailWhen.
+func SetOf(prefix string) func(redis.Cmder) bool {
+	return func(cmd redis.Cmder) bool {
+		if cmd.Name() != "set" {
+			return false
+		}
+		key, _ := cmd.Args()[1].(string)
+		return strings.HasPrefix(key, prefix)
+	}
+}
 
 func (failWhen) DialHook(next redis.DialHook) redis.DialHook { return next }
 
