@@ -11,14 +11,14 @@ import (
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 )
 
-// fuzzRegions are the default regions numbers are read in: the two
-// countries allowed by default, and two with other national prefixes.
-var fuzzRegions = []string{"NZ", "AU", "US", "GB"}
+// fuzzRegions are default regions numbers are read in, with their country
+// codes: the two countries allowed by default, and two with other national
+// prefixes (the US shares +1 with Canada and the Caribbean).
+var fuzzRegions = []struct{ region, code string }{{"NZ", "64"}, {"AU", "61"}, {"US", "1"}, {"GB", "44"}}
 
-// localPrefix is what a local number of the default countries adds in
-// front of its digits once the country code is taken off (CONTRACT.md §3:
-// "021 234 5678" is "6421 234 5678").
-var localPrefix = map[string][2]string{"NZ": {"64", "0"}, "AU": {"61", "0"}}
+// defaultCountries are OTP_ALLOWED_COUNTRIES' default; their local numbers
+// start with "0" (CONTRACT.md §3: "021 234 5678" is "6421 234 5678").
+var defaultCountries = map[string]bool{"NZ": true, "AU": true}
 
 // separators are what CONTRACT.md §3 lets a user put between digits.
 var separators = []string{" ", "-", ".", "(", ")", "\t", "\u00a0"}
@@ -40,7 +40,8 @@ func FuzzNormalizePhone(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, raw string, r uint8, seps uint64) {
-		region := fuzzRegions[int(r)%len(fuzzRegions)]
+		fr := fuzzRegions[int(r)%len(fuzzRegions)]
+		region, code := fr.region, fr.code
 		got, gotRegion, err := otp.NormalizePhone(raw, region)
 		if err != nil {
 			want := otp.ErrInvalidPhone
@@ -68,8 +69,8 @@ func FuzzNormalizePhone(f *testing.F) {
 		}
 
 		forms := []string{"+" + got, withSeparators("+"+got, seps), withSeparators(typed, seps)}
-		if p, ok := localPrefix[region]; ok && gotRegion == region {
-			forms = append(forms, p[1]+strings.TrimPrefix(got, p[0]))
+		if defaultCountries[region] && gotRegion == region {
+			forms = append(forms, "0"+strings.TrimPrefix(got, code))
 		}
 		for _, form := range forms {
 			n, reg, err := otp.NormalizePhone(form, region)
@@ -79,16 +80,16 @@ func FuzzNormalizePhone(f *testing.F) {
 		}
 
 		// The result is also an accepted input ("6421234567"). Without a '+'
-		// a local reading wins, so reading it again may only change it when
-		// it spells a valid number of the default region too; the numbers
-		// of the default countries never change.
+		// a local reading wins, so reading it again may only change it into
+		// a number under the default region's own country code ("6472000000",
+		// NZ, is +1 647 200 0000, CA, in the US); the numbers of the default
+		// countries never change.
 		again, againRegion, err := otp.NormalizePhone(got, region)
 		if err != nil {
 			t.Fatalf("%q normalised to %q, which is refused in %s: %v", raw, got, region, err)
 		}
-		_, ownCountry := localPrefix[gotRegion]
-		_, localDefault := localPrefix[region]
-		if again != got && (againRegion != region || gotRegion == region || ownCountry && localDefault) {
+		if again != got && (!strings.HasPrefix(again, code) || gotRegion == region ||
+			defaultCountries[gotRegion] && defaultCountries[region]) {
 			t.Fatalf("%q normalised to %q (%s), which reads as %q (%s) in %s", raw, got, gotRegion, again, againRegion, region)
 		}
 	})
