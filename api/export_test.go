@@ -7,6 +7,13 @@ import (
 	"time"
 )
 
+// The request bodies, for the fuzz targets' reference decoder.
+type (
+	StartBody = startBody
+	CodeBody  = codeBody
+	CheckBody = checkBody
+)
+
 // ScopedKey exposes the store key of an Idempotency-Key to tests.
 var ScopedKey = scopedKey
 

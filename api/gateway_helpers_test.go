@@ -35,7 +35,7 @@ type gateway struct {
 
 // newGateway builds a gateway in API-key mode, or in password mode when
 // password is true. edit may change the API Config before New.
-func newGateway(t *testing.T, password bool, style connexustest.Style, edit ...func(*api.Config)) *gateway {
+func newGateway(t testing.TB, password bool, style connexustest.Style, edit ...func(*api.Config)) *gateway {
 	t.Helper()
 	metrics, err := api.NewMetrics(nil)
 	if err != nil {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,15 +13,15 @@ import (
 )
 
 // decodeJSON reads the request body strictly into dst: JSON content type,
-// one JSON value, no unknown fields, no trailing data. Its errors are
+// one JSON object, no unknown fields, no trailing data. Its errors are
 // 400 invalid_request with a message saying what was wrong, or 413.
 func decodeJSON(c *gin.Context, dst any) error {
 	if !strings.EqualFold(c.ContentType(), "application/json") {
 		return invalidRequest("Content-Type must be application/json")
 	}
 	dec := json.NewDecoder(c.Request.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
 		return bodyError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -28,6 +29,16 @@ func decodeJSON(c *gin.Context, dst any) error {
 			return errTooLarge
 		}
 		return invalidRequest("request body must hold exactly one JSON object")
+	}
+	// encoding/json decodes null into a struct as nothing at all, so it
+	// would pass for an empty object.
+	if raw[0] != '{' {
+		return invalidRequest("request body must be a JSON object")
+	}
+	obj := json.NewDecoder(bytes.NewReader(raw))
+	obj.DisallowUnknownFields()
+	if err := obj.Decode(dst); err != nil {
+		return bodyError(err)
 	}
 	return nil
 }

@@ -24,6 +24,8 @@ func TestParseDeliveryReport(t *testing.T) {
 		{"acceptd", `{"messageId":"a","status":"ACCEPTD","timestamp":1234567890000}`,
 			connexus.DeliveryReport{MessageID: "a", Status: "accepted", RawStatus: "ACCEPTD", Time: unix}},
 		{"queued", `{"messageId":"q","status":"QUEUED"}`, connexus.DeliveryReport{MessageID: "q", Status: "queued", RawStatus: "QUEUED"}},
+		{"last millisecond of RFC 3339", `{"messageId":"l","status":"DELIVRD","timestamp":253402300799999}`,
+			connexus.DeliveryReport{MessageID: "l", Status: "delivered", RawStatus: "DELIVRD", Time: time.UnixMilli(253402300799999).UTC()}},
 		{"code only", `{"messageId":"c","status":"?","statusCode":8}`, connexus.DeliveryReport{MessageID: "c", Status: "accepted", RawStatus: "?", StatusCode: 8}},
 	}
 	for _, tt := range tests {
@@ -40,7 +42,11 @@ func TestParseDeliveryReport(t *testing.T) {
 		"no id":          `{"status":"DELIVRD"}`,
 		"unknown status": `{"messageId":"x","status":"WHATEVER"}`,
 		"bad timestamp":  `{"messageId":"x","status":"DELIVRD","timestamp":"yesterday"}`,
-		"bad id":         `{"messageId":{},"status":"DELIVRD"}`,
+		// Times otpgate could not write in RFC 3339 (found writing FuzzParseDeliveryReport).
+		"year -1199":   `{"messageId":"x","status":"DELIVRD","timestamp":-99999999999}`,
+		"year 3170843": `{"messageId":"x","status":"DELIVRD","timestamp":99999999999999999}`,
+		"year 10000":   `{"messageId":"x","status":"DELIVRD","timestamp":"253402300800000"}`,
+		"bad id":       `{"messageId":{},"status":"DELIVRD"}`,
 	} {
 		if _, err := connexus.ParseDeliveryReport([]byte(payload)); err == nil {
 			t.Errorf("%s: parsed", name)

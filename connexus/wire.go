@@ -87,12 +87,16 @@ func (t *flexTime) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		at := time.Unix(n, 0).UTC()
 		// Seconds until the year 5138; beyond that it must be milliseconds.
 		if n > 1e11 {
-			*t = flexTime(time.UnixMilli(n).UTC())
-		} else {
-			*t = flexTime(time.Unix(n, 0).UTC())
+			at = time.UnixMilli(n).UTC()
 		}
+		// otpgate writes times in RFC 3339, whose years have four digits.
+		if at.Year() < 0 || at.Year() > 9999 {
+			return fmt.Errorf("timestamp %d is out of range", n)
+		}
+		*t = flexTime(at)
 		return nil
 	}
 	p, err := time.Parse(time.RFC3339, v)

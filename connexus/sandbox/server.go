@@ -359,6 +359,18 @@ func (s *Server) Requests() []Request {
 	return slices.Clone(s.requests)
 }
 
+// TakeRequests returns the requests received since the last TakeRequests
+// (the newest maxRecords of them), oldest first, and forgets them, so a
+// long run such as a fuzz target reads exactly what its last call caused.
+// Requests and RequestCount no longer see what was taken.
+func (s *Server) TakeRequests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	taken := s.requests
+	s.requests = nil
+	return taken
+}
+
 // RequestCount counts the kept requests received on path, faulted ones
 // included.
 func (s *Server) RequestCount(path string) int {

@@ -272,3 +272,27 @@ func TestDeliverErrors(t *testing.T) {
 		t.Fatalf("unreachable webhook: err = %v, want an error without the token", err)
 	}
 }
+
+func TestTakeRequestsForgetsWhatItReturns(t *testing.T) {
+	s := sandbox.NewServer()
+	defer s.Close()
+	paths := func(reqs []sandbox.Request) string {
+		var p []string
+		for _, r := range reqs {
+			p = append(p, r.Path)
+		}
+		return strings.Join(p, " ")
+	}
+	post(t, s, "sms/balance", creds(nil), nil)
+	post(t, s, "mo/query", creds(nil), nil)
+	if got := paths(s.TakeRequests()); got != "sms/balance mo/query" {
+		t.Errorf("first take = %q, want both requests", got)
+	}
+	if n := len(s.Requests()); n != 0 {
+		t.Errorf("Requests after a take = %d, want 0", n)
+	}
+	post(t, s, "configure", creds(nil), nil)
+	if got := paths(s.TakeRequests()); got != "configure" {
+		t.Errorf("second take = %q, want only the new request", got)
+	}
+}
