@@ -22,6 +22,9 @@ var (
 	errTooLarge            = errors.New("request too large")
 	errIdempotencyConflict = errors.New("idempotency key reused with another body")
 	errIdempotencyInUse    = errors.New("idempotency key in use")
+	// errIdempotencyUnsaved is a start that succeeded but whose answer
+	// could not be saved for replays; it matches otp.ErrUnavailable too.
+	errIdempotencyUnsaved = errors.New("idempotent response not saved")
 )
 
 // errorKind is one row of the error table.
@@ -53,6 +56,7 @@ var errorTable = []errorKind{
 	{otp.ErrMaxSends, http.StatusTooManyRequests, "max_sends_reached", "No more codes may be sent for this verification."},
 	{otp.ErrMaybeSent, http.StatusBadGateway, "upstream_error", "The SMS provider did not confirm the send; a code may arrive, but it will not work. Retry after the resend cooldown."},
 	{otp.ErrUpstream, http.StatusBadGateway, "upstream_error", "The SMS provider failed; nothing was sent. Retry later."},
+	{errIdempotencyUnsaved, http.StatusServiceUnavailable, "unavailable", "The code was sent and the verification stored, but saving this answer for Idempotency-Key replays was not confirmed, so a retry with this key is refused for a while; check the code by number (POST /v1/checks)."},
 	{otp.ErrUnrecorded, http.StatusServiceUnavailable, "unavailable", "A code was sent, but the service could not confirm it stored the outcome: the code may not work, and a retry may meet the resend cooldown."},
 	{otp.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "The service is temporarily unavailable."},
 }

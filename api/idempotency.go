@@ -142,7 +142,7 @@ func (s *server) idempotent(c *gin.Context, idemKey, fp string, fn func() (respo
 	if err != nil {
 		// The client was promised a replay: an answer that may not be
 		// replayed is not one to give.
-		return response{}, fmt.Errorf("save idempotent response: %w: %w: %w", otp.ErrUnrecorded, otp.ErrUnavailable, err)
+		return response{}, fmt.Errorf("%w: %w: %w", errIdempotencyUnsaved, otp.ErrUnavailable, err)
 	}
 	if !saved {
 		s.log.WarnContext(ctx, "idempotency lease ran out before the response was saved")

@@ -214,7 +214,7 @@ func TestIdempotencyRecordNotSaved(t *testing.T) {
 		c.IdempotencyWait = time.Nanosecond
 	})
 	e := wantError(t, f.do("POST", "/v1/verifications", `{"to":"0211234567"}`, "Idempotency-Key", "k"), http.StatusServiceUnavailable, "unavailable")
-	if !strings.Contains(e.Error.Message, "A code was sent") {
+	if !strings.Contains(e.Error.Message, "The code was sent") {
 		t.Errorf("message %q does not say that a code was sent", e.Error.Message)
 	}
 	if n := f.sender.count(); n != 1 {

@@ -100,9 +100,10 @@ func TestVariables(t *testing.T) {
 		{env: map[string]string{"REDIS_MIN_REPLICA_ACKS": "-1"}, err: "REDIS_MIN_REPLICA_ACKS"},
 		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "1.5s"}, check: func(c *Config) any { return c.RedisReplicaAckTimeout }, want: 1500 * time.Millisecond},
 		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "500"}, err: "REDIS_REPLICA_ACK_TIMEOUT"},
-		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "0s"}, err: "REDIS_REPLICA_ACK_TIMEOUT: must be positive"},
-		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "-1ms"}, err: "REDIS_REPLICA_ACK_TIMEOUT: must be positive"},
-		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "3s"}, err: "REDIS_REPLICA_ACK_TIMEOUT: must be positive and at most 2s"},
+		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "0s"}, err: "REDIS_REPLICA_ACK_TIMEOUT: must be 1ms to 2s"},
+		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "-1ms"}, err: "REDIS_REPLICA_ACK_TIMEOUT: must be 1ms to 2s"},
+		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "500us"}, err: "REDIS_REPLICA_ACK_TIMEOUT: must be 1ms to 2s"},
+		{env: map[string]string{"REDIS_REPLICA_ACK_TIMEOUT": "3s"}, err: "REDIS_REPLICA_ACK_TIMEOUT: must be 1ms to 2s"},
 
 		{env: map[string]string{"REDIS_URL": "", "REDIS_CLUSTER_ADDRS": "a:7000", "REDIS_USERNAME": "otpgate", "REDIS_PASSWORD": "pw"}, check: func(c *Config) any { return c.RedisUsername + "/" + c.RedisPassword }, want: "otpgate/pw"},
 		{env: map[string]string{"REDIS_URL": "", "REDIS_CLUSTER_ADDRS": "a:7000", "REDIS_PASSWORD": "pw"}, check: func(c *Config) any { return c.RedisPassword }, want: "pw"},

@@ -51,10 +51,10 @@ func (c *Config) validateRedis(bad func(name, format string, args ...any)) {
 	if c.RedisMinReplicaAcks < 0 {
 		bad("REDIS_MIN_REPLICA_ACKS", "must be 0 or more, got %d", c.RedisMinReplicaAcks)
 	}
-	// The wait rides in a pipeline, whose answer go-redis reads for at most
-	// 3 s, and each told write of a request may wait this long.
-	if c.RedisReplicaAckTimeout <= 0 || c.RedisReplicaAckTimeout > maxReplicaAckTimeout {
-		bad("REDIS_REPLICA_ACK_TIMEOUT", "must be positive and at most %s, got %s", maxReplicaAckTimeout, c.RedisReplicaAckTimeout)
+	// WAIT counts in whole milliseconds, and WAIT 0 waits for ever; it
+	// rides in a pipeline, whose answer go-redis reads for at most 3 s.
+	if c.RedisReplicaAckTimeout < time.Millisecond || c.RedisReplicaAckTimeout > maxReplicaAckTimeout {
+		bad("REDIS_REPLICA_ACK_TIMEOUT", "must be 1ms to %s, got %s", maxReplicaAckTimeout, c.RedisReplicaAckTimeout)
 	}
 
 	// No value is quoted below: the passwords are secrets.

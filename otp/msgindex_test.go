@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otpgate/otpgate/otp"
 	"github.com/otpgate/otpgate/otp/otptest"
@@ -50,7 +51,7 @@ func TestStartSucceedsWhenTheMessageIndexFails(t *testing.T) {
 // that a code may arrive that does not work.
 func TestStartSaysWhenTheSentCodeWasNotRecorded(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, c *redis.Client) {
-		e := newEnv(t, c, nil)
+		e := newEnv(t, c, func(cfg *otp.Config) { cfg.ResendCooldown = 5 * time.Minute })
 		c.AddHook(redistest.FailWhen(redistest.SetOf("otp:i:"))) // the id index, a commit's first write
 		_, _, err := e.svc.Start(context.Background(), otp.StartRequest{To: nzLocal})
 		if !errors.Is(err, otp.ErrUnrecorded) || !errors.Is(err, otp.ErrUnavailable) {
@@ -58,6 +59,13 @@ func TestStartSaysWhenTheSentCodeWasNotRecorded(t *testing.T) {
 		}
 		if e.sender.count() != 1 {
 			t.Fatalf("%d SMS sent, want the 1 the error speaks of", e.sender.count())
+		}
+		// The commit never ran, so only the reservation, held for a
+		// cooldown from the send (longer here than a send's own hold),
+		// keeps a retry from sending again.
+		e.clock.Advance(e.cfg.ResendCooldown - time.Second)
+		if _, _, err := e.svc.Start(context.Background(), otp.StartRequest{To: nzLocal}); !errors.Is(err, otp.ErrCooldown) {
+			t.Fatalf("retry within the cooldown of the unrecorded SMS = %v, want ErrCooldown", err)
 		}
 	})
 }

@@ -286,7 +286,8 @@ func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, t
 	if err != nil {
 		s.log.WarnContext(ctx, "send code failed", "to", MaskPhone(number), "err", err)
 		if errors.Is(err, ErrMaybeSent) {
-			s.holdUnconfirmed(ctx, number, token)
+			s.hold(ctx, number, token)
+			s.countSend(ctx, number)
 		} else {
 			release()
 		}
@@ -322,21 +323,23 @@ func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, t
 		err = nil
 	}
 	if err != nil {
+		// The SMS is out: its cooldown must hold though the commit (which
+		// would have started it) may not have run.
+		s.hold(ctx, number, token)
 		return nil, false, fmt.Errorf("record sent code: %w: %w: %w", ErrUnrecorded, ErrUnavailable, err)
 	}
 	return v, created, nil
 }
 
-// holdUnconfirmed keeps the reservation of a send that may have gone out
-// for a cooldown from now, after the SMS if there was one: releasing it would
-// let a retry send a second code at once, and the send quota counts it.
-// Nothing is stored, so the unconfirmed code never works.
-func (s *Service) holdUnconfirmed(ctx context.Context, number, token string) {
+// hold keeps the reservation of a send that went out, or may have, without
+// a stored verification to start its cooldown, for a cooldown from now:
+// releasing it would let a retry send a second code at once. A reservation
+// that a commit already took is left alone.
+func (s *Service) hold(ctx context.Context, number, token string) {
 	now := s.now()
 	if err := s.store.HoldSend(ctx, number, token, now, now.Add(s.cfg.ResendCooldown)); err != nil {
-		s.log.WarnContext(ctx, "hold unconfirmed send", "to", MaskPhone(number), "err", err)
+		s.log.WarnContext(ctx, "hold the cooldown of a send that was not recorded", "to", MaskPhone(number), "err", err)
 	}
-	s.countSend(ctx, number)
 }
 
 // countSend counts an SMS against the per-number send quota. The SMS is

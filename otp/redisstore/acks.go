@@ -66,7 +66,8 @@ func (w *writer) set(ctx context.Context, key, value string, ttl time.Duration) 
 // replicas that hold every write the connection made before it.
 func (w *writer) acked(ctx context.Context, key string, queue func(p redis.Pipeliner)) error {
 	var conn redis.Cmdable = w.rdb
-	if cc, ok := w.rdb.(*redis.ClusterClient); ok {
+	cc, cluster := w.rdb.(*redis.ClusterClient)
+	if cluster {
 		// WAIT names no key: it must go to the node that took the write.
 		node, err := cc.MasterForKey(ctx, key)
 		if err != nil {
@@ -81,6 +82,11 @@ func (w *writer) acked(ctx context.Context, key string, queue func(p redis.Pipel
 		wait = p.Do(ctx, "wait", w.acks, w.timeout.Milliseconds())
 		return nil
 	}); err != nil {
+		if cluster {
+			// A node client follows no MOVED and notices no failover:
+			// have the next write find the slot's master afresh.
+			cc.ReloadState(ctx)
+		}
 		return err
 	}
 	n, err := wait.Int64()

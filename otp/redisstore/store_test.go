@@ -215,7 +215,7 @@ func TestWrongGuessesAnswerTheAttemptsTheyReserved(t *testing.T) {
 		if got, _ := s.Get(ctx, v.ID, t0, time.Hour); got.Status != otp.StatusPending {
 			t.Fatalf("with a guess still in flight the verification is %s, want pending", got.Status)
 		}
-		for range 2 { // a retried resolution answers the same
+		for range 2 { // a retry of the guess that ended it answers the same
 			if res, err := s.ResolveAttempt(ctx, first, false, t0, time.Hour, cooldown); err != nil || res.Status != otp.StatusPending || res.AttemptsLeft != 1 {
 				t.Fatalf("first reserved, last resolved = %+v, %v; want pending with 1 left", res, err)
 			}

@@ -26,9 +26,8 @@
 --       applied; d du delivery status and time
 --   ~<nonce>  a guess being compared: "<k>:<attempts left>", the code it
 --       was reserved against and the attempts its reservation left, which
---       is what it answers (a bare k was written by an older version);
---       once it was found wrong, "=<attempts left>", so that a retry
---       answers the same, until the verification ends
+--       is what it answers (a bare k was written by an older version); it
+--       goes once the guess is resolved, to keep the hash small
 --
 -- Times are milliseconds of the service's clock, passed in as ARGV, never
 -- Redis TIME, so a test clock rules expiry. Key TTLs follow the same clock.
@@ -126,8 +125,8 @@ local function finish(key, v, status, now, retention, cooldown)
 end
 
 local function inflight(v)
-  for f, val in pairs(v) do
-    if string.sub(f, 1, 1) == '~' and string.sub(val, 1, 1) ~= '=' then
+  for f in pairs(v) do
+    if string.sub(f, 1, 1) == '~' then
       return true
     end
   end

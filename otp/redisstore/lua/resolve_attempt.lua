@@ -7,9 +7,9 @@
 -- when wrong. A right guess approves only if the code it was compared with
 -- is still the current one (a resend replaces it). The verification ends
 -- out of attempts once no attempt is left and no other guess is being
--- compared, so a right guess in flight can still win. A retry answers as
--- the first run did, except that of a wrong guess resolved before another
--- one ended the verification, which answers max attempts reached.
+-- compared, so a right guess in flight can still win. A retry of the guess
+-- that approved or ended the verification answers as it did; a retry of
+-- another one, whose field is gone, answers with the attempts left now.
 -- Returns {'notfound'}, {'notpending', status}, {'approved', attempts left}
 -- or {'wrong', status, attempts left}.
 local now, retention, cooldown = tonumber(ARGV[1]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -42,15 +42,11 @@ end
 local nf = '~' .. ARGV[3]
 local gen, own
 if v[nf] then
-  if string.sub(v[nf], 1, 1) == '=' then
-    return wrong(tonumber(string.sub(v[nf], 2)))
-  end
   gen, own = guess(v[nf])
+  redis.call('HDEL', key, nf)
+  v[nf] = nil
 end
 if expires(v) <= now then
-  if gen then
-    redis.call('HDEL', key, nf)
-  end
   return {'notpending', 'expired'}
 end
 local left = own or tonumber(v.a)
@@ -59,8 +55,6 @@ if ARGV[4] == '1' and gen == v.k then
   redis.call('HSET', key, 'w', ARGV[3] .. ':' .. left)
   return {'approved', left}
 end
-redis.call('HSET', key, nf, '=' .. left)
-v[nf] = '=' .. left
 if tonumber(v.a) <= 0 and not inflight(v) then
   finish(key, v, 'm', now, retention, cooldown)
   redis.call('HSET', key, 'w', ARGV[3] .. ':' .. left)
