@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -223,18 +224,27 @@ func startRedisServer(args ...string) (addr string, stop func(), err error) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	cmd := exec.Command(bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--logfile", ""}, args...)...)
-	out, err := cmd.StdoutPipe()
+	// A replica writes the master's snapshot to its directory during the
+	// full sync, whatever --save says: keep it out of the caller's.
+	dir, err := os.MkdirTemp("", "otpgate-bench-redis-")
 	if err != nil {
 		return "", nil, err
 	}
+	cmd := exec.Command(bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--logfile", "", "--dir", dir}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, err
+	}
 	if err := cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
 		return "", nil, fmt.Errorf("start redis-server: %w", err)
 	}
 	stop = func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		_ = os.RemoveAll(dir)
 	}
 	ready := make(chan bool, 1)
 	go func() {
