@@ -91,8 +91,8 @@ func (c Config) validate() error {
 	}
 	check(c.TTL > 0, "TTL %v must be positive", c.TTL)
 	check(c.ResendCooldown >= 0, "resend cooldown %v must not be negative", c.ResendCooldown)
-	// The cooldown is kept with the number's latest verification, so that
-	// must outlive it.
+	// Retention bounds reads only; the store keeps the cooldown for its own
+	// window, so any positive retention goes with any cooldown.
 	check(c.Retention > 0, "retention %v must be positive", c.Retention)
 	check(c.CodeLength >= 4 && c.CodeLength <= 8, "code length %d must be 4 to 8", c.CodeLength)
 	check(c.MaxAttempts >= 1, "max attempts %d must be at least 1", c.MaxAttempts)

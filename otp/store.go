@@ -65,7 +65,9 @@ type Store interface {
 	// approves the verification unless its code was replaced meanwhile, a
 	// wrong one may end it with StatusMaxAttempts. The guess answers with
 	// the attempts its own reservation left. Repeating it with the same
-	// attempt gives the same result. An ended verification stays readable
+	// attempt applies nothing twice; the guess that approved or ended the
+	// verification gets the same answer again, another one the attempts
+	// left by then. An ended verification stays readable
 	// for retention, and the number's cooldown (from its latest send) holds
 	// for cooldown whatever retention is. It returns ErrNotFound or a
 	// *NotPendingError.
