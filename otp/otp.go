@@ -124,24 +124,52 @@ type Limiter interface {
 
 // SendRequest is one code to deliver by SMS.
 type SendRequest struct {
-	To      string
+	// ID names the verification the code is for; providers that take a
+	// client reference (websms.com's clientMessageId) are given it.
+	ID      string
+	To      string // digits with country code, no '+'
 	Code    string // proposed code; the upstream may send another
 	Brand   string
 	Comment string
+	// Text is the whole message, rendered from OTP_MESSAGE with Code, for
+	// providers that have no endpoint of their own for codes.
+	Text string
 }
 
 // SendResult is what the upstream sent.
 type SendResult struct {
 	MessageID string
 	Code      string // the code actually sent; this is the one stored
+	// Sender names the provider that sent it; the failover sender sets it.
+	Sender string
 }
 
-// Sender delivers codes. It returns an error matching ErrUpstream when the
-// message was not (known to be) sent, which also matches ErrMaybeSent when
-// the message may have gone out nonetheless.
+// Sender delivers codes. Its errors say what became of the SMS, and so
+// whether another provider may be tried:
+//   - one matching ErrInvalidPhone: the provider refused the number, and
+//     no provider will take it;
+//   - one matching ErrMaybeSent (and ErrUpstream): the request reached the
+//     provider but no usable answer came back, so the SMS may be out;
+//   - any other one matching ErrUpstream: the provider certainly sent
+//     nothing (it was not reached, or it refused the request).
+//
+// A *BackoffError in the chain says how long the provider asked to be left
+// alone.
 type Sender interface {
 	SendCode(ctx context.Context, req SendRequest) (SendResult, error)
 }
+
+// BackoffError is a provider's refusal that names when to call it again
+// (a 429's Retry-After or X-RateLimit-Reset). It unwraps to Err.
+type BackoffError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *BackoffError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the provider's error.
+func (e *BackoffError) Unwrap() error { return e.Err }
 
 // NumberLookup validates a number with the upstream. It returns an error
 // matching ErrInvalidPhone when the upstream says the number is invalid or
