@@ -1,0 +1,158 @@
+package otp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// CheckRequest is one guess at a code, by verification id or by number.
+type CheckRequest struct {
+	ID, To   string // exactly one of them
+	Code     string
+	ClientIP string
+}
+
+// CheckResult is the answer to a compared guess.
+type CheckResult struct {
+	ID           string
+	Status       Status
+	Valid        bool
+	AttemptsLeft int
+}
+
+// Check compares a guess with the code of a pending verification. Each
+// compared guess uses one attempt; a right one approves the verification.
+func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, error) {
+	if (req.ID == "") == (req.To == "") {
+		return nil, fmt.Errorf("check: give exactly one of id and to: %w", ErrInvalidRequest)
+	}
+	if !validCode(req.Code) {
+		return nil, fmt.Errorf("check: code must be 4 to 8 digits: %w", ErrInvalidRequest)
+	}
+	if err := s.take(ctx, s.limits.ChecksPerIP, req.ClientIP); err != nil {
+		return nil, fmt.Errorf("check: client ip: %w", err)
+	}
+	id := req.ID
+	if req.To != "" {
+		number, _, err := normalizePhone(req.To, s.cfg.DefaultRegion)
+		if err != nil {
+			return nil, fmt.Errorf("check: %w", err)
+		}
+		if id, err = s.store.Newest(ctx, number); err != nil {
+			return nil, fmt.Errorf("check %s: %w", MaskPhone(number), err)
+		}
+	} else if !validID(id) {
+		return nil, fmt.Errorf("check %q: %w", id, ErrNotFound)
+	}
+	nonce, err := randomHex(8)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.store.ReserveAttempt(ctx, id, nonce, s.now(), s.cfg.Retention)
+	if err != nil {
+		s.observeNotPending(err)
+		return nil, fmt.Errorf("check %s: %w", id, err)
+	}
+	right := s.hasher.Compare(a.CodeHash, req.Code)
+	s.observer(EventCodeCompared)
+	// The guess has been compared: its outcome is recorded even if the
+	// caller gives up now, or the attempt would be used without effect.
+	ctx = context.WithoutCancel(ctx)
+	res, err := s.store.ResolveAttempt(ctx, a, right, s.now(), s.cfg.Retention, s.cfg.ResendCooldown)
+	if !right {
+		// One event per wrong guess: the last one is counted as ending the
+		// verification, not also as a plain wrong code.
+		if err == nil && res.Status == StatusMaxAttempts {
+			s.observer(EventMaxAttempts)
+		} else {
+			s.observer(EventWrongCode)
+		}
+		// Only counted here; the quota is enforced when the next code is
+		// asked for, so a full one is no reason to refuse this answer.
+		if l := s.limits.FailuresPerPhone; l != nil {
+			if _, ferr := l.Take(ctx, a.To); ferr != nil {
+				return nil, fmt.Errorf("check %s: count failure: %w: %w", id, ErrUnavailable, ferr)
+			}
+		}
+	}
+	if err != nil {
+		s.observeNotPending(err)
+		return nil, fmt.Errorf("check %s: %w", id, err)
+	}
+	switch {
+	case res.Valid:
+		s.observer(EventApproved)
+		s.log.InfoContext(ctx, "verification approved", "id", id, "to", MaskPhone(a.To))
+	case res.Status == StatusMaxAttempts:
+		s.log.InfoContext(ctx, "verification out of attempts", "id", id, "to", MaskPhone(a.To))
+	}
+	return res, nil
+}
+
+func (s *Service) observeNotPending(err error) {
+	if np, ok := errors.AsType[*NotPendingError](err); ok && np.Status == StatusExpired {
+		s.observer(EventExpired)
+	}
+}
+
+// validCode accepts what a user may type from an SMS; anything else is
+// refused before it can use an attempt. Codes are 4 to 8 digits whatever
+// OTP_CODE_LENGTH says, since the upstream may pick its own length.
+func validCode(code string) bool {
+	if len(code) < 4 || len(code) > 8 {
+		return false
+	}
+	for _, c := range code {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Cancel ends a pending verification.
+func (s *Service) Cancel(ctx context.Context, id string) (*Verification, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("cancel %q: %w", id, ErrNotFound)
+	}
+	// The nonce lets a retried cancel (go-redis resends a script after a
+	// dropped connection) succeed again instead of finding its own work.
+	nonce, err := randomHex(8)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	v, err := s.store.Cancel(ctx, id, nonce, now, s.cfg.Retention, s.cfg.ResendCooldown)
+	if err != nil {
+		s.observeNotPending(err)
+		return nil, fmt.Errorf("cancel %s: %w", id, err)
+	}
+	s.observer(EventCanceled)
+	return s.present(v, now), nil
+}
+
+// deliveryStatuses are the public delivery states.
+var deliveryStatuses = map[string]bool{
+	"queued": true, "accepted": true, "sent": true, "delivered": true,
+	"undelivered": true, "failed": true, "expired": true,
+}
+
+// RecordDelivery stores a delivery report for the SMS with messageID.
+// Unknown ids give found=false and no error, so webhooks can answer 200.
+func (s *Service) RecordDelivery(ctx context.Context, messageID string, d Delivery) (found bool, err error) {
+	if !deliveryStatuses[d.Status] {
+		return false, fmt.Errorf("delivery status %q: %w", d.Status, ErrInvalidRequest)
+	}
+	if messageID == "" {
+		return false, nil
+	}
+	if d.UpdatedAt.IsZero() {
+		d.UpdatedAt = s.now()
+	}
+	found, err = s.store.RecordDelivery(ctx, messageID, d)
+	if err != nil {
+		return false, fmt.Errorf("record delivery: %w", err)
+	}
+	return found, nil
+}

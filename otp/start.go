@@ -1,0 +1,239 @@
+package otp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// StartRequest asks for a code to be sent to To.
+type StartRequest struct {
+	To, Brand, Comment string
+	ClientIP           string // the end user's address, for the per-IP limit
+}
+
+// Start sends a code to req.To. It creates a verification, or renews the
+// pending one of that number with a new code (created is then false).
+func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification, created bool, err error) {
+	if strings.TrimSpace(req.To) == "" {
+		return nil, false, fmt.Errorf("start: to is empty: %w", ErrInvalidRequest)
+	}
+	number, region, err := normalizePhone(req.To, s.cfg.DefaultRegion)
+	if err != nil {
+		return nil, false, fmt.Errorf("start: %w", err)
+	}
+	if !s.allowed[region] {
+		return nil, false, fmt.Errorf("start: region %s: %w", region, ErrCountryNotAllowed)
+	}
+	lookup, err := s.lookupNumber(ctx, number, region)
+	if err != nil {
+		return nil, false, fmt.Errorf("start %s: %w", MaskPhone(number), err)
+	}
+	if err := s.take(ctx, s.limits.StartsPerIP, req.ClientIP); err != nil {
+		return nil, false, fmt.Errorf("start: client ip: %w", err)
+	}
+	if err := s.peek(ctx, s.limits.FailuresPerPhone, number); err != nil {
+		return nil, false, fmt.Errorf("start %s: failures: %w", MaskPhone(number), err)
+	}
+	token, err := randomHex(16)
+	if err != nil {
+		return nil, false, err
+	}
+	// From here on the caller's cancellation no longer applies: a send
+	// Connexus accepted must be recorded, or nothing holds the cooldown. The
+	// budget instead ends the send well before the reservation's hold lapses.
+	ctx = context.WithoutCancel(ctx)
+	sendCtx, cancel := context.WithTimeout(ctx, s.sendBudget)
+	defer cancel()
+	reuseID, err := s.store.ReserveSend(sendCtx, SendReservation{
+		To: number, Token: token, Now: s.now(),
+		Cooldown: s.cfg.ResendCooldown, TTL: s.cfg.TTL, Retention: s.cfg.Retention,
+		Hold: s.sendBudget + sendHoldMargin, MaxSends: s.cfg.MaxSends,
+	})
+	if err != nil {
+		if _, ok := errors.AsType[*LimitError](err); ok {
+			s.observer(EventRateLimited)
+		}
+		return nil, false, fmt.Errorf("start %s: %w", MaskPhone(number), err)
+	}
+	v, created, err = s.send(ctx, sendCtx, req, number, token, reuseID, lookup)
+	if err != nil {
+		return nil, false, fmt.Errorf("start %s: %w", MaskPhone(number), err)
+	}
+	if created {
+		s.observer(EventStarted)
+	} else {
+		s.observer(EventResent)
+	}
+	s.log.InfoContext(ctx, "code sent", "id", v.ID, "to", MaskPhone(number), "sends", v.Sends, "created", created)
+	return s.present(v, s.now()), created, nil
+}
+
+// send delivers a code under a held reservation and records it. Until the
+// SMS is out, any failure releases the reservation so no cooldown starts;
+// after it, the state is written. ctx carries no cancellation; sendCtx is
+// ctx under the send budget.
+func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, token, reuseID string, lookup *Lookup) (*Verification, bool, error) {
+	release := func() {
+		if err := s.store.ReleaseSend(ctx, number, token); err != nil {
+			s.log.WarnContext(ctx, "release send reservation", "to", MaskPhone(number), "err", err)
+		}
+	}
+	// Only peeked here and counted once the SMS is out: a failed send is
+	// not a send. The reservation keeps every other send to this number
+	// out until then, so nothing can slip in between.
+	if err := s.peek(sendCtx, s.limits.SendsPerPhone, number); err != nil {
+		release()
+		return nil, false, fmt.Errorf("sends per phone: %w", err)
+	}
+	code, err := s.gen(s.cfg.CodeLength)
+	if err != nil {
+		release()
+		return nil, false, fmt.Errorf("generate code: %w", err)
+	}
+	brand := req.Brand
+	if brand == "" {
+		brand = s.cfg.Brand
+	}
+	res, err := s.sender.SendCode(sendCtx, SendRequest{To: number, Code: code, Brand: brand, Comment: req.Comment})
+	if err != nil {
+		s.log.WarnContext(ctx, "send code failed", "to", MaskPhone(number), "err", err)
+		if errors.Is(err, ErrMaybeSent) {
+			s.hold(ctx, number, token)
+			s.countSend(ctx, number)
+		} else {
+			release()
+		}
+		if !errors.Is(err, ErrUpstream) {
+			err = fmt.Errorf("%w: %w", ErrUpstream, err)
+		}
+		return nil, false, fmt.Errorf("send code: %w", err)
+	}
+	s.observer(EventSMSSent)
+	s.countSend(ctx, number)
+	sent := res.Code
+	if sent == "" {
+		sent = code
+	}
+	hash, err := s.hasher.Hash(sent)
+	if err != nil {
+		return nil, false, err
+	}
+	id, err := NewID()
+	if err != nil {
+		return nil, false, err
+	}
+	v, created, err := s.store.CommitSend(ctx, SendCommit{
+		To: number, Token: token, ReuseID: reuseID, NewID: id,
+		CodeHash: hash, MessageID: res.MessageID, Lookup: lookup, Now: s.now(),
+		TTL: s.cfg.TTL, Cooldown: s.cfg.ResendCooldown, Retention: s.cfg.Retention,
+		MaxAttempts: s.cfg.MaxAttempts, MaxSends: s.cfg.MaxSends,
+	})
+	if errors.Is(err, ErrMessageNotIndexed) {
+		// The SMS is out and its code works; failing the start would only
+		// have the caller retry into the cooldown.
+		s.log.WarnContext(ctx, "code sent, but its delivery reports cannot be filed", "id", v.ID, "to", MaskPhone(number), "err", err)
+		err = nil
+	}
+	if err != nil {
+		// The SMS is out: its cooldown must hold though the commit (which
+		// would have started it) may not have run.
+		s.hold(ctx, number, token)
+		return nil, false, fmt.Errorf("record sent code: %w: %w: %w", ErrUnrecorded, ErrUnavailable, err)
+	}
+	return v, created, nil
+}
+
+// hold keeps the reservation of a send that went out, or may have, without
+// a stored verification to start its cooldown, for a cooldown from now:
+// releasing it would let a retry send a second code at once. A reservation
+// that a commit already took is left alone.
+func (s *Service) hold(ctx context.Context, number, token string) {
+	now := s.now()
+	if err := s.store.HoldSend(ctx, number, token, now, now.Add(s.cfg.ResendCooldown)); err != nil {
+		s.log.WarnContext(ctx, "hold the cooldown of a send that was not recorded", "to", MaskPhone(number), "err", err)
+	}
+}
+
+// countSend counts an SMS against the per-number send quota. The SMS is
+// out (or may be), so recording it matters more than counting it: a
+// failure is logged, not returned.
+func (s *Service) countSend(ctx context.Context, number string) {
+	if l := s.limits.SendsPerPhone; l != nil {
+		if _, err := l.Take(ctx, number); err != nil {
+			s.log.WarnContext(ctx, "count send against the per-number quota", "to", MaskPhone(number), "err", err)
+		}
+	}
+}
+
+// lookupNumber asks the upstream about NZ numbers, once a day per number.
+func (s *Service) lookupNumber(ctx context.Context, number, region string) (*Lookup, error) {
+	if s.cfg.Lookup == LookupOff || region != "NZ" {
+		return nil, nil
+	}
+	l, err := s.store.CachedLookup(ctx, number, s.now())
+	if err == nil {
+		return l, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("cached lookup: %w", err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, maxLookupTime)
+	l, err = s.lookup.LookupNumber(lctx, number)
+	cancel()
+	switch {
+	case errors.Is(err, ErrInvalidPhone):
+		s.observer(EventLookupInvalid)
+		return nil, fmt.Errorf("lookup: %w", ErrInvalidPhone)
+	case err != nil && s.cfg.Lookup == LookupRequired:
+		s.observer(EventLookupUnavailable)
+		return nil, fmt.Errorf("lookup: %w: %w", ErrUpstream, err)
+	case err != nil:
+		s.observer(EventLookupUnavailable)
+		s.log.WarnContext(ctx, "number lookup unavailable, sending without it", "to", MaskPhone(number), "err", err)
+		return nil, nil
+	case l == nil:
+		return nil, nil
+	}
+	s.observer(EventLookupOK)
+	if err := s.store.CacheLookup(ctx, number, *l, s.now(), lookupCacheTTL); err != nil {
+		return nil, fmt.Errorf("cache lookup: %w", err)
+	}
+	return l, nil
+}
+
+// take counts one event against l; a reached quota is a *LimitError.
+func (s *Service) take(ctx context.Context, l Limiter, key string) error {
+	if l == nil || key == "" {
+		return nil
+	}
+	q, err := l.Take(ctx, key)
+	if err != nil {
+		return fmt.Errorf("rate limit: %w: %w", ErrUnavailable, err)
+	}
+	if q.Reached {
+		return s.limited(q)
+	}
+	return nil
+}
+
+// peek refuses when l has no room left, without counting.
+func (s *Service) peek(ctx context.Context, l Limiter, key string) error {
+	if l == nil {
+		return nil
+	}
+	q, err := l.Peek(ctx, key)
+	if err != nil {
+		return fmt.Errorf("rate limit: %w: %w", ErrUnavailable, err)
+	}
+	if q.Reached || q.Remaining <= 0 {
+		return s.limited(q)
+	}
+	return nil
+}
+
+func (s *Service) limited(q Quota) error {
+	s.observer(EventRateLimited)
+	return &LimitError{Kind: ErrRateLimited, Limit: q.Limit, Remaining: q.Remaining, Reset: q.Reset}
+}
