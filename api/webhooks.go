@@ -27,10 +27,10 @@ const webhookTimeout = 3 * time.Second
 
 // DeliveryRecorder files delivery reports; *otp.Service implements it.
 type DeliveryRecorder interface {
-	// RecordDelivery stores d on the verification whose latest SMS has
-	// messageID; found is false, with a nil error, for unknown ids. Store
-	// failures match otp.ErrUnavailable.
-	RecordDelivery(ctx context.Context, messageID string, d otp.Delivery) (found bool, err error)
+	// RecordDelivery stores d on the verification whose latest SMS sender
+	// sent as messageID; found is false, with a nil error, for unknown ids.
+	// Store failures match otp.ErrUnavailable.
+	RecordDelivery(ctx context.Context, sender, messageID string, d otp.Delivery) (found bool, err error)
 }
 
 // webhookAuth admits webhooks that present the configured token in the
@@ -101,7 +101,7 @@ func (s *server) fileDelivery(c *gin.Context, b []byte) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), webhookTimeout)
 	defer cancel()
-	if _, err := s.deliveries.RecordDelivery(ctx, r.MessageID, otp.Delivery{Status: r.Status, UpdatedAt: r.Time}); err != nil {
+	if _, err := s.deliveries.RecordDelivery(ctx, otp.SenderConnexus, r.MessageID, otp.Delivery{Status: r.Status, UpdatedAt: r.Time}); err != nil {
 		// Any failure answers 503, so Connexus delivers the report again.
 		return fmt.Errorf("delivery webhook: %w: %w", otp.ErrUnavailable, err)
 	}

@@ -126,7 +126,7 @@ func TestWebhookToken(t *testing.T) {
 // nopDeliveries is a DeliveryRecorder that knows no message.
 type nopDeliveries struct{}
 
-func (nopDeliveries) RecordDelivery(context.Context, string, otp.Delivery) (bool, error) {
+func (nopDeliveries) RecordDelivery(context.Context, string, string, otp.Delivery) (bool, error) {
 	return false, nil
 }
 

@@ -138,9 +138,25 @@ var deliveryStatuses = map[string]bool{
 	"undelivered": true, "failed": true, "expired": true,
 }
 
-// RecordDelivery stores a delivery report for the SMS with messageID.
-// Unknown ids give found=false and no error, so webhooks can answer 200.
-func (s *Service) RecordDelivery(ctx context.Context, messageID string, d Delivery) (found bool, err error) {
+// SenderConnexus is the name of the Connexus sender. Its message ids are
+// filed bare, as before there were other senders, so that delivery reports
+// of SMS sent before an upgrade still find their verification.
+const SenderConnexus = "connexus"
+
+// MessageRef is how the SMS with the provider's messageID is filed for
+// delivery reports: providers number their messages independently, so all
+// but Connexus get their name in front.
+func MessageRef(sender, messageID string) string {
+	if messageID == "" || sender == "" || sender == SenderConnexus {
+		return messageID
+	}
+	return sender + ":" + messageID
+}
+
+// RecordDelivery stores a delivery report of sender for the SMS with
+// messageID. Unknown ids give found=false and no error, so webhooks can
+// answer 200.
+func (s *Service) RecordDelivery(ctx context.Context, sender, messageID string, d Delivery) (found bool, err error) {
 	if !deliveryStatuses[d.Status] {
 		return false, fmt.Errorf("delivery status %q: %w", d.Status, ErrInvalidRequest)
 	}
@@ -150,7 +166,7 @@ func (s *Service) RecordDelivery(ctx context.Context, messageID string, d Delive
 	if d.UpdatedAt.IsZero() {
 		d.UpdatedAt = s.now()
 	}
-	found, err = s.store.RecordDelivery(ctx, messageID, d)
+	found, err = s.store.RecordDelivery(ctx, MessageRef(sender, messageID), d)
 	if err != nil {
 		return false, fmt.Errorf("record delivery: %w", err)
 	}

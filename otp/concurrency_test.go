@@ -171,7 +171,7 @@ func TestRedisDown(t *testing.T) {
 		{"check by to", errOf(e.svc.Check(ctx, otp.CheckRequest{To: nzLocal, Code: code}))},
 		{"get", errOf(e.svc.Get(ctx, v.ID))},
 		{"cancel", errOf(e.svc.Cancel(ctx, v.ID))},
-		{"delivery", errOf(e.svc.RecordDelivery(ctx, "msg-1", otp.Delivery{Status: "delivered"}))},
+		{"delivery", errOf(e.svc.RecordDelivery(ctx, otp.SenderConnexus, "msg-1", otp.Delivery{Status: "delivered"}))},
 		{"ready", e.svc.Ready(ctx)},
 	}
 	for _, call := range calls {

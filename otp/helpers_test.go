@@ -29,9 +29,14 @@ type sender struct {
 	sent []otp.SendRequest
 	err  error
 	code string
+	// onSend, when set, runs at the start of every SendCode.
+	onSend func()
 }
 
 func (s *sender) SendCode(_ context.Context, req otp.SendRequest) (otp.SendResult, error) {
+	if s.onSend != nil {
+		s.onSend()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -182,6 +187,18 @@ func testConfig() otp.Config {
 // opts are applied after the test's own.
 func newEnv(t testing.TB, rdb redis.UniversalClient, edit func(*otp.Config), opts ...otp.Option) *env {
 	t.Helper()
+	return newEnvSending(t, rdb, nil, edit, opts...)
+}
+
+// newEnvWith is newEnv with the Service sending through s instead of
+// e.sender.
+func newEnvWith(t testing.TB, rdb redis.UniversalClient, s otp.Sender) *env {
+	t.Helper()
+	return newEnvSending(t, rdb, s, nil)
+}
+
+func newEnvSending(t testing.TB, rdb redis.UniversalClient, s otp.Sender, edit func(*otp.Config), opts ...otp.Option) *env {
+	t.Helper()
 	e := &env{
 		rdb:    rdb,
 		store:  redisstore.New(rdb),
@@ -201,7 +218,10 @@ func newEnv(t testing.TB, rdb redis.UniversalClient, edit func(*otp.Config), opt
 		otp.WithNumberLookup(e.lookup),
 		otp.WithObserver(e.events.add),
 	}, opts...)
-	svc, err := otp.NewService(e.cfg, e.store, e.sender, all...)
+	if s == nil {
+		s = e.sender
+	}
+	svc, err := otp.NewService(e.cfg, e.store, s, all...)
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
 	}

@@ -36,8 +36,11 @@ type Verification struct {
 	Sends        int
 	LastSentAt   time.Time
 	// ResendAt is the earliest moment another code may be sent to To.
-	ResendAt  time.Time
-	MessageID string // upstream id of the latest SMS, for delivery reports
+	ResendAt time.Time
+	// MessageID names the latest SMS for delivery reports: the provider's
+	// id, prefixed with the sender's name unless the sender is Connexus.
+	MessageID string
+	Sender    string // the provider that sent the latest code, when known
 	Lookup    *Lookup
 	Delivery  *Delivery
 }

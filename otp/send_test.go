@@ -3,6 +3,7 @@ package otp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -88,7 +89,7 @@ func TestFailedSendLeavesNothingBehind(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		e := newEnv(t, c, nil)
-		e.sender.fail(errors.New("connexus: 500"))
+		e.sender.fail(fmt.Errorf("%w: connexus: HTTP 500", otp.ErrUpstream))
 		_, _, err := e.svc.Start(ctx, otp.StartRequest{To: nzLocal})
 		if !errors.Is(err, otp.ErrUpstream) {
 			t.Fatalf("Start with a failing upstream = %v, want ErrUpstream", err)
@@ -274,36 +275,36 @@ func TestRecordDelivery(t *testing.T) {
 		v := e.mustStart(t, nzLocal)
 		at := e.clock.Now().Add(time.Second)
 		for range 2 { // a duplicate report is harmless
-			found, err := e.svc.RecordDelivery(ctx, "msg-1", otp.Delivery{Status: "delivered", UpdatedAt: at})
+			found, err := e.svc.RecordDelivery(ctx, otp.SenderConnexus, "msg-1", otp.Delivery{Status: "delivered", UpdatedAt: at})
 			if err != nil || !found {
 				t.Fatalf("RecordDelivery = %v, %v", found, err)
 			}
 		}
 		// A late report never moves a final state back.
-		if _, err := e.svc.RecordDelivery(ctx, "msg-1", otp.Delivery{Status: "accepted"}); err != nil {
+		if _, err := e.svc.RecordDelivery(ctx, otp.SenderConnexus, "msg-1", otp.Delivery{Status: "accepted"}); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := e.svc.Get(ctx, v.ID)
 		if got.Delivery == nil || got.Delivery.Status != "delivered" || !got.Delivery.UpdatedAt.Equal(at) {
 			t.Fatalf("delivery = %+v", got.Delivery)
 		}
-		if found, err := e.svc.RecordDelivery(ctx, "msg-unknown", otp.Delivery{Status: "delivered"}); found || err != nil {
+		if found, err := e.svc.RecordDelivery(ctx, otp.SenderConnexus, "msg-unknown", otp.Delivery{Status: "delivered"}); found || err != nil {
 			t.Errorf("unknown message = %v, %v; want false, nil", found, err)
 		}
-		if _, err := e.svc.RecordDelivery(ctx, "msg-1", otp.Delivery{Status: "DELIVRD"}); !errors.Is(err, otp.ErrInvalidRequest) {
+		if _, err := e.svc.RecordDelivery(ctx, otp.SenderConnexus, "msg-1", otp.Delivery{Status: "DELIVRD"}); !errors.Is(err, otp.ErrInvalidRequest) {
 			t.Errorf("unknown status = %v, want ErrInvalidRequest", err)
 		}
 
 		// After a resend only reports of the new SMS count.
 		e.clock.Advance(time.Minute)
 		e.mustStart(t, nzLocal)
-		if _, err := e.svc.RecordDelivery(ctx, "msg-1", otp.Delivery{Status: "failed"}); err != nil {
+		if _, err := e.svc.RecordDelivery(ctx, otp.SenderConnexus, "msg-1", otp.Delivery{Status: "failed"}); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := e.svc.Get(ctx, v.ID); got.Delivery != nil {
 			t.Fatalf("delivery after resend = %+v, want none yet", got.Delivery)
 		}
-		if found, _ := e.svc.RecordDelivery(ctx, "msg-2", otp.Delivery{Status: "queued"}); !found {
+		if found, _ := e.svc.RecordDelivery(ctx, otp.SenderConnexus, "msg-2", otp.Delivery{Status: "queued"}); !found {
 			t.Fatal("report of the resent SMS not found")
 		}
 		if got, _ := e.svc.Get(ctx, v.ID); got.Delivery == nil || got.Delivery.Status != "queued" {

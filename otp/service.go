@@ -59,8 +59,11 @@ type Config struct {
 	MaxFailuresPerPhone int
 
 	Brand, DefaultRegion string
-	AllowedCountries     []string // ISO 3166-1 alpha-2, e.g. "NZ","AU"
-	Lookup               LookupMode
+	// Message is the text of a code for senders without an OTP endpoint;
+	// it must hold {code}, and may hold {brand} and {ttl_minutes}.
+	Message          string
+	AllowedCountries []string // ISO 3166-1 alpha-2, e.g. "NZ","AU"
+	Lookup           LookupMode
 }
 
 // DefaultConfig returns the defaults of the public contract; config's
@@ -76,6 +79,7 @@ func DefaultConfig() Config {
 		BcryptCost:          bcrypt.DefaultCost,
 		MaxFailuresPerPhone: 100,
 		Brand:               "otpgate",
+		Message:             DefaultMessage,
 		DefaultRegion:       "NZ",
 		AllowedCountries:    []string{"NZ", "AU"},
 		Lookup:              LookupOn,
@@ -99,6 +103,9 @@ func (c Config) validate() error {
 	check(c.MaxSends >= 1, "max sends %d must be at least 1", c.MaxSends)
 	check(c.MaxFailuresPerPhone >= 0, "max failures per phone %d must not be negative", c.MaxFailuresPerPhone)
 	check(c.Brand != "", "brand must not be empty")
+	if err := checkMessage(c.Message); err != nil {
+		errs = append(errs, err)
+	}
 	check(phonenumbers.GetCountryCodeForRegion(strings.ToUpper(c.DefaultRegion)) != 0, "default region %q is unknown", c.DefaultRegion)
 	check(len(c.AllowedCountries) > 0, "allowed countries must not be empty")
 	for _, r := range c.AllowedCountries {

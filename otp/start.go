@@ -1,6 +1,7 @@
 package otp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -96,17 +97,31 @@ func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, t
 	if brand == "" {
 		brand = s.cfg.Brand
 	}
-	res, err := s.sender.SendCode(sendCtx, SendRequest{To: number, Code: code, Brand: brand, Comment: req.Comment})
+	// The id is drawn before the send so that providers which file a
+	// reference with the SMS get the verification's.
+	id, err := NewID()
+	if err != nil {
+		release()
+		return nil, false, err
+	}
+	res, err := s.sender.SendCode(sendCtx, SendRequest{
+		ID: cmp.Or(reuseID, id), To: number, Code: code, Brand: brand, Comment: req.Comment,
+		Text: renderMessage(s.cfg.Message, code, brand, s.cfg.TTL),
+	})
 	if err != nil {
 		s.log.WarnContext(ctx, "send code failed", "to", MaskPhone(number), "err", err)
-		if errors.Is(err, ErrMaybeSent) {
+		switch sendFailure(err) {
+		case failedInvalidPhone:
+			// The provider refused the number: nothing went out, and no
+			// provider will take it.
+			release()
+			return nil, false, fmt.Errorf("send code: %w", err)
+		case failedMaybeSent:
 			s.hold(ctx, number, token)
 			s.countSend(ctx, number)
-		} else {
+			err = maybeSent(err)
+		default:
 			release()
-		}
-		if !errors.Is(err, ErrUpstream) {
-			err = fmt.Errorf("%w: %w", ErrUpstream, err)
 		}
 		return nil, false, fmt.Errorf("send code: %w", err)
 	}
@@ -120,13 +135,10 @@ func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, t
 	if err != nil {
 		return nil, false, err
 	}
-	id, err := NewID()
-	if err != nil {
-		return nil, false, err
-	}
 	v, created, err := s.store.CommitSend(ctx, SendCommit{
 		To: number, Token: token, ReuseID: reuseID, NewID: id,
-		CodeHash: hash, MessageID: res.MessageID, Lookup: lookup, Now: s.now(),
+		CodeHash: hash, MessageID: MessageRef(res.Sender, res.MessageID), Sender: res.Sender,
+		Lookup: lookup, Now: s.now(),
 		TTL: s.cfg.TTL, Cooldown: s.cfg.ResendCooldown, Retention: s.cfg.Retention,
 		MaxAttempts: s.cfg.MaxAttempts, MaxSends: s.cfg.MaxSends,
 	})

@@ -106,6 +106,7 @@ type SendCommit struct {
 	NewID       string // used when ReuseID is empty or no longer pending
 	CodeHash    string
 	MessageID   string
+	Sender      string
 	Lookup      *Lookup
 	Now         time.Time
 	TTL         time.Duration

@@ -24,7 +24,7 @@ func TestLifecycleOnACluster(t *testing.T) {
 		if _, created, err := e.svc.Start(ctx, otp.StartRequest{To: to}); err != nil || created {
 			t.Fatalf("resend to %s = %v, %v", to, created, err)
 		}
-		if found, err := e.svc.RecordDelivery(ctx, e.lastMessage(), otp.Delivery{Status: "delivered"}); err != nil || !found {
+		if found, err := e.svc.RecordDelivery(ctx, otp.SenderConnexus, e.lastMessage(), otp.Delivery{Status: "delivered"}); err != nil || !found {
 			t.Fatalf("delivery = %v, %v", found, err)
 		}
 		if _, err := e.svc.Cancel(ctx, v.ID); err != nil {

@@ -278,7 +278,7 @@ func (s *Store) CommitSend(ctx context.Context, c otp.SendCommit) (*otp.Verifica
 		}
 		res, err := s.w.script(ctx, commitSend, []string{pk, s.archiveKey(c.To, hex.EncodeToString([]byte(current)))},
 			ms(c.Now), c.Token, rawID(c.ReuseID), rawID(c.NewID), packHash(c.CodeHash), c.MessageID,
-			dur(c.TTL), dur(c.Retention), c.MaxAttempts, packLookup(c.Lookup), current, dur(c.Cooldown)).Slice()
+			dur(c.TTL), dur(c.Retention), c.MaxAttempts, packLookup(c.Lookup), current, dur(c.Cooldown), c.Sender).Slice()
 		if err != nil {
 			return nil, false, storeErr("commit send", err)
 		}
@@ -482,6 +482,7 @@ func fromMap(id, number string, m map[string]string) (*otp.Verification, error) 
 		AttemptsLeft: int(num("a")),
 		Sends:        int(num("k")),
 		MessageID:    m["m"],
+		Sender:       m["g"],
 		Lookup:       unpackLookup(m["l"]),
 	}
 	// As sent_at in lua/common.lua, but a resend stored without its TTL

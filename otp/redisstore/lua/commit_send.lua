@@ -1,6 +1,7 @@
 -- KEYS[1] number hash, KEYS[2] archive key of the current verification.
 -- ARGV: now, token, id to renew, new id, code hash, message id, ttl,
--- retention, max attempts, lookup ('' for none), current id, cooldown.
+-- retention, max attempts, lookup ('' for none), current id, cooldown,
+-- sender ('' when unknown).
 -- Returns {'retry'} when the current verification is not ARGV[11] any more,
 -- else {created (0/1), id, fields...}.
 local now, ttl, retention = tonumber(ARGV[1]), tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -24,6 +25,11 @@ local function set_message_and_lookup()
     redis.call('HSET', KEYS[1], 'm', ARGV[6])
   else
     redis.call('HDEL', KEYS[1], 'm')
+  end
+  if ARGV[13] ~= '' then
+    redis.call('HSET', KEYS[1], 'g', ARGV[13])
+  else
+    redis.call('HDEL', KEYS[1], 'g')
   end
   if ARGV[10] ~= '' then
     redis.call('HSET', KEYS[1], 'l', ARGV[10])

@@ -19,7 +19,7 @@
 --       off by the difference of the two TTLs at most. Verifications resent
 --       before n was kept lack it; the reader's TTL stands in for it then.
 --   a   attempts left; k sends, which also names the current code
---   h   code hash; m upstream message id of the latest SMS
+--   h   code hash; m upstream message id of the latest SMS; g its sender
 --   x   gone at (set once finished; a pending one is gone at c+e+retention)
 --   w   nonce of the guess that approved it ("<nonce>:<attempts left>") or
 --       of the request that canceled it, so a retried script knows it
@@ -32,7 +32,7 @@
 -- Times are milliseconds of the service's clock, passed in as ARGV, never
 -- Redis TIME, so a test clock rules expiry. Key TTLs follow the same clock.
 
-local VFIELDS = {'s', 'c', 'e', 'n', 'a', 'k', 'h', 'm', 'x', 'w', 'd', 'du', 'l'}
+local VFIELDS = {'s', 'c', 'e', 'n', 'a', 'k', 'h', 'm', 'g', 'x', 'w', 'd', 'du', 'l'}
 
 local function hmap(key)
   local flat = redis.call('HGETALL', key)
