@@ -327,8 +327,14 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string, out any) (
 		return resp.StatusCode, sendUncertain(cl, true, &transportError{method: cl.method, path: cl.path, err: err})
 	}
 	if !ok {
-		// A refusal stays a refusal even if its body broke off.
-		return resp.StatusCode, c.apiError(cl, resp, body)
+		// A refusal stays a refusal even if its body broke off, but a 5xx
+		// answer to a send is one only in the documented error shape: any
+		// other (a proxy's error page, say) may come after the SMS went out.
+		apiErr := c.apiError(cl, resp, body)
+		if resp.StatusCode >= 500 && !documentedError(body) {
+			return resp.StatusCode, sendUncertain(cl, true, apiErr)
+		}
+		return resp.StatusCode, apiErr
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return resp.StatusCode, nil
@@ -465,6 +471,16 @@ func (c *Client) apiError(cl *call, resp *http.Response, body []byte) *Error {
 		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	}
 	return e
+}
+
+// documentedError reports whether body is the error shape both documents
+// give, {"success": false, ...}: the upstream itself answered, and says the
+// request failed.
+func documentedError(body []byte) bool {
+	var env struct {
+		Success *bool `json:"success"`
+	}
+	return json.Unmarshal(body, &env) == nil && env.Success != nil && !*env.Success
 }
 
 // retryWait decides whether attempt, which failed with err, is tried again

@@ -146,8 +146,10 @@ func faults(path string, fault func(*connexustest.Server, string)) func(*testing
 }
 
 // TestMaybeDeliveredAnswers covers answers the fake does not give: a 2xx
-// the client cannot use means the upstream took the send; any refusal,
-// whole or cut short, means it did not.
+// the client cannot use means the upstream took the send; a 4xx refusal,
+// whole or cut short, or a 5xx in the documented error shape means it did
+// not; any other 5xx (a gateway's page, a body cut short) may come after
+// the SMS went out.
 func TestMaybeDeliveredAnswers(t *testing.T) {
 	truncated := func(status int) http.HandlerFunc {
 		return func(w http.ResponseWriter, _ *http.Request) {
@@ -171,10 +173,12 @@ func TestMaybeDeliveredAnswers(t *testing.T) {
 		{"2xx without a code", answer(200, `{"status":"success","message_id":"m1"}`), true},
 		{"2xx that is not JSON", answer(200, `<html>ok</html>`), true},
 		{"2xx cut short", truncated(200), true},
-		{"500 cut short", truncated(500), false},
+		{"500 cut short", truncated(500), true},
+		{"500 documented", answer(500, `{"success":false,"error":"Server error","error_code":500}`), false},
+		{"403 cut short", truncated(403), false},
 		{"200 success:false", answer(200, `{"success":false,"error":"invalid_number"}`), false},
 		{"200 status failed", answer(200, `{"status":"failed"}`), false},
-		{"502 from a gateway", answer(502, `<html>bad gateway</html>`), false},
+		{"502 from a gateway", answer(502, `<html>bad gateway</html>`), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -103,8 +103,9 @@ func (e *transportError) Unwrap() error { return e.err }
 // MaybeDelivered reports whether err, returned by SendSMS, SendBulkSMS or
 // SendOTP, leaves open that the upstream took the message all the same: the
 // request was written and no answer came back (a timeout, a connection reset
-// or EOF, the context ending mid-exchange), or a 2xx answer came back that
-// the client could not use. It is false for an HTTP refusal of any status,
+// or EOF, the context ending mid-exchange), a 2xx answer came back that the
+// client could not use, or a 5xx came back that is not in the documented
+// error shape ({"success": false, ...}). It is false for any other refusal,
 // for a send that never left (a failed dial or DNS lookup, a request the
 // client refused, a failed token exchange), for nil, and for errors of calls
 // other than sends. A send is never retried once this is true, so such an

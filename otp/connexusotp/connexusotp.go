@@ -50,7 +50,11 @@ func (a *Adapter) SendCode(ctx context.Context, req otp.SendRequest) (otp.SendRe
 		if connexus.MaybeDelivered(err) {
 			return otp.SendResult{}, fmt.Errorf("send code: %w: %w: %w", otp.ErrUpstream, otp.ErrMaybeSent, err)
 		}
-		return otp.SendResult{}, translate("send code", err)
+		err = translate("send code", err)
+		if apiErr, ok := errors.AsType[*connexus.Error](err); ok && apiErr.RetryAfter > 0 {
+			err = &otp.BackoffError{After: apiErr.RetryAfter, Err: err}
+		}
+		return otp.SendResult{}, err
 	}
 	return otp.SendResult{MessageID: resp.MessageID, Code: resp.Code}, nil
 }

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/otpgate/otpgate/connexus"
 	"github.com/otpgate/otpgate/connexus/connexustest"
 	"github.com/otpgate/otpgate/otp"
 )
@@ -71,26 +73,40 @@ func TestSendCodeReturnsTheUpstreamCode(t *testing.T) {
 
 func TestSendCodeFailures(t *testing.T) {
 	tests := []struct {
-		name  string
-		setup func(*connexustest.Server)
-		to    string
-		want  error
+		name        string
+		setup       func(*connexustest.Server)
+		want        error
+		wantMaybe   bool
+		wantBackoff bool
 	}{
-		{name: "server error", setup: func(f *connexustest.Server) { f.FailNext("sms/otp", http.StatusInternalServerError, 10) }, to: "6421234567", want: otp.ErrUpstream},
-		{name: "no balance", setup: func(f *connexustest.Server) { f.SetBalance(0) }, to: "6421234567", want: otp.ErrUpstream},
-		{name: "unreachable", setup: func(f *connexustest.Server) { f.Close() }, to: "6421234567", want: otp.ErrUpstream},
+		{name: "server error", setup: func(f *connexustest.Server) { f.FailNext("sms/otp", http.StatusInternalServerError, 10) }, want: otp.ErrUpstream},
+		{name: "no balance", setup: func(f *connexustest.Server) { f.SetBalance(0) }, want: otp.ErrUpstream},
+		{name: "unreachable", setup: func(f *connexustest.Server) { f.Close() }, want: otp.ErrUpstream},
+		{name: "rate limited", setup: func(f *connexustest.Server) { f.FailNext("sms/otp", http.StatusTooManyRequests, 10) }, want: otp.ErrUpstream, wantBackoff: true},
+		{name: "hangs up after the request", setup: func(f *connexustest.Server) { f.DropNext("sms/otp", 1) }, want: otp.ErrMaybeSent, wantMaybe: true},
 	}
+	noSleep := connexustest.WithClientOptions(connexus.WithSleeper(func(context.Context, time.Duration) error { return nil }))
 	for _, st := range styles {
 		for _, tt := range tests {
 			t.Run(st.name+"/"+tt.name, func(t *testing.T) {
-				a, fake := newAdapter(t, st.style)
+				c, fake := connexustest.NewClient(t, connexustest.WithStyle(st.style), noSleep)
+				a, err := New(c)
+				if err != nil {
+					t.Fatal(err)
+				}
 				tt.setup(fake)
-				res, err := a.SendCode(context.Background(), otp.SendRequest{To: tt.to, Code: "482913", Brand: "Acme"})
+				res, err := a.SendCode(context.Background(), otp.SendRequest{To: "6421234567", Code: "482913", Brand: "Acme"})
 				if !errors.Is(err, tt.want) {
 					t.Fatalf("SendCode = %+v, %v; want %v", res, err, tt.want)
 				}
 				if errors.Is(err, otp.ErrInvalidPhone) {
 					t.Errorf("an upstream failure blames the number: %v", err)
+				}
+				if got := errors.Is(err, otp.ErrMaybeSent); got != tt.wantMaybe {
+					t.Errorf("SendCode error %v: maybe sent = %v, want %v", err, got, tt.wantMaybe)
+				}
+				if _, got := errors.AsType[*otp.BackoffError](err); got != tt.wantBackoff {
+					t.Errorf("SendCode error %v: backoff = %v, want %v", err, got, tt.wantBackoff)
 				}
 				if strings.Contains(err.Error(), "482913") {
 					t.Errorf("error shows the code: %v", err)
