@@ -2,11 +2,12 @@
 // the public contract, applies their defaults, and refuses configurations
 // that would run half-set-up in production.
 //
-// There are two modes. With none of the Redis settings, Connexus credentials
-// or API keys set, otpgate runs in dev mode (embedded Redis, Connexus
-// sandbox, fixed dev keys). Setting any one of those three leaves dev mode,
-// and then all three are required: a Redis setting, Connexus credentials and
-// at least one API or admin key. Anything in between is refused at start-up
+// There are two modes. With none of the Redis settings, sender credentials
+// (Connexus, websms.com, SMS Nexus) or API keys set, otpgate runs in dev mode
+// (embedded Redis, a sandbox per sender, fixed dev keys). Setting any one of
+// those three leaves dev mode, and then all three are required: a Redis
+// setting, credentials for every sender OTPGATE_SENDERS names and at least
+// one API or admin key. Anything in between is refused at start-up
 // with a message naming what is missing, because a production service that
 // quietly falls back to an in-memory store or a sandbox loses or fakes codes.
 package config
@@ -71,6 +72,8 @@ type Config struct {
 	ConnexusPassword     string // CONNEXUS_PASSWORD
 	ConnexusFrom         string // CONNEXUS_FROM
 
+	Senders Senders // OTPGATE_SENDERS and the other providers' settings
+
 	APIKeys        []Key          // OTPGATE_API_KEYS
 	AdminKeys      []Key          // OTPGATE_ADMIN_KEYS
 	WebhookToken   string         // OTPGATE_WEBHOOK_TOKEN
@@ -103,6 +106,7 @@ func Default() *Config {
 	return &Config{
 		Addr:                ":8080",
 		ConnexusBaseURL:     "https://websms.co.nz/api/connexus",
+		Senders:             defaultSenders(d.Message),
 		OTPTTL:              d.TTL,
 		CodeLength:          d.CodeLength,
 		MaxAttempts:         d.MaxAttempts,
@@ -149,6 +153,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	p.str("CONNEXUS_USER_ID", &c.ConnexusUserID)
 	p.str("CONNEXUS_PASSWORD", &c.ConnexusPassword)
 	p.str("CONNEXUS_FROM", &c.ConnexusFrom)
+	p.senders(&c.Senders)
 	p.keys("OTPGATE_API_KEYS", &c.APIKeys)
 	p.keys("OTPGATE_ADMIN_KEYS", &c.AdminKeys)
 	p.str("OTPGATE_WEBHOOK_TOKEN", &c.WebhookToken)
@@ -188,10 +193,14 @@ func Load(getenv func(string) string) (*Config, error) {
 	return c, nil
 }
 
-// DevMode reports whether none of Redis, Connexus credentials and API keys
+// DevMode reports whether none of Redis, sender credentials and API keys
 // is configured, so the service runs self-contained for development.
 func (c *Config) DevMode() bool {
-	return !c.hasRedis() && !c.hasConnexusCredentials() && !c.hasKeys()
+	return !c.hasRedis() && !c.hasSenderCredentials() && !c.hasKeys()
+}
+
+func (c *Config) hasSenderCredentials() bool {
+	return c.hasConnexusCredentials() || c.Senders.hasWebSMSCredentials() || c.Senders.hasSMSNexusCredentials()
 }
 
 func (c *Config) hasRedis() bool {
@@ -225,6 +234,7 @@ func (c *Config) validate() []error {
 		bad("OTPGATE_ADDR", "%v", err)
 	}
 	c.validateRedis(bad)
+	c.validateSenders(bad)
 
 	if u, err := url.Parse(c.ConnexusBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("CONNEXUS_BASE_URL", "must be an absolute http:// or https:// URL")
@@ -329,13 +339,10 @@ func (c *Config) validate() []error {
 	} else {
 		// Leaving dev mode means every production dependency must be real.
 		if !c.hasRedis() {
-			bad("REDIS_URL", "required outside dev mode (or REDIS_CLUSTER_ADDRS, or REDIS_SENTINEL_ADDRS with REDIS_SENTINEL_MASTER); unset every Redis, Connexus and key setting for dev mode")
-		}
-		if !c.hasConnexusCredentials() {
-			bad("CONNEXUS_CLIENT_ID", "required outside dev mode (with CONNEXUS_CLIENT_SECRET, or CONNEXUS_USER_ID with CONNEXUS_PASSWORD); unset every Redis, Connexus and key setting for dev mode")
+			bad("REDIS_URL", "required outside dev mode (or REDIS_CLUSTER_ADDRS, or REDIS_SENTINEL_ADDRS with REDIS_SENTINEL_MASTER); unset every Redis, sender credential and key setting for dev mode")
 		}
 		if !c.hasKeys() {
-			bad("OTPGATE_API_KEYS", "required outside dev mode (or OTPGATE_ADMIN_KEYS); unset every Redis, Connexus and key setting for dev mode")
+			bad("OTPGATE_API_KEYS", "required outside dev mode (or OTPGATE_ADMIN_KEYS); unset every Redis, sender credential and key setting for dev mode")
 		}
 	}
 
@@ -350,7 +357,7 @@ func (c *Config) Warnings() []string {
 		w = append(w, fmt.Sprintf("OTP_BCRYPT_COST=%d is below 10: stored code hashes are cheap to brute-force", c.BcryptCost))
 	}
 	if !c.DevMode() && c.WebhookToken == "" {
-		w = append(w, "OTPGATE_WEBHOOK_TOKEN is unset: every Connexus webhook will be refused")
+		w = append(w, "OTPGATE_WEBHOOK_TOKEN is unset: every webhook (Connexus, SMS Nexus) will be refused")
 	}
 	for _, k := range append(append([]Key(nil), c.APIKeys...), c.AdminKeys...) {
 		if len(k.Secret) < 16 {
@@ -540,7 +547,7 @@ func (c *Config) attrs() []slog.Attr {
 	for i, p := range c.TrustedProxies {
 		proxies[i] = p.String()
 	}
-	return []slog.Attr{
+	return append([]slog.Attr{
 		slog.String("OTPGATE_ADDR", c.Addr),
 		slog.String("REDIS_URL", redactURL(c.RedisURL)),
 		slog.String("REDIS_CLUSTER_ADDRS", strings.Join(c.RedisClusterAddrs, ",")),
@@ -559,6 +566,7 @@ func (c *Config) attrs() []slog.Attr {
 		slog.String("CONNEXUS_USER_ID", c.ConnexusUserID),
 		slog.String("CONNEXUS_PASSWORD", secret(c.ConnexusPassword)),
 		slog.String("CONNEXUS_FROM", c.ConnexusFrom),
+	}, append(c.Senders.attrs(secret), []slog.Attr{
 		slog.String("OTPGATE_API_KEYS", keys(c.APIKeys)),
 		slog.String("OTPGATE_ADMIN_KEYS", keys(c.AdminKeys)),
 		slog.String("OTPGATE_WEBHOOK_TOKEN", secret(c.WebhookToken)),
@@ -579,7 +587,7 @@ func (c *Config) attrs() []slog.Attr {
 		slog.String("RATE_LIMIT_STARTS_PER_IP", c.RateStartsPerIP),
 		slog.String("RATE_LIMIT_CHECKS_PER_IP", c.RateChecksPerIP),
 		slog.String("RATE_LIMIT_PER_KEY", c.RatePerKey),
-	}
+	}...)...)
 }
 
 func onOff(b bool) string {

@@ -45,8 +45,15 @@ func TestDefaults(t *testing.T) {
 		t.Error("empty environment is not dev mode")
 	}
 	want := &Config{
-		Addr:                ":8080",
-		ConnexusBaseURL:     "https://websms.co.nz/api/connexus",
+		Addr:            ":8080",
+		ConnexusBaseURL: "https://websms.co.nz/api/connexus",
+		Senders: Senders{
+			Order:           []string{"connexus"},
+			Message:         "{code} is your {brand} verification code",
+			Cooldown:        30 * time.Second,
+			WebSMSBaseURL:   "https://api.websms.com/rest",
+			SMSNexusBaseURL: "https://www.smsnexus.net/api",
+		},
 		OTPTTL:              5 * time.Minute,
 		CodeLength:          6,
 		MaxAttempts:         5,

@@ -16,9 +16,9 @@ const DefaultMessage = "{code} is your {brand} verification code"
 // placeholder finds every {name} in a message template.
 var placeholder = regexp.MustCompile(`\{[^{}]*\}`)
 
-// checkMessage refuses a template without {code} or with a placeholder it
+// CheckMessage refuses a template without {code} or with a placeholder it
 // would leave in the SMS as written.
-func checkMessage(tmpl string) error {
+func CheckMessage(tmpl string) error {
 	if !strings.Contains(tmpl, "{code}") {
 		return errors.New("message must contain {code}")
 	}

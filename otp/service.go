@@ -103,7 +103,7 @@ func (c Config) validate() error {
 	check(c.MaxSends >= 1, "max sends %d must be at least 1", c.MaxSends)
 	check(c.MaxFailuresPerPhone >= 0, "max failures per phone %d must not be negative", c.MaxFailuresPerPhone)
 	check(c.Brand != "", "brand must not be empty")
-	if err := checkMessage(c.Message); err != nil {
+	if err := CheckMessage(c.Message); err != nil {
 		errs = append(errs, err)
 	}
 	check(phonenumbers.GetCountryCodeForRegion(strings.ToUpper(c.DefaultRegion)) != 0, "default region %q is unknown", c.DefaultRegion)
