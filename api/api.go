@@ -94,6 +94,8 @@ type Config struct {
 	// Inbound keeps inbound SMS for the inbound webhook and GET /v1/inbound;
 	// nil leaves GET /v1/inbound out.
 	Inbound InboundStore
+	// Senders lists the SMS providers at GET /v1/senders; nil leaves it out.
+	Senders SenderDirectory
 }
 
 // server holds what the handlers share.
@@ -112,6 +114,7 @@ type server struct {
 	proxy           *connexusProxy
 	deliveries      DeliveryRecorder
 	inbound         InboundStore
+	senders         SenderDirectory
 	webhookToken    [sha256.Size]byte
 	webhookTokenSet bool
 }
@@ -175,6 +178,9 @@ func (s *server) routes(e *gin.Engine) {
 	if s.inbound != nil {
 		admin.GET("/inbound", handle(s.listInbound))
 	}
+	if s.senders != nil {
+		admin.GET("/senders", handle(s.listSenders))
+	}
 
 	hooks := e.Group("/v1/webhooks/connexus", s.webhookAuth, limitBody(maxWebhookBody))
 	hooks.POST("/status", handle(s.deliveryWebhook))
@@ -218,7 +224,7 @@ func newServer(cfg Config) (*server, error) {
 		}
 		s.webhookToken, s.webhookTokenSet = sha256.Sum256([]byte(cfg.WebhookToken)), true
 	}
-	s.deliveries, s.inbound = cfg.Deliveries, cfg.Inbound
+	s.deliveries, s.inbound, s.senders = cfg.Deliveries, cfg.Inbound, cfg.Senders
 	if cfg.Connexus != nil {
 		s.proxy = newConnexusProxy(cfg.Connexus, orDefault(cfg.ProxyTimeout, defaultProxyTimeout), s.log)
 	}

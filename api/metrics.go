@@ -25,6 +25,7 @@ type Metrics struct {
 	upstream        *prometheus.HistogramVec
 	deliveryReports *prometheus.CounterVec
 	inbound         *prometheus.CounterVec
+	sends           *prometheus.CounterVec
 }
 
 // NewMetrics registers otpgate's metrics, and the Go and process
@@ -68,12 +69,16 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 		keyLimited: limited.WithLabelValues("api_key"),
 		deliveryReports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "otpgate", Name: "delivery_reports_total",
-			Help: "Delivery reports received from Connexus, by delivery status (\"unknown\" for a status not understood).",
+			Help: "Delivery reports received from the senders (Connexus, SMS Nexus), by delivery status (\"unknown\" for a status not understood).",
 		}, []string{"status"}),
 		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "otpgate", Name: "inbound_messages_total",
 			Help: "Inbound SMS received from Connexus, by whether they were stored or repeats.",
 		}, []string{"outcome"}),
+		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "otpgate", Name: "sends_total",
+			Help: "Attempts of each sender at an SMS code: sent, failed_over (certainly nothing sent, the next sender tried), failed (nothing sent, no other sender tried) or maybe_sent.",
+		}, []string{"sender", "outcome"}),
 	}
 	m.events = map[otp.Event]prometheus.Counter{
 		otp.EventStarted:           counter("verifications_started_total", "Verifications created (first code sent)."),
@@ -91,7 +96,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 		otp.EventRateLimited:       limited.WithLabelValues("verification"),
 	}
 	cs := []prometheus.Collector{
-		m.requests, m.requestDuration, m.upstream, failed, lookups, limited, m.deliveryReports, m.inbound,
+		m.requests, m.requestDuration, m.upstream, failed, lookups, limited, m.deliveryReports, m.inbound, m.sends,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
@@ -124,6 +129,12 @@ func (m *Metrics) observeRequest(route, method string, status int, d time.Durati
 }
 
 func (m *Metrics) observeKeyLimited() { m.keyLimited.Inc() }
+
+// ObserveSend counts one sender's attempt at an SMS; it fits
+// otp.WithSendObserver.
+func (m *Metrics) ObserveSend(sender string, outcome otp.SendOutcome) {
+	m.sends.WithLabelValues(sender, string(outcome)).Inc()
+}
 
 func (m *Metrics) observeDeliveryReport(status string) {
 	m.deliveryReports.WithLabelValues(status).Inc()

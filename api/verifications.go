@@ -44,6 +44,7 @@ type verificationJSON struct {
 	ExpiresAt         string        `json:"expires_at"`
 	AttemptsLeft      int           `json:"attempts_left"`
 	Sends             int           `json:"sends"`
+	Sender            string        `json:"sender,omitempty"`
 	ResendAvailableAt string        `json:"resend_available_at,omitempty"`
 	Lookup            *lookupJSON   `json:"lookup,omitempty"`
 	Delivery          *deliveryJSON `json:"delivery,omitempty"`
@@ -78,6 +79,7 @@ func newVerificationJSON(v *otp.Verification) verificationJSON {
 		ExpiresAt:         timestamp(v.ExpiresAt),
 		AttemptsLeft:      v.AttemptsLeft,
 		Sends:             v.Sends,
+		Sender:            v.Sender,
 		ResendAvailableAt: timestamp(v.ResendAt),
 	}
 	if l := v.Lookup; l != nil {
