@@ -1,0 +1,62 @@
+// Package websmsotp lets the otp domain send codes through the websms.com
+// REST client. websms has no endpoint for codes, so the adapter sends the
+// rendered text (otp.SendRequest.Text), and the code in it is the one to
+// store. It is the one place where websms failures become otp errors: 4002
+// INVALID_RECIPIENT is otp.ErrInvalidPhone; every other failure matches
+// otp.ErrUpstream, one that may have sent the SMS also otp.ErrMaybeSent,
+// and a throttling refusal that named its wait also an *otp.BackoffError.
+package websmsotp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/websms"
+)
+
+// Adapter is an otp.Sender backed by websms.com.
+type Adapter struct {
+	client *websms.Client
+}
+
+var _ otp.Sender = (*Adapter)(nil)
+
+// New returns an adapter that uses client; the sender address is the
+// client's (websms.WithSender).
+func New(client *websms.Client) (*Adapter, error) {
+	if client == nil {
+		return nil, errors.New("websmsotp: nil client")
+	}
+	return &Adapter{client: client}, nil
+}
+
+// SendCode sends req.Text to req.To, with req.ID as clientMessageId. The
+// result's MessageID is websms's transferId and its Code is req.Code: websms
+// sends the text as given.
+func (a *Adapter) SendCode(ctx context.Context, req otp.SendRequest) (otp.SendResult, error) {
+	resp, err := a.client.SendText(ctx, &websms.TextRequest{
+		Recipients:      []string{req.To},
+		Text:            req.Text,
+		ClientMessageID: req.ID,
+	})
+	if err != nil {
+		return otp.SendResult{}, translate(err)
+	}
+	return otp.SendResult{MessageID: resp.TransferID, Code: req.Code}, nil
+}
+
+func translate(err error) error {
+	switch {
+	case websms.IsInvalidRecipient(err):
+		return fmt.Errorf("send code: %w: %w", otp.ErrInvalidPhone, err)
+	case websms.MaybeDelivered(err):
+		return fmt.Errorf("send code: %w: %w: %w", otp.ErrUpstream, otp.ErrMaybeSent, err)
+	}
+	err = fmt.Errorf("send code: %w: %w", otp.ErrUpstream, err)
+	if after, ok := websms.Throttled(err); ok && after > 0 {
+		return &otp.BackoffError{After: after, Err: err}
+	}
+	return err
+}
