@@ -1,5 +1,5 @@
 // Package app builds and serves otpgate from its configuration: Redis, the
-// Connexus client (or dev mode's sandbox), the rate limits, the
+// SMS providers (or dev mode's sandboxes), the rate limits, the
 // verification service and the API. It is the one place that wiring lives,
 // so that cmd/otpgate-bench measures the very server cmd/otpgate runs.
 package app
@@ -19,10 +19,7 @@ import (
 
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/config"
-	"github.com/otpgate/otpgate/connexus"
-	"github.com/otpgate/otpgate/connexus/sandbox"
 	"github.com/otpgate/otpgate/otp"
-	"github.com/otpgate/otpgate/otp/connexusotp"
 	"github.com/otpgate/otpgate/otp/redisstore"
 	"github.com/otpgate/otpgate/ratelimit"
 )
@@ -108,32 +105,21 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	}
 	clientKeys, adminKeys := keyMap(cfg.APIKeys), keyMap(cfg.AdminKeys)
 
-	connexusOpts := []connexus.Option{connexus.WithBaseURL(cfg.ConnexusBaseURL)}
-	switch {
-	case cfg.DevMode():
-		sb := sandbox.NewServer(sandbox.OnMessage(func(m sandbox.Message) {
-			// The one place a code is ever printed: dev mode's stand-in for
-			// a phone. The number is masked like in every other log line.
-			log.Warn("dev sandbox SMS", "to", otp.MaskPhone(m.To), "text", m.Body)
-		}))
-		a.closers = append(a.closers, sb.Close)
-		connexusOpts = sb.ClientOptions()
+	if cfg.DevMode() {
 		clientKeys, adminKeys = map[string]string{"dev-client": devClientKey}, map[string]string{"dev-admin": devAdminKey}
-		banner(stdout, sb.URL, devClientKey, devAdminKey)
-	case cfg.ConnexusClientID != "":
-		connexusOpts = append(connexusOpts, connexus.WithAPIKey(cfg.ConnexusClientID, cfg.ConnexusClientSecret))
-	default:
-		connexusOpts = append(connexusOpts, connexus.WithPassword(cfg.ConnexusUserID, cfg.ConnexusPassword))
 	}
-	connexusOpts = append(connexusOpts, connexus.WithHTTPClient(&http.Client{Transport: metrics.InstrumentTransport(nil)}))
-	if cfg.ConnexusFrom != "" {
-		connexusOpts = append(connexusOpts, connexus.WithFrom(cfg.ConnexusFrom))
-	}
-	cx, err := connexus.NewClient(connexusOpts...)
+	providers, err := a.buildProviders(cfg, metrics, log)
 	if err != nil {
-		return nil, fmt.Errorf("connexus client: %w", err)
+		return nil, err
 	}
-	adapter, err := connexusotp.New(cx)
+	if cfg.DevMode() {
+		banner(stdout, providers.sandboxes, devClientKey, devAdminKey)
+	}
+	failoverOpts := []otp.FailoverOption{otp.WithSendObserver(metrics.ObserveSend), otp.WithFailoverLogger(log)}
+	if o.now != nil {
+		failoverOpts = append(failoverOpts, otp.WithFailoverClock(o.now))
+	}
+	failover, err := otp.NewFailover(providers.senders, cfg.Senders.Cooldown, failoverOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -150,10 +136,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	store := redisstore.New(rdb, storeOpts...)
 
 	svcOpts := []otp.Option{
-		otp.WithNumberLookup(adapter),
 		otp.WithLimits(limits),
 		otp.WithLogger(log),
 		otp.WithObserver(metrics.Observe),
+	}
+	if providers.lookup != nil {
+		svcOpts = append(svcOpts, otp.WithNumberLookup(providers.lookup))
 	}
 	if o.now != nil {
 		svcOpts = append(svcOpts, otp.WithClock(o.now))
@@ -171,7 +159,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 		DefaultRegion:       cfg.DefaultRegion,
 		AllowedCountries:    cfg.AllowedCountries,
 		Lookup:              otp.LookupMode(cfg.Lookup),
-	}, store, adapter, svcOpts...)
+		Message:             cfg.Senders.Message,
+	}, store, failover, svcOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +169,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	for i, p := range cfg.TrustedProxies {
 		proxies[i] = p.String()
 	}
-	h, err := api.New(api.Config{
+	apiCfg := api.Config{
 		Verifier:       svc,
 		Idempotency:    redisstore.NewIdempotency(rdb, storeOpts...),
 		Ready:          svc.Ready,
@@ -191,11 +180,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 		Logger:         log,
 		Metrics:        metrics,
 		Now:            o.now,
-		Connexus:       cx,
 		WebhookToken:   cfg.WebhookToken,
 		Deliveries:     svc,
 		Inbound:        redisstore.NewInbound(rdb),
-	})
+		Senders:        newSenderDirectory(failover, providers.balances, orNow(o.now), log),
+	}
+	if providers.connexus != nil {
+		// Only when set: a nil *connexus.Client would be a non-nil interface.
+		apiCfg.Connexus = providers.connexus
+	}
+	h, err := api.New(apiCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -280,17 +274,29 @@ const (
 
 // banner is printed, not logged: the dev keys are secrets, and the contract
 // allows them on the terminal in dev mode only.
-func banner(w io.Writer, sandboxURL, client, admin string) {
+func banner(w io.Writer, sandboxes []sandboxInfo, client, admin string) {
 	line := strings.Repeat("=", 72)
+	var list strings.Builder
+	for _, sb := range sandboxes {
+		fmt.Fprintf(&list, "    %-11s %s\n", sb.name, sb.url)
+	}
 	fmt.Fprintf(w, `%s
   otpgate is running in DEV MODE. Do not use it in production.
   - Redis is embedded and in memory: everything is lost on exit.
-  - Connexus is an in-process sandbox at %s:
-    no SMS leaves this machine; each one is printed in the log instead.
-  - Configure REDIS_URL, Connexus credentials and OTPGATE_API_KEYS
+  - The SMS providers are in-process sandboxes:
+%s    no SMS leaves this machine; each one is printed in the log instead.
+  - Configure REDIS_URL, sender credentials and OTPGATE_API_KEYS
     to leave dev mode.
   dev client key: %s
   dev admin key:  %s
 %s
-`, line, sandboxURL, client, admin, line)
+`, line, list.String(), client, admin, line)
+}
+
+// orNow is now, or the wall clock when it is nil.
+func orNow(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
 }

@@ -1,0 +1,131 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/config"
+	"github.com/otpgate/otpgate/connexus"
+	connexussandbox "github.com/otpgate/otpgate/connexus/sandbox"
+	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/connexusotp"
+	"github.com/otpgate/otpgate/otp/websmsotp"
+	"github.com/otpgate/otpgate/websms"
+	websmssandbox "github.com/otpgate/otpgate/websms/sandbox"
+)
+
+// providers are the SMS providers New built: the senders in the order of
+// OTPGATE_SENDERS, the Connexus client for lookups and the admin proxy
+// (nil without Connexus credentials), and each provider's balance.
+type providers struct {
+	senders  []otp.NamedSender
+	connexus *connexus.Client
+	lookup   otp.NumberLookup
+	balances map[string]balanceFunc
+	// sandboxes names each dev-mode sandbox's URL, for the banner.
+	sandboxes []sandboxInfo
+}
+
+type sandboxInfo struct{ name, url string }
+
+// devPrinter is dev mode's stand-in for a phone: the one place a code is
+// ever printed. The number is masked like in every other log line.
+func devPrinter(log *slog.Logger, sender string) func(to, text string) {
+	return func(to, text string) {
+		log.Warn("dev sandbox SMS", "sender", sender, "to", otp.MaskPhone(to), "text", text)
+	}
+}
+
+// buildProviders makes a client and an otp.Sender for every configured
+// provider. In dev mode each runs against an in-process sandbox, and the
+// Connexus one always runs, for lookups and the admin proxy.
+func (a *App) buildProviders(cfg *config.Config, metrics *api.Metrics, log *slog.Logger) (*providers, error) {
+	p := &providers{balances: make(map[string]balanceFunc)}
+	dev := cfg.DevMode()
+	if err := a.buildConnexus(p, cfg, metrics, log); err != nil {
+		return nil, err
+	}
+	for _, name := range cfg.Senders.Order {
+		var s otp.Sender
+		var err error
+		switch name {
+		case config.SenderConnexus:
+			s, err = connexusotp.New(p.connexus)
+		case config.SenderWebSMS:
+			s, err = a.buildWebSMS(p, &cfg.Senders, dev, log)
+		default:
+			err = fmt.Errorf("sender %q is not built here", name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sender %s: %w", name, err)
+		}
+		p.senders = append(p.senders, otp.NamedSender{Name: name, Sender: s})
+	}
+	return p, nil
+}
+
+func (a *App) buildConnexus(p *providers, cfg *config.Config, metrics *api.Metrics, log *slog.Logger) error {
+	opts := []connexus.Option{connexus.WithBaseURL(cfg.ConnexusBaseURL)}
+	switch {
+	case cfg.DevMode():
+		print := devPrinter(log, config.SenderConnexus)
+		sb := connexussandbox.NewServer(connexussandbox.OnMessage(func(m connexussandbox.Message) { print(m.To, m.Body) }))
+		a.closers = append(a.closers, sb.Close)
+		p.sandboxes = append(p.sandboxes, sandboxInfo{"Connexus", sb.URL})
+		opts = sb.ClientOptions()
+	case cfg.ConnexusClientID != "":
+		opts = append(opts, connexus.WithAPIKey(cfg.ConnexusClientID, cfg.ConnexusClientSecret))
+	case cfg.ConnexusUserID != "":
+		opts = append(opts, connexus.WithPassword(cfg.ConnexusUserID, cfg.ConnexusPassword))
+	default:
+		return nil // no Connexus: config made sure nothing needs it
+	}
+	opts = append(opts, connexus.WithHTTPClient(&http.Client{Transport: metrics.InstrumentTransport(nil)}))
+	if cfg.ConnexusFrom != "" {
+		opts = append(opts, connexus.WithFrom(cfg.ConnexusFrom))
+	}
+	cx, err := connexus.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("connexus client: %w", err)
+	}
+	adapter, err := connexusotp.New(cx)
+	if err != nil {
+		return err
+	}
+	p.connexus, p.lookup = cx, adapter
+	p.balances[config.SenderConnexus] = func(ctx context.Context) (float64, string, error) {
+		b, err := cx.Balance(ctx)
+		if err != nil {
+			return 0, "", err
+		}
+		return b.Balance, b.Currency, nil
+	}
+	return nil
+}
+
+func (a *App) buildWebSMS(p *providers, s *config.Senders, dev bool, log *slog.Logger) (otp.Sender, error) {
+	opts := []websms.Option{websms.WithBaseURL(s.WebSMSBaseURL)}
+	switch {
+	case dev:
+		print := devPrinter(log, config.SenderWebSMS)
+		sb := websmssandbox.NewServer(websmssandbox.OnMessage(func(m websmssandbox.Message) { print(m.To, m.Text) }))
+		a.closers = append(a.closers, sb.Close)
+		p.sandboxes = append(p.sandboxes, sandboxInfo{"websms.com", sb.URL})
+		opts = sb.ClientOptions()
+	case s.WebSMSAccessToken != "":
+		opts = append(opts, websms.WithAccessToken(s.WebSMSAccessToken))
+	default:
+		opts = append(opts, websms.WithBasicAuth(s.WebSMSUsername, s.WebSMSPassword))
+	}
+	if s.WebSMSSender != "" {
+		opts = append(opts, websms.WithSender(s.WebSMSSender))
+	}
+	c, err := websms.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return websmsotp.New(c)
+}
