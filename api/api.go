@@ -185,6 +185,7 @@ func (s *server) routes(e *gin.Engine) {
 	hooks := e.Group("/v1/webhooks/connexus", s.webhookAuth, limitBody(maxWebhookBody))
 	hooks.POST("/status", handle(s.deliveryWebhook))
 	hooks.POST("/inbound", handle(s.inboundWebhook))
+	e.POST("/v1/webhooks/smsnexus", s.webhookAuth, limitBody(maxWebhookBody), handle(s.smsNexusWebhook))
 }
 
 func newServer(cfg Config) (*server, error) {

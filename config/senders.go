@@ -13,9 +13,9 @@ import (
 
 // The senders OTPGATE_SENDERS may name.
 const (
-	SenderConnexus = "connexus"
-	SenderWebSMS   = "websms"
-	SenderSMSNexus = "smsnexus"
+	SenderConnexus = otp.SenderConnexus
+	SenderWebSMS   = otp.SenderWebSMS
+	SenderSMSNexus = otp.SenderSMSNexus
 )
 
 // Senders are the SMS providers' settings (CONTRACT §8).

@@ -138,10 +138,14 @@ var deliveryStatuses = map[string]bool{
 	"undelivered": true, "failed": true, "expired": true,
 }
 
-// SenderConnexus is the name of the Connexus sender. Its message ids are
-// filed bare, as before there were other senders, so that delivery reports
-// of SMS sent before an upgrade still find their verification.
-const SenderConnexus = "connexus"
+// The senders' names. Connexus's message ids are filed bare, as before
+// there were other senders, so that delivery reports of SMS sent before an
+// upgrade still find their verification.
+const (
+	SenderConnexus = "connexus"
+	SenderWebSMS   = "websms"
+	SenderSMSNexus = "smsnexus"
+)
 
 // MessageRef is how the SMS with the provider's messageID is filed for
 // delivery reports: providers number their messages independently, so all

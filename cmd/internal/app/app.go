@@ -54,8 +54,9 @@ func (a *App) Close() {
 type Option func(*options)
 
 type options struct {
-	rdb redis.UniversalClient
-	now func() time.Time
+	rdb             redis.UniversalClient
+	now             func() time.Time
+	providerTimeout time.Duration
 }
 
 // WithRedis makes the service use rdb instead of a client opened from the
@@ -63,6 +64,13 @@ type options struct {
 // App.Close.
 func WithRedis(rdb redis.UniversalClient) Option {
 	return func(o *options) { o.rdb = rdb }
+}
+
+// WithProviderTimeout bounds each HTTP attempt of the SMS providers'
+// clients instead of their 15 s default, so a test can see a hung provider
+// time out quickly.
+func WithProviderTimeout(d time.Duration) Option {
+	return func(o *options) { o.providerTimeout = d }
 }
 
 // WithClock makes the verification rules (expiry, cooldown, retention) and
@@ -108,7 +116,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	if cfg.DevMode() {
 		clientKeys, adminKeys = map[string]string{"dev-client": devClientKey}, map[string]string{"dev-admin": devAdminKey}
 	}
-	providers, err := a.buildProviders(cfg, metrics, log)
+	providers, err := a.buildProviders(cfg, metrics, log, o.providerTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/config"
@@ -12,7 +14,10 @@ import (
 	connexussandbox "github.com/otpgate/otpgate/connexus/sandbox"
 	"github.com/otpgate/otpgate/otp"
 	"github.com/otpgate/otpgate/otp/connexusotp"
+	"github.com/otpgate/otpgate/otp/smsnexusotp"
 	"github.com/otpgate/otpgate/otp/websmsotp"
+	"github.com/otpgate/otpgate/smsnexus"
+	smsnexussandbox "github.com/otpgate/otpgate/smsnexus/sandbox"
 	"github.com/otpgate/otpgate/websms"
 	websmssandbox "github.com/otpgate/otpgate/websms/sandbox"
 )
@@ -27,6 +32,8 @@ type providers struct {
 	balances map[string]balanceFunc
 	// sandboxes names each dev-mode sandbox's URL, for the banner.
 	sandboxes []sandboxInfo
+	// timeout bounds each HTTP attempt of the clients; 0 keeps theirs.
+	timeout time.Duration
 }
 
 type sandboxInfo struct{ name, url string }
@@ -42,8 +49,8 @@ func devPrinter(log *slog.Logger, sender string) func(to, text string) {
 // buildProviders makes a client and an otp.Sender for every configured
 // provider. In dev mode each runs against an in-process sandbox, and the
 // Connexus one always runs, for lookups and the admin proxy.
-func (a *App) buildProviders(cfg *config.Config, metrics *api.Metrics, log *slog.Logger) (*providers, error) {
-	p := &providers{balances: make(map[string]balanceFunc)}
+func (a *App) buildProviders(cfg *config.Config, metrics *api.Metrics, log *slog.Logger, timeout time.Duration) (*providers, error) {
+	p := &providers{balances: make(map[string]balanceFunc), timeout: timeout}
 	dev := cfg.DevMode()
 	if err := a.buildConnexus(p, cfg, metrics, log); err != nil {
 		return nil, err
@@ -56,8 +63,10 @@ func (a *App) buildProviders(cfg *config.Config, metrics *api.Metrics, log *slog
 			s, err = connexusotp.New(p.connexus)
 		case config.SenderWebSMS:
 			s, err = a.buildWebSMS(p, &cfg.Senders, dev, log)
+		case config.SenderSMSNexus:
+			s, err = a.buildSMSNexus(p, &cfg.Senders, dev, log)
 		default:
-			err = fmt.Errorf("sender %q is not built here", name)
+			err = errors.New("unknown sender")
 		}
 		if err != nil {
 			return nil, fmt.Errorf("sender %s: %w", name, err)
@@ -86,6 +95,9 @@ func (a *App) buildConnexus(p *providers, cfg *config.Config, metrics *api.Metri
 	opts = append(opts, connexus.WithHTTPClient(&http.Client{Transport: metrics.InstrumentTransport(nil)}))
 	if cfg.ConnexusFrom != "" {
 		opts = append(opts, connexus.WithFrom(cfg.ConnexusFrom))
+	}
+	if p.timeout > 0 {
+		opts = append(opts, connexus.WithTimeout(p.timeout))
 	}
 	cx, err := connexus.NewClient(opts...)
 	if err != nil {
@@ -123,9 +135,36 @@ func (a *App) buildWebSMS(p *providers, s *config.Senders, dev bool, log *slog.L
 	if s.WebSMSSender != "" {
 		opts = append(opts, websms.WithSender(s.WebSMSSender))
 	}
+	if p.timeout > 0 {
+		opts = append(opts, websms.WithTimeout(p.timeout))
+	}
 	c, err := websms.NewClient(opts...)
 	if err != nil {
 		return nil, err
 	}
 	return websmsotp.New(c)
+}
+
+func (a *App) buildSMSNexus(p *providers, s *config.Senders, dev bool, log *slog.Logger) (otp.Sender, error) {
+	opts := []smsnexus.Option{smsnexus.WithBaseURL(s.SMSNexusBaseURL), smsnexus.WithToken(s.SMSNexusToken), smsnexus.WithFrom(s.SMSNexusFrom)}
+	if dev {
+		print := devPrinter(log, config.SenderSMSNexus)
+		sb := smsnexussandbox.NewServer(smsnexussandbox.OnMessage(func(m smsnexussandbox.Message) { print(m.To, m.Body) }))
+		a.closers = append(a.closers, sb.Close)
+		p.sandboxes = append(p.sandboxes, sandboxInfo{"SMS Nexus", sb.URL})
+		opts = sb.ClientOptions()
+	}
+	if p.timeout > 0 {
+		opts = append(opts, smsnexus.WithTimeout(p.timeout))
+	}
+	c, err := smsnexus.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	adapter, err := smsnexusotp.New(c)
+	if err != nil {
+		return nil, err
+	}
+	p.balances[config.SenderSMSNexus] = adapter.Balance
+	return adapter, nil
 }
