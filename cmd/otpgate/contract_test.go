@@ -48,9 +48,9 @@ const (
 func newClock() *otptest.Clock { return otptest.NewClock(time.Now().Truncate(time.Second)) }
 
 // startClocked builds the program as run does, from env, but with clk as
-// the clock of the service and the API, and serves it with app.Serve on a
-// free port.
-func startClocked(t *testing.T, env map[string]string, clk *otptest.Clock) *instance {
+// the clock of the service and the API (and opts), and serves it with
+// app.Serve on a free port.
+func startClocked(t *testing.T, env map[string]string, clk *otptest.Clock, opts ...app.Option) *instance {
 	t.Helper()
 	return launch(t, env, func(ctx context.Context, getenv func(string) string, out io.Writer) error {
 		gin.SetMode(gin.ReleaseMode)
@@ -59,7 +59,7 @@ func startClocked(t *testing.T, env map[string]string, clk *otptest.Clock) *inst
 		if err != nil {
 			return err
 		}
-		a, err := app.New(ctx, cfg, log, out, app.WithClock(clk.Now))
+		a, err := app.New(ctx, cfg, log, out, append([]app.Option{app.WithClock(clk.Now)}, opts...)...)
 		if err != nil {
 			return err
 		}
