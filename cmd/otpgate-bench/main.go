@@ -15,6 +15,7 @@
 //
 //	go run ./cmd/otpgate-bench [-c 8] [-d 4s] [-cost 10]
 //	go run ./cmd/otpgate-bench -url http://127.0.0.1:8080 -key <client key>
+//	go run ./cmd/otpgate-bench -failover   # and the cost of a failover
 package main
 
 import (
@@ -59,6 +60,7 @@ type options struct {
 	cost, rounds, acks             int
 	wrong                          float64
 	lookup                         string
+	failover                       bool
 }
 
 func parse(args []string, out io.Writer) (options, error) {
@@ -76,6 +78,7 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.Float64Var(&o.wrong, "wrong", 0.3, "share of guesses that are wrong")
 	fs.StringVar(&o.lookup, "lookup", "on", "OTP_LOOKUP of the in-process server: on or off")
 	fs.IntVar(&o.acks, "acks", 0, "REDIS_MIN_REPLICA_ACKS of the in-process server, which then runs as many replicas of its private redis-server and times WAIT under the load")
+	fs.BoolVar(&o.failover, "failover", false, "also measure starts whose first sender refuses at once against starts sent directly by the second (in-process only)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (server included when in-process) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -107,6 +110,9 @@ func parse(args []string, out io.Writer) (options, error) {
 	}
 	if o.acks > 0 && (o.url != "" || o.redisURL != "") {
 		errs = append(errs, errors.New("-acks: only with the in-process server on its private redis-server (no -url, no -redis-url)"))
+	}
+	if o.failover && o.url != "" {
+		errs = append(errs, errors.New("-failover: only with the in-process server (no -url)"))
 	}
 	if o.lookup != "on" && o.lookup != "off" {
 		errs = append(errs, fmt.Errorf("-lookup %q: must be on or off", o.lookup))
@@ -208,6 +214,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	} else {
 		rep.get = runPhase(ctx, "GET /v1/verifications/{id}", o.lim, c.getter(p))
 	}
+	if o.failover {
+		if rep.failover, err = measureFailover(ctx, t, o, c.http); err != nil {
+			return err
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -225,7 +236,8 @@ type report struct {
 	generate, start, compare, check *result
 	get, bare                       *result
 	pendingMem, doneMem             memory
-	acks                            *ackProbe // nil without -acks
+	acks                            *ackProbe       // nil without -acks
+	failover                        *failoverReport // nil without -failover
 }
 
 func (r *report) write(w io.Writer) {
@@ -274,6 +286,9 @@ func (r *report) write(w io.Writer) {
 			m.n, m.keysPerItem, m.store, m.max, mark(m.n > 0 && m.max <= 400))
 		fmt.Fprintf(w, "| Redis bytes per approved verification (mean, max of %d; %.1f keys) | %d, %d | |\n", d.n, d.keysPerItem, d.store, d.max)
 		fmt.Fprintf(w, "| rate-limit counters per number, apart from the above (mean) | %d | |\n", m.limits)
+	}
+	if r.failover != nil {
+		r.failover.write(w)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -36,6 +37,8 @@ func TestParse(t *testing.T) {
 		{"argument", []string{"extra"}, "unexpected argument"},
 		{"replica acks", []string{"-acks", "1"}, ""},
 		{"too many acks", []string{"-acks", "3"}, "-acks 3"},
+		{"failover", []string{"-failover"}, ""},
+		{"failover of a running server", []string{"-failover", "-url", "http://127.0.0.1:8080", "-key", "k"}, "-failover: only with the in-process server"},
 		{"acks on a given redis", []string{"-acks", "1", "-redis-url", "redis://127.0.0.1:6379/15"}, "private redis-server"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,6 +137,33 @@ func TestRunWithReplicaAcks(t *testing.T) {
 	}
 	if !strings.Contains(report, "SET + WAIT 1 replica(s) under the load") || strings.Contains(report, ", 0 probes") {
 		t.Errorf("report lacks the WAIT probe\n%s", report)
+	}
+}
+
+// TestRunWithFailover measures starts through a failover against direct
+// ones and checks that both went through and the ratio was printed.
+func TestRunWithFailover(t *testing.T) {
+	rdb := redistest.Real(t)
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	args := []string{"-d", "300ms", "-c", "2", "-cost", "4", "-rounds", "1", "-failover", "-redis-url", "redis://" + rdb.Options().Addr + "/0"}
+	if err := run(ctx, args, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, &out)
+	}
+	report := out.String()
+	for _, want := range []string{"websms alone (", "Connexus refuses → websms ("} {
+		i := strings.Index(report, want)
+		if i < 0 {
+			t.Fatalf("report lacks %q\n%s", want, report)
+		}
+		var ok, errs int
+		if _, err := fmt.Sscanf(report[i+len(want):], "%d ok, %d errors", &ok, &errs); err != nil || ok == 0 || errs != 0 {
+			t.Errorf("%s: %d ok, %d errors (%v), want some and none\n%s", want, ok, errs, err, report)
+		}
+	}
+	if !strings.Contains(report, "| failover / direct |") {
+		t.Errorf("report lacks the ratio\n%s", report)
 	}
 }
 
