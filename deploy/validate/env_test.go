@@ -13,7 +13,7 @@ const deployDir = ".."
 // repoRoot is the root of the main module, the Docker build context.
 const repoRoot = "../.."
 
-// contractVars are the environment variables of CONTRACT.md §1; anything else
+// contractVars are the environment variables of CONTRACT.md §1 and §8; anything else
 // in a manifest or env file is a typo that otpgate would silently ignore.
 var contractVars = setOf(
 	"OTPGATE_ADDR", "REDIS_URL", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS",
@@ -27,6 +27,9 @@ var contractVars = setOf(
 	"OTP_RETENTION", "OTP_BRAND", "OTP_DEFAULT_REGION", "OTP_ALLOWED_COUNTRIES",
 	"OTP_LOOKUP", "OTP_MAX_FAILURES_PER_PHONE", "RATE_LIMIT_SENDS_PER_PHONE",
 	"RATE_LIMIT_STARTS_PER_IP", "RATE_LIMIT_CHECKS_PER_IP", "RATE_LIMIT_PER_KEY",
+	"OTPGATE_SENDERS", "OTP_MESSAGE", "OTPGATE_SENDER_COOLDOWN", "WEBSMS_BASE_URL",
+	"WEBSMS_ACCESS_TOKEN", "WEBSMS_USERNAME", "WEBSMS_PASSWORD", "WEBSMS_SENDER",
+	"SMSNEXUS_BASE_URL", "SMSNEXUS_TOKEN", "SMSNEXUS_FROM",
 )
 
 // secretVars hold credentials: they belong in a Secret or the env file,
@@ -35,6 +38,7 @@ var contractVars = setOf(
 var secretVars = setOf(
 	"REDIS_URL", "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD", "CONNEXUS_CLIENT_ID", "CONNEXUS_CLIENT_SECRET", "CONNEXUS_USER_ID",
 	"CONNEXUS_PASSWORD", "OTPGATE_API_KEYS", "OTPGATE_ADMIN_KEYS", "OTPGATE_WEBHOOK_TOKEN",
+	"WEBSMS_ACCESS_TOKEN", "WEBSMS_USERNAME", "WEBSMS_PASSWORD", "SMSNEXUS_TOKEN",
 )
 
 // placeholder is the only non-empty value a committed secret may have.

@@ -276,8 +276,9 @@ func checkEnvSplit(t *testing.T, m manifests) {
 		}
 	}
 	for k := range secretVars {
-		if strings.HasPrefix(k, "REDIS_") || strings.HasPrefix(k, "CONNEXUS_USER") || k == "CONNEXUS_PASSWORD" {
-			continue // optional: another topology or auth mode
+		if strings.HasPrefix(k, "REDIS_") || strings.HasPrefix(k, "CONNEXUS_USER") || k == "CONNEXUS_PASSWORD" ||
+			strings.HasPrefix(k, "WEBSMS_") || strings.HasPrefix(k, "SMSNEXUS_") {
+			continue // optional: another topology, auth mode or sender
 		}
 		if _, ok := m.secret.Data[k]; !ok {
 			t.Errorf("Secret lacks %s", k)
