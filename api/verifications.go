@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -110,6 +111,9 @@ func (s *server) startVerification(c *gin.Context) error {
 	c.Set(ctxPhone, maskInput(body.To))
 	if strings.TrimSpace(body.To) == "" {
 		return invalidRequest("to is required")
+	}
+	if utf8.RuneCountInString(body.Brand) > otp.MaxBrandLength {
+		return invalidRequest("brand must be at most %d characters", otp.MaxBrandLength)
 	}
 	ip, err := parseClientIP(body.ClientIP)
 	if err != nil {

@@ -71,6 +71,10 @@ type Client struct {
 	backoffBase  time.Duration
 	backoffMax   time.Duration
 
+	// noSendRetries makes a send's first failure final, for callers that
+	// retry elsewhere (a failover to another provider).
+	noSendRetries bool
+
 	tokens tokenCache
 	// lookupByGET is set once the upstream answered a POST lookup with 405:
 	// the developer reference documents GET, the detailed page POST.
@@ -226,6 +230,17 @@ func WithSleeper(sleep func(ctx context.Context, d time.Duration) error) Option 
 			return errors.New("connexus: nil sleeper")
 		}
 		c.sleep = sleep
+		return nil
+	}
+}
+
+// WithoutSendRetries makes SendSMS, SendBulkSMS and SendOTP return their
+// first failure instead of retrying one that certainly did not reach the
+// upstream (a failed dial, a 429): for a caller with another provider to
+// try, which is quicker than a backoff or a Retry-After.
+func WithoutSendRetries() Option {
+	return func(c *Client) error {
+		c.noSendRetries = true
 		return nil
 	}
 }
@@ -486,7 +501,7 @@ func documentedError(body []byte) bool {
 // retryWait decides whether attempt, which failed with err, is tried again
 // and after how long.
 func (c *Client) retryWait(ctx context.Context, cl *call, attempt int, err error) (time.Duration, bool) {
-	if attempt >= maxAttempts || ctx.Err() != nil || MaybeDelivered(err) {
+	if attempt >= maxAttempts || ctx.Err() != nil || MaybeDelivered(err) || (cl.send && c.noSendRetries) {
 		return 0, false
 	}
 	var apiErr *Error

@@ -3,6 +3,7 @@ package connexus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -178,6 +179,7 @@ func TestMaybeDeliveredAnswers(t *testing.T) {
 		{"403 cut short", truncated(403), false},
 		{"200 success:false", answer(200, `{"success":false,"error":"invalid_number"}`), false},
 		{"200 status failed", answer(200, `{"status":"failed"}`), false},
+		{"200 status nobody documents", answer(200, `{"status":"processing","message_id":"m1","code":"123456"}`), true},
 		{"502 from a gateway", answer(502, `<html>bad gateway</html>`), true},
 	}
 	for _, tt := range tests {
@@ -333,5 +335,25 @@ func TestMaybeDeliveredOfOtherErrors(t *testing.T) {
 		if connexus.MaybeDelivered(tt.err) {
 			t.Errorf("MaybeDelivered(%s) = true, want false", tt.name)
 		}
+	}
+}
+
+// TestOTPStatusesThatMeanSent: a 2xx whose status says the SMS was taken,
+// in any word the upstreams use, returns the code it sent.
+func TestOTPStatusesThatMeanSent(t *testing.T) {
+	for _, status := range []string{"success", "accepted", "queued", "Sent", "pending", ""} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"status":%q,"message_id":"m1","code":"654321"}`, status)
+		}))
+		c, err := connexus.NewClient(connexus.WithBaseURL(srv.URL), connexus.WithPassword("u", "p"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.SendOTP(context.Background(), &connexus.OTPRequest{To: "6421234567", Company: "Acme", Code: "123456"})
+		if err != nil || res.Code != "654321" {
+			t.Errorf("status %q: %+v, %v; want the code sent", status, res, err)
+		}
+		srv.Close()
 	}
 }

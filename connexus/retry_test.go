@@ -291,3 +291,23 @@ func TestNewClientOptions(t *testing.T) {
 		t.Fatalf("default BaseURL = %q", got)
 	}
 }
+
+// TestWithoutSendRetries: a send's first failure is final, so a caller
+// with another provider fails over at once; reads still retry.
+func TestWithoutSendRetries(t *testing.T) {
+	sl := &sleeper{}
+	c, s := connexustest.NewClient(t, connexustest.WithClientOptions(
+		connexus.WithSleeper(sl.Sleep), connexus.WithoutSendRetries()))
+	mustToken(t, c)
+	s.FailNext("sms/otp", 429, 1)
+	if err := sendOTP(context.Background(), c); !connexus.IsRateLimited(err) {
+		t.Fatalf("send during a 429 = %v, want the 429", err)
+	}
+	s.FailNext("sms/balance", 503, 1)
+	if _, err := c.Balance(context.Background()); err != nil {
+		t.Fatalf("balance after one 503 = %v, want it retried", err)
+	}
+	if n, m := s.RequestCount("sms/otp"), s.RequestCount("sms/balance"); n != 1 || m != 2 {
+		t.Errorf("%d sends and %d balance reads, want 1 and 2", n, m)
+	}
+}

@@ -189,8 +189,12 @@ func (c *Client) SendOTP(ctx context.Context, req *OTPRequest) (*OTPResponse, er
 	if _, err := c.do(ctx, cl, &w); err != nil {
 		return nil, err
 	}
-	if w.Status != "" && !strings.EqualFold(w.Status, "success") && !strings.EqualFold(w.Status, "accepted") {
+	switch otpStatus(w.Status) {
+	case statusRefused:
 		return nil, &Error{Method: cl.method, Path: cl.path, StatusCode: http.StatusOK, Code: upstreamText(w.Status)}
+	case statusUnknown:
+		// A 2xx whose status says neither: the upstream may have sent it.
+		return nil, &maybeDeliveredError{err: fmt.Errorf("connexus: %s %s: unknown status %q", cl.method, cl.path, upstreamText(w.Status))}
 	}
 	if !isCode(string(w.Code)) {
 		return nil, &maybeDeliveredError{err: fmt.Errorf("connexus: %s %s: %w", cl.method, cl.path, errNoCode)}
@@ -226,4 +230,26 @@ func isCode(s string) bool {
 		}
 	}
 	return true
+}
+
+type otpOutcome int
+
+const (
+	statusTaken otpOutcome = iota
+	statusRefused
+	statusUnknown
+)
+
+// otpStatus reads the "status" of a 2xx sms/otp answer. Only a status that
+// says the send failed is a refusal: one that says neither (a word the
+// documents do not use) may follow a sent SMS, so the caller must not send
+// it again elsewhere.
+func otpStatus(status string) otpOutcome {
+	switch strings.ToLower(strings.TrimSpace(status)) {
+	case "", "success", "accepted", "queued", "sent", "pending", "ok", "delivered":
+		return statusTaken
+	case "failed", "failure", "error", "rejected", "refused", "undelivered", "invalid":
+		return statusRefused
+	}
+	return statusUnknown
 }

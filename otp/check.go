@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // CheckRequest is one guess at a code, by verification id or by number.
@@ -151,7 +152,14 @@ const (
 // delivery reports: providers number their messages independently, so all
 // but Connexus get their name in front.
 func MessageRef(sender, messageID string) string {
-	if messageID == "" || sender == "" || sender == SenderConnexus {
+	switch {
+	case messageID == "":
+		return ""
+	case sender == "" || sender == SenderConnexus:
+		if strings.Contains(messageID, ":") {
+			// Another sender's ref: a Connexus report cannot name one.
+			return ""
+		}
 		return messageID
 	}
 	return sender + ":" + messageID

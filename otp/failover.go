@@ -157,11 +157,6 @@ func (f *Failover) SendCode(ctx context.Context, req SendRequest) (SendResult, e
 	order := f.order()
 	var errs []error
 	for i, s := range order {
-		if i > 0 && ctx.Err() != nil {
-			// The send's budget is spent: what is left is a failure that
-			// sent nothing, not a reason to start another provider.
-			break
-		}
 		res, err := s.Sender.SendCode(ctx, req)
 		if err == nil {
 			f.recover(s.Name)
@@ -181,14 +176,20 @@ func (f *Failover) SendCode(ctx context.Context, req SendRequest) (SendResult, e
 			f.observe(s.Name, OutcomeMaybeSent)
 			return SendResult{}, maybeSent(err)
 		}
-		f.skip(s.Name, err)
 		errs = append(errs, err)
-		if i < len(order)-1 {
-			f.observe(s.Name, OutcomeFailedOver)
-			f.log.WarnContext(ctx, "sender failed, trying the next one", "sender", s.Name, "next", order[i+1].Name, "err", err)
-		} else {
+		if ctx.Err() != nil {
+			// The send's budget is spent: the provider may have failed for
+			// that alone, so it is not skipped, and no other one is started.
 			f.observe(s.Name, OutcomeFailed)
+			break
 		}
+		f.skip(s.Name, err)
+		if i == len(order)-1 {
+			f.observe(s.Name, OutcomeFailed)
+			break
+		}
+		f.observe(s.Name, OutcomeFailedOver)
+		f.log.WarnContext(ctx, "sender failed, trying the next one", "sender", s.Name, "next", order[i+1].Name, "err", err)
 	}
 	return SendResult{}, fmt.Errorf("every sender failed: %w", errors.Join(errs...))
 }

@@ -222,7 +222,7 @@ func TestFailoverHonoursBackoff(t *testing.T) {
 
 func TestFailoverStopsWhenTheBudgetIsSpent(t *testing.T) {
 	t.Parallel()
-	f, s, _, _ := failover(t, 30*time.Second)
+	f, s, obs, _ := failover(t, 30*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	s["a"].onSend = cancel
 	s["a"].fail(errNotSent)
@@ -232,6 +232,14 @@ func TestFailoverStopsWhenTheBudgetIsSpent(t *testing.T) {
 	}
 	if got := counts(s); got != [3]int{0, 0, 0} {
 		t.Errorf("SMS taken = %v; want none: the budget ended before b", got)
+	}
+	if got, want := obs.take(), []outcome{{"a", otp.OutcomeFailed}}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("outcomes = %v, want %v", got, want)
+	}
+	for _, h := range f.Health() {
+		if !h.Healthy() {
+			t.Errorf("%s skipped after failing only because the budget ran out", h.Name)
+		}
 	}
 }
 
@@ -279,6 +287,9 @@ func TestServiceWithFailover(t *testing.T) {
 		}
 		if found, _ := e.svc.RecordDelivery(ctx, "smsnexus", "msg-1", otp.Delivery{Status: "failed"}); found {
 			t.Error("another sender's message with the same id found the verification")
+		}
+		if found, _ := e.svc.RecordDelivery(ctx, "connexus", "websms:msg-1", otp.Delivery{Status: "failed"}); found {
+			t.Error("a Connexus report naming another sender's ref found the verification")
 		}
 		got, err := e.svc.Get(ctx, v.ID)
 		if err != nil || got.Sender != "websms" || got.Delivery == nil || got.Delivery.Status != "delivered" {

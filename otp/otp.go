@@ -127,8 +127,10 @@ type Limiter interface {
 
 // SendRequest is one code to deliver by SMS.
 type SendRequest struct {
-	// ID names the verification the code is for; providers that take a
-	// client reference (websms.com's clientMessageId) are given it.
+	// ID names the verification the code is for (the one being renewed,
+	// or the id a new one will get; a renewal that finds its verification
+	// ended meanwhile stores the code under a new id instead). Providers
+	// that take a client reference (websms.com's clientMessageId) get it.
 	ID      string
 	To      string // digits with country code, no '+'
 	Code    string // proposed code; the upstream may send another

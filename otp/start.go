@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
+
+// MaxBrandLength bounds the brand of a start, in characters.
+const MaxBrandLength = 64
 
 // StartRequest asks for a code to be sent to To.
 type StartRequest struct {
@@ -19,6 +23,11 @@ type StartRequest struct {
 func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification, created bool, err error) {
 	if strings.TrimSpace(req.To) == "" {
 		return nil, false, fmt.Errorf("start: to is empty: %w", ErrInvalidRequest)
+	}
+	if utf8.RuneCountInString(req.Brand) > MaxBrandLength {
+		// A brand is part of every SMS; one no provider takes would only
+		// have each sender refuse it in turn and be skipped.
+		return nil, false, fmt.Errorf("start: brand is longer than %d characters: %w", MaxBrandLength, ErrInvalidRequest)
 	}
 	number, region, err := normalizePhone(req.To, s.cfg.DefaultRegion)
 	if err != nil {

@@ -80,9 +80,10 @@ func throttling(code int) bool {
 }
 
 // certainlyNotSent reports whether code says websms sent nothing: every
-// 4xxx refuses the request, and 5003 is an outage before any send. 5000
-// "may have sent", and a code the documentation does not list could mean
-// anything, so neither rules a send out.
+// 4xxx, listed or not, refuses the request (the documents give the 4xxx
+// range to refusals), and 5003 is an outage before any send. 5000 "may
+// have sent", and any other code outside 4xxx could mean anything, so
+// neither rules a send out.
 func certainlyNotSent(code int) bool {
 	return (code >= 4000 && code <= 4999) || code == CodeServiceUnavailable
 }

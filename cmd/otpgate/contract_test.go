@@ -308,6 +308,7 @@ func TestContractRefusesBadStarts(t *testing.T) {
 				{"lookup says not valid", map[string]any{"to": "021 111 2222"}, 400, "invalid_phone_number"},
 				{"lookup says landline", map[string]any{"to": "021 333 4444"}, 400, "invalid_phone_number"},
 				{"NZ landline", map[string]any{"to": "09 123 4567"}, 400, "invalid_phone_number"},
+				{"brand too long", map[string]any{"to": "021 234 5678", "brand": strings.Repeat("b", 65)}, 400, "invalid_request"},
 			}
 			for _, tt := range tests {
 				wantError(t, tt.name, f.post(t, "/v1/verifications", tt.body), tt.status, tt.code)

@@ -72,10 +72,14 @@ func (d *senderDirectory) balance(ctx context.Context, name string, read balance
 		return b
 	}
 	amount, currency, err := read(ctx)
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// The caller gave up: that says nothing of the provider.
+		return cachedBalance{}
+	case err != nil:
 		d.log.WarnContext(ctx, "sender balance unavailable", "sender", name, "err", err)
 		b = cachedBalance{until: d.now().Add(balanceFailedCacheTTL)}
-	} else {
+	default:
 		b = cachedBalance{amount: &amount, currency: currency, until: d.now().Add(balanceCacheTTL)}
 	}
 	d.mu.Lock()

@@ -99,6 +99,10 @@ func (a *App) buildConnexus(p *providers, cfg *config.Config, metrics *api.Metri
 	if p.timeout > 0 {
 		opts = append(opts, connexus.WithTimeout(p.timeout))
 	}
+	if order := cfg.Senders.Order; cfg.Senders.Uses(config.SenderConnexus) && order[len(order)-1] != config.SenderConnexus {
+		// Another sender follows: failing over beats a backoff or a 429's wait.
+		opts = append(opts, connexus.WithoutSendRetries())
+	}
 	cx, err := connexus.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("connexus client: %w", err)
