@@ -8,14 +8,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/otpgate/otpgate/internal/upstream"
 )
 
 // DefaultBaseURL is the production endpoint of the Connexus API.
@@ -94,7 +94,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		http:        &http.Client{},
 		timeout:     defaultTimeout,
 		now:         time.Now,
-		sleep:       sleepCtx,
+		sleep:       upstream.Sleep,
 		backoffBase: defaultBackoffBase,
 		backoffMax:  defaultBackoffMax,
 	}
@@ -106,18 +106,14 @@ func NewClient(opts ...Option) (*Client, error) {
 	if c.mode == 0 {
 		return nil, errors.New("connexus: no credentials: use WithAPIKey or WithPassword")
 	}
-	// A copy, so the caller's client keeps its own redirect policy.
+	// A copy, so the caller's client keeps its own redirect policy. A
+	// followed 307 or 308 would send the body again, client secret or
+	// account password included, to whatever host the Location names.
 	hc := *c.http
-	hc.CheckRedirect = refuseRedirect
+	hc.CheckRedirect = upstream.RefuseRedirect
 	c.http = &hc
 	return c, nil
 }
-
-// refuseRedirect makes a redirect the answer instead of following it:
-// following a 307 or 308 sends the body again, client secret or account
-// password included, to whatever host the Location names, and Connexus
-// has no reason to redirect an API call.
-func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // WithBaseURL sets the API root, e.g. "https://websms.co.nz/api/connexus".
 func WithBaseURL(raw string) Option {
@@ -322,8 +318,8 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string, out any) (
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	var trace connTrace
-	req, err := c.newRequest(httptrace.WithClientTrace(ctx, trace.hooks()), cl, token)
+	var trace upstream.Trace
+	req, err := c.newRequest(httptrace.WithClientTrace(ctx, trace.Hooks()), cl, token)
 	if err != nil {
 		return 0, err
 	}
@@ -333,7 +329,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string, out any) (
 		if errors.As(err, &uerr) {
 			err = uerr.Err // its URL adds nothing and could one day carry a query
 		}
-		return 0, sendUncertain(cl, trace.reached(err), &transportError{method: cl.method, path: cl.path, err: err})
+		return 0, sendUncertain(cl, trace.Reached(err), &transportError{method: cl.method, path: cl.path, err: err})
 	}
 	defer resp.Body.Close()
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
@@ -380,35 +376,6 @@ func sendUncertain(cl *call, reached bool, err error) error {
 		return &maybeDeliveredError{err: err}
 	}
 	return err
-}
-
-// connTrace watches one attempt's connection through httptrace. Its hooks
-// may run on the transport's goroutines, hence the atomics.
-type connTrace struct {
-	getConn atomic.Bool // the transport started looking for a connection
-	gotConn atomic.Bool // it has one, and the request is written on it next
-}
-
-func (t *connTrace) hooks() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		GetConn: func(string) { t.getConn.Store(true) },
-		GotConn: func(httptrace.GotConnInfo) { t.gotConn.Store(true) },
-	}
-}
-
-// reached reports whether a request that failed with err may have reached
-// the upstream. net/http's transports (HTTP/1 and HTTP/2) call GotConn
-// before they write a byte, so a failure without it (a dial, DNS, TLS or
-// proxy failure, or a deadline while any of these ran) certainly sent
-// nothing. A RoundTripper that calls no hooks is judged by err alone.
-func (t *connTrace) reached(err error) bool {
-	if t.gotConn.Load() {
-		return true
-	}
-	if t.getConn.Load() {
-		return false
-	}
-	return !notSent(err)
 }
 
 func (c *Client) newRequest(ctx context.Context, cl *call, token string) (*http.Request, error) {
@@ -483,7 +450,7 @@ func (c *Client) apiError(cl *call, resp *http.Response, body []byte) *Error {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+		e.RetryAfter = upstream.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	}
 	return e
 }
@@ -544,41 +511,4 @@ func (c *Client) backoff(attempt int) time.Duration {
 func fitsDeadline(ctx context.Context, d time.Duration) bool {
 	deadline, ok := ctx.Deadline()
 	return !ok || time.Until(deadline) > d
-}
-
-// notSent reports whether a transport error certainly happened before the
-// request reached the upstream, judged by its type alone: the connection
-// was never made.
-func notSent(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	var dns *net.DNSError
-	return errors.As(err, &dns)
-}
-
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		return max(time.Duration(secs)*time.Second, 0)
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/otpgate/otpgate/internal/upstream"
 )
 
 // Sentinels that an *Error matches with errors.Is, so callers can act on an
@@ -95,7 +97,7 @@ type transportError struct {
 // errors (a Location it cannot parse, for one), and a GET lookup's URL holds
 // the number. Shorter runs stay, so ports and addresses remain readable.
 func (e *transportError) Error() string {
-	return fmt.Sprintf("connexus: %s %s: %s", e.method, e.path, maskDigits(e.err.Error(), 7))
+	return fmt.Sprintf("connexus: %s %s: %s", e.method, e.path, upstream.MaskDigits(e.err.Error(), 7))
 }
 
 func (e *transportError) Unwrap() error { return e.err }
@@ -134,32 +136,4 @@ func invalidf(format string, args ...any) error {
 // upstreamText prepares text the upstream wrote for an error: bounded, and
 // with every run of 4 or more digits masked, since an upstream may echo the
 // number or the code it was sent, and errors end up in logs.
-func upstreamText(s string) string {
-	s = maskDigits(strings.TrimSpace(s), 4)
-	if r := []rune(s); len(r) > maxMessageLen {
-		return string(r[:maxMessageLen]) + "…"
-	}
-	return s
-}
-
-// maskDigits replaces every run of at least n ASCII digits in s by "***".
-func maskDigits(s string, n int) string {
-	var b strings.Builder
-	run := 0 // length of the digit run that ends at i
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			run++
-			continue
-		}
-		if run >= n {
-			b.WriteString("***")
-		} else {
-			b.WriteString(s[i-run : i])
-		}
-		run = 0
-		if i < len(s) {
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String()
-}
+func upstreamText(s string) string { return upstream.Text(s, maxMessageLen) }

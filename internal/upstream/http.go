@@ -1,0 +1,45 @@
+package upstream
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RefuseRedirect is an http.Client CheckRedirect that makes a redirect the
+// answer instead of following it: following one would send the
+// credentials, and a 307 or 308 the message as well, to whatever host the
+// Location names, and no provider has a reason to redirect an API call.
+func RefuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// ParseRetryAfter reads a Retry-After value, in seconds or as an HTTP date
+// against now, as a wait. It is zero when v is empty, unreadable or in the
+// past, and saturates instead of overflowing; callers apply their own cap.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs > int64(math.MaxInt64/time.Second) {
+			return math.MaxInt64
+		}
+		return max(time.Duration(secs)*time.Second, 0)
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return 0
+}
+
+// Sleep waits d, or until ctx is done, whose error it then returns.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,95 @@
+package upstream_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/otpgate/otpgate/internal/upstream"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	date := func(d time.Duration) string { return now.Add(d).Format(http.TimeFormat) }
+	tests := []struct {
+		name string
+		v    string
+		want time.Duration
+	}{
+		{"seconds", "120", 2 * time.Minute},
+		{"seconds with space", " 5 ", 5 * time.Second},
+		{"zero", "0", 0},
+		{"negative seconds", "-5", 0},
+		{"date ahead", date(90 * time.Second), 90 * time.Second},
+		{"date passed", date(-time.Hour), 0},
+		{"date now", date(0), 0},
+		{"empty", "", 0},
+		{"garbage", "soon", 0},
+		{"fraction", "1.5", 0},
+		{"seconds past a Duration saturate", "9223372037", math.MaxInt64},
+		{"seconds past an int64 are unreadable", "99999999999999999999", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := upstream.ParseRetryAfter(tc.v, now); got != tc.want {
+				t.Errorf("ParseRetryAfter(%q) = %v, want %v", tc.v, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRefuseRedirect(t *testing.T) {
+	t.Parallel()
+	var followed atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/elsewhere" {
+			followed.Store(true)
+			return
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(srv.Close)
+	hc := srv.Client()
+	hc.CheckRedirect = upstream.RefuseRedirect
+	resp, err := hc.Post(srv.URL+"/send", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got, want := resp.StatusCode, http.StatusTemporaryRedirect; got != want {
+		t.Errorf("status = %d, want %d", got, want)
+	}
+	if followed.Load() {
+		t.Error("the redirect was followed")
+	}
+}
+
+func TestSleep(t *testing.T) {
+	t.Parallel()
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		d    time.Duration
+		want error
+	}{
+		{"elapsed", t.Context(), 0, nil},
+		{"cancelled before an hour", cancelled, time.Hour, context.Canceled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := upstream.Sleep(tc.ctx, tc.d); !errors.Is(got, tc.want) {
+				t.Errorf("Sleep(%v) = %v, want %v", tc.d, got, tc.want)
+			}
+		})
+	}
+}
