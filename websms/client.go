@@ -6,15 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode"
+
+	"github.com/otpgate/otpgate/internal/upstream"
 )
 
 // DefaultBaseURL is the production root of the websms.com REST API.
@@ -56,17 +55,14 @@ func NewClient(opts ...Option) (*Client, error) {
 	if c.token == "" && c.username == "" {
 		return nil, errors.New("websms: no credentials: use WithAccessToken or WithBasicAuth")
 	}
-	// A copy, so the caller's client keeps its own redirect policy.
+	// A copy, so the caller's client keeps its own redirect policy. A
+	// followed 307 or 308 would send the message and the credentials
+	// again, to whatever host the Location names.
 	hc := *c.http
-	hc.CheckRedirect = refuseRedirect
+	hc.CheckRedirect = upstream.RefuseRedirect
 	c.http = &hc
 	return c, nil
 }
-
-// refuseRedirect makes a redirect the answer instead of following it:
-// following a 307 or 308 would send the message and the credentials again,
-// to whatever host the Location names.
-func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // WithBaseURL sets the API root, e.g. "https://api.websms.com/rest".
 func WithBaseURL(raw string) Option {
@@ -180,8 +176,8 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (*answer, e
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	var trace connTrace
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace.hooks()),
+	var trace upstream.Trace
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace.Hooks()),
 		http.MethodPost, c.baseURL.JoinPath(path).String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("websms: send: %w", err)
@@ -200,7 +196,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (*answer, e
 		if uerr, ok := errors.AsType[*url.Error](err); ok {
 			err = uerr.Err // its URL adds nothing
 		}
-		if trace.reached(err) {
+		if trace.Reached(err) {
 			return nil, &maybeDeliveredError{err: &transportError{err: err}}
 		}
 		return nil, &transportError{err: err}
@@ -218,59 +214,12 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (*answer, e
 
 func success(httpStatus int) bool { return httpStatus >= 200 && httpStatus <= 299 }
 
-// connTrace watches one exchange's connection through httptrace. Its hooks
-// may run on the transport's goroutines, hence the atomics.
-type connTrace struct {
-	getConn atomic.Bool // the transport started looking for a connection
-	gotConn atomic.Bool // it has one, and the request is written on it next
-}
-
-func (t *connTrace) hooks() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		GetConn: func(string) { t.getConn.Store(true) },
-		GotConn: func(httptrace.GotConnInfo) { t.gotConn.Store(true) },
-	}
-}
-
-// reached reports whether a request that failed with err may have reached
-// websms. net/http's transports call GotConn before they write a byte, so a
-// failure without it (a dial, DNS, TLS or proxy failure, or a deadline while
-// any of these ran) certainly sent nothing. A RoundTripper that calls no
-// hooks is judged by err alone.
-func (t *connTrace) reached(err error) bool {
-	if t.gotConn.Load() {
-		return true
-	}
-	if t.getConn.Load() {
-		return false
-	}
-	return !notSent(err)
-}
-
-// notSent reports whether a transport error certainly happened before the
-// request reached websms, judged by its type alone: the connection was
-// never made.
-func notSent(err error) bool {
-	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
-		return true
-	}
-	_, ok := errors.AsType[*net.DNSError](err)
-	return ok
-}
-
 // maxRetryAfter caps the wait read from Retry-After, so an absurd value
-// neither overflows a Duration nor benches a sender for days.
+// does not bench a sender for days.
 const maxRetryAfter = 24 * time.Hour
 
-// parseRetryAfter reads Retry-After in seconds or as an HTTP date; zero
-// when it is absent or unreadable.
+// parseRetryAfter reads Retry-After in seconds or as an HTTP date, capped;
+// zero when it is absent or unreadable.
 func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return time.Duration(min(max(secs, 0), int64(maxRetryAfter/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(t.Sub(now), 0), maxRetryAfter)
-	}
-	return 0
+	return min(upstream.ParseRetryAfter(v, now), maxRetryAfter)
 }

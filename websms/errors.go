@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/otpgate/otpgate/internal/upstream"
 )
 
 // Sentinels that errors of the client match with errors.Is.
@@ -114,7 +116,9 @@ type transportError struct{ err error }
 // Error masks runs of 7 or more digits: net/http may quote what it was
 // sent or given in its errors. Shorter runs stay, so ports and addresses
 // remain readable.
-func (e *transportError) Error() string { return "websms: send: " + maskDigits(e.err.Error(), 7) }
+func (e *transportError) Error() string {
+	return "websms: send: " + upstream.MaskDigits(e.err.Error(), 7)
+}
 
 func (e *transportError) Unwrap() error { return e.err }
 
@@ -125,32 +129,4 @@ func invalidf(format string, args ...any) error {
 // upstreamText prepares text websms wrote for an error: bounded, and with
 // every run of 4 or more digits masked, since an upstream may echo the
 // number or the text it was sent, and errors end up in logs.
-func upstreamText(s string) string {
-	s = maskDigits(strings.TrimSpace(s), 4)
-	if r := []rune(s); len(r) > maxMessageLen {
-		return string(r[:maxMessageLen]) + "…"
-	}
-	return s
-}
-
-// maskDigits replaces every run of at least n ASCII digits in s by "***".
-func maskDigits(s string, n int) string {
-	var b strings.Builder
-	run := 0 // length of the digit run that ends at i
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			run++
-			continue
-		}
-		if run >= n {
-			b.WriteString("***")
-		} else {
-			b.WriteString(s[i-run : i])
-		}
-		run = 0
-		if i < len(s) {
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String()
-}
+func upstreamText(s string) string { return upstream.Text(s, maxMessageLen) }
