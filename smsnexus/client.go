@@ -9,14 +9,14 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
+
+	"github.com/otpgate/otpgate/internal/upstream"
 )
 
 // DefaultBaseURL is the production endpoint of the SMS Nexus API.
@@ -57,7 +57,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		http:        &http.Client{},
 		timeout:     defaultTimeout,
 		now:         time.Now,
-		sleep:       sleepCtx,
+		sleep:       upstream.Sleep,
 		backoffBase: defaultBackoffBase,
 		backoffMax:  defaultBackoffMax,
 	}
@@ -69,17 +69,14 @@ func NewClient(opts ...Option) (*Client, error) {
 	if c.token == "" {
 		return nil, errors.New("smsnexus: no token: use WithToken")
 	}
-	// A copy, so the caller's client keeps its own redirect policy.
+	// A copy, so the caller's client keeps its own redirect policy. A
+	// followed redirect would send the token, and a 307 or 308 the
+	// message, to whatever host the Location names.
 	hc := *c.http
-	hc.CheckRedirect = refuseRedirect
+	hc.CheckRedirect = upstream.RefuseRedirect
 	c.http = &hc
 	return c, nil
 }
-
-// refuseRedirect makes a redirect the answer instead of following it:
-// following one would send the token, and a 307 or 308 the message, to
-// whatever host the Location names; SMS Nexus has no reason to redirect.
-func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // call describes one endpoint invocation.
 type call struct {
@@ -114,8 +111,8 @@ func (c *Client) attempt(ctx context.Context, cl *call) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	var trace connTrace
-	req, err := c.newRequest(httptrace.WithClientTrace(ctx, trace.hooks()), cl)
+	var trace upstream.Trace
+	req, err := c.newRequest(httptrace.WithClientTrace(ctx, trace.Hooks()), cl)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +121,7 @@ func (c *Client) attempt(ctx context.Context, cl *call) ([]byte, error) {
 		if uerr, ok := errors.AsType[*url.Error](err); ok {
 			err = uerr.Err // its URL adds nothing
 		}
-		return nil, c.uncertain(cl, trace.reached(err), &transportError{method: cl.method, path: cl.path, err: err})
+		return nil, c.uncertain(cl, trace.Reached(err), &transportError{method: cl.method, path: cl.path, err: err})
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
@@ -159,45 +156,6 @@ func documentedError(body []byte) bool {
 	}
 	success, ok := o.truth("success")
 	return ok && !success && strings.TrimSpace(o.str("message")) != ""
-}
-
-// connTrace watches one attempt's connection through httptrace. Its hooks
-// may run on the transport's goroutines, hence the atomics.
-type connTrace struct {
-	getConn atomic.Bool // the transport started looking for a connection
-	gotConn atomic.Bool // it has one, and the request is written on it next
-}
-
-func (t *connTrace) hooks() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		GetConn: func(string) { t.getConn.Store(true) },
-		GotConn: func(httptrace.GotConnInfo) { t.gotConn.Store(true) },
-	}
-}
-
-// reached reports whether a request that failed with err may have reached
-// the upstream. net/http's transports call GotConn before they write a
-// byte, so a failure without it (a dial, DNS, TLS or proxy failure, or a
-// deadline while any of these ran) certainly sent nothing. A RoundTripper
-// that calls no hooks is judged by err alone.
-func (t *connTrace) reached(err error) bool {
-	if t.gotConn.Load() {
-		return true
-	}
-	if t.getConn.Load() {
-		return false
-	}
-	return !notSent(err)
-}
-
-// notSent reports whether a transport error certainly happened before the
-// request reached the upstream, judged by its type alone.
-func notSent(err error) bool {
-	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
-		return true
-	}
-	_, dns := errors.AsType[*net.DNSError](err)
-	return dns
 }
 
 func (c *Client) newRequest(ctx context.Context, cl *call) (*http.Request, error) {
@@ -310,15 +268,4 @@ func (c *Client) backoff(attempt int) time.Duration {
 func fitsDeadline(ctx context.Context, d time.Duration) bool {
 	deadline, ok := ctx.Deadline()
 	return !ok || time.Until(deadline) > d
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

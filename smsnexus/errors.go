@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otpgate/otpgate/internal/upstream"
 )
 
 // Sentinels that errors of this package match with errors.Is, so callers
@@ -137,7 +139,7 @@ type transportError struct {
 // errors, and a URL may hold a number. Shorter runs stay, so ports and
 // addresses remain readable.
 func (e *transportError) Error() string {
-	return fmt.Sprintf("smsnexus: %s %s: %s", e.method, e.path, maskDigits(e.err.Error(), 7))
+	return fmt.Sprintf("smsnexus: %s %s: %s", e.method, e.path, upstream.MaskDigits(e.err.Error(), 7))
 }
 
 func (e *transportError) Unwrap() error { return e.err }
@@ -164,38 +166,7 @@ func invalid(field, problem string) error { return &requestError{field: field, p
 // token, the message text) replaced, every run of 4 or more digits masked,
 // and bounded.
 func upstreamText(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "***")
-		}
-	}
-	s = maskDigits(strings.TrimSpace(s), 4)
-	if r := []rune(s); len(r) > maxMessageLen {
-		return string(r[:maxMessageLen]) + "…"
-	}
-	return s
-}
-
-// maskDigits replaces every run of at least n ASCII digits in s by "***".
-func maskDigits(s string, n int) string {
-	var b strings.Builder
-	run := 0 // length of the digit run that ends at i
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			run++
-			continue
-		}
-		if run >= n {
-			b.WriteString("***")
-		} else {
-			b.WriteString(s[i-run : i])
-		}
-		run = 0
-		if i < len(s) {
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String()
+	return upstream.Text(s, maxMessageLen, secrets...)
 }
 
 // maxRetryAfter bounds the wait a 429 may ask for, so that a garbled
@@ -209,11 +180,7 @@ const maxRetryAfter = time.Hour
 func retryAfter(h http.Header, now time.Time) time.Duration {
 	var d time.Duration
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-			d = seconds(secs)
-		} else if t, err := http.ParseTime(v); err == nil {
-			d = t.Sub(now)
-		}
+		d = upstream.ParseRetryAfter(v, now)
 	} else if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
 		if reset, err := strconv.ParseInt(v, 10, 64); err == nil && reset < 1e9 {
 			d = seconds(reset)
