@@ -40,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/otpgate/otpgate/internal/fakenet"
 	"github.com/otpgate/otpgate/smsnexus"
 )
 
@@ -88,7 +89,7 @@ type Server struct {
 	URL string
 
 	ts        *httptest.Server
-	gate      *gate
+	gate      *fakenet.Gate
 	ctx       context.Context // done once Close was called
 	stop      context.CancelFunc
 	closeOnce sync.Once
@@ -201,7 +202,7 @@ func NewServer(opts ...Option) *Server {
 	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.ts = httptest.NewUnstartedServer(s)
-	s.gate = newGate(s.ts.Listener)
+	s.gate = fakenet.NewGate(s.ts.Listener)
 	s.ts.Listener = s.gate
 	s.ts.Start()
 	s.URL = s.ts.URL + strings.TrimSuffix(basePath, "/")
@@ -233,15 +234,16 @@ func (s *Server) Close() {
 // open ones. A client that picks one of its kept-alive connections in the
 // instant before it notices the close sees a dropped connection instead
 // of a refusal; a test that needs a refusal refuses before the client's
-// first call.
+// first call. On Unix the port stays bound meanwhile, so no other listener
+// is given it.
 func (s *Server) Refuse() {
-	s.gate.refuse()
+	s.gate.Refuse()
 	s.ts.CloseClientConnections()
 }
 
 // Accept listens again on the same address after Refuse. It fails only if
-// another listener took the port in between.
-func (s *Server) Accept() error { return s.gate.listen() }
+// another socket took the port in between (on Unix, only by naming it).
+func (s *Server) Accept() error { return s.gate.Listen() }
 
 // SetCredits sets the balance; a send that costs more answers 403.
 func (s *Server) SetCredits(n int) {

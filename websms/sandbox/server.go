@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/otpgate/otpgate/internal/fakenet"
 	"github.com/otpgate/otpgate/websms"
 )
 
@@ -101,7 +102,7 @@ type Server struct {
 	URL string
 
 	ts        *httptest.Server
-	gate      *gate
+	gate      *fakenet.Gate
 	ctx       context.Context // done once Close was called
 	stop      context.CancelFunc
 	closeOnce sync.Once
@@ -170,7 +171,7 @@ func NewServer(opts ...Option) *Server {
 	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.ts = httptest.NewUnstartedServer(s)
-	s.gate = newGate(s.ts.Listener)
+	s.gate = fakenet.NewGate(s.ts.Listener)
 	s.ts.Listener = s.gate
 	s.ts.Start()
 	s.URL = s.ts.URL + "/rest"
@@ -199,13 +200,13 @@ func (s *Server) Close() {
 // transport without pooled connections to s sees only refusals. On Unix
 // the port stays bound meanwhile, so no other listener is given it.
 func (s *Server) Refuse() {
-	s.gate.refuse()
+	s.gate.Refuse()
 	s.ts.CloseClientConnections()
 }
 
 // Accept listens again on the same address after Refuse. It fails only if
 // another socket took the port in between (on Unix, only by naming it).
-func (s *Server) Accept() error { return s.gate.listen() }
+func (s *Server) Accept() error { return s.gate.Listen() }
 
 // SetInvalidRecipient makes the fake answer 4002 INVALID_RECIPIENT to any
 // request that names number (digits, e.g. "6421234567").
