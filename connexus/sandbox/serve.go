@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/otpgate/otpgate/internal/fakenet"
 )
 
 // cleanPath turns "/sms/otp" or "sms/otp/" into "sms/otp".
@@ -137,20 +139,9 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, path string
 	}
 	switch f.kind {
 	case faultHang:
-		select {
-		case <-r.Context().Done():
-		case <-s.ctx.Done():
-		}
-		// Whoever is still listening must see no answer, not an empty 200.
-		panic(http.ErrAbortHandler)
+		fakenet.Hang(r, s.ctx.Done())
 	case faultDrop:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return true
-			}
-		}
-		panic(http.ErrAbortHandler)
+		fakenet.Drop(w)
 	default:
 		if f.status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")

@@ -1,7 +1,3 @@
-// Package fakenet holds network plumbing shared by otpgate's fake SMS
-// providers (websms/sandbox, smsnexus/sandbox): a listener that can refuse
-// connections and accept them again on the same address. It imports no
-// testing code, since dev mode links the fakes into the server binary.
 package fakenet
 
 import (

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otpgate/otpgate/internal/fakenet"
 )
 
 type faultKind int
@@ -74,20 +76,9 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, path string
 	s.mu.Unlock()
 	switch f.kind {
 	case faultHang:
-		select {
-		case <-r.Context().Done():
-		case <-s.ctx.Done():
-		}
-		// Whoever is still listening must see no answer, not an empty 200.
-		panic(http.ErrAbortHandler)
+		fakenet.Hang(r, s.ctx.Done())
 	case faultDrop:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return true
-			}
-		}
-		panic(http.ErrAbortHandler)
+		fakenet.Drop(w)
 	case faultRaw:
 		ct := "text/html; charset=utf-8"
 		if strings.HasPrefix(strings.TrimSpace(f.body), "{") {

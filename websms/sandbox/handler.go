@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/otpgate/otpgate/internal/fakenet"
 	"github.com/otpgate/otpgate/websms"
 )
 
@@ -113,18 +114,9 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, req *Request, f 
 		w.WriteHeader(f.code)
 		fmt.Fprintf(w, "<html><body><h1>%d %s</h1></body></html>\n", f.code, http.StatusText(f.code))
 	case faultHang:
-		select {
-		case <-r.Context().Done():
-		case <-s.ctx.Done():
-		}
-		// Whoever is still listening must see no answer, not an empty 200.
-		panic(http.ErrAbortHandler)
+		fakenet.Hang(r, s.ctx.Done())
 	case faultDrop:
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			conn.Close()
-			return
-		}
-		panic(http.ErrAbortHandler)
+		fakenet.Drop(w)
 	}
 }
 
