@@ -20,6 +20,7 @@ import (
 	"github.com/otpgate/otpgate/connexus/connexustest"
 	"github.com/otpgate/otpgate/otp/otptest"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
+	"github.com/otpgate/otpgate/smsnexus"
 	"github.com/otpgate/otpgate/smsnexus/smsnexustest"
 	"github.com/otpgate/otpgate/websms/websmstest"
 )
@@ -37,7 +38,7 @@ type providers struct {
 
 func newProviders(t *testing.T) *providers {
 	t.Helper()
-	p := &providers{cx: connexustest.NewServer(), ws: websmstest.NewServer(), nx: smsnexustest.NewServer()}
+	p := &providers{cx: connexustest.NewServer(), ws: websmstest.NewServer(), nx: smsnexustest.NewServer(smsnexustest.AllowInsecureWebhooks())}
 	t.Cleanup(p.cx.Close)
 	t.Cleanup(p.ws.Close)
 	t.Cleanup(p.nx.Close)
@@ -386,6 +387,48 @@ func TestSendersOnEveryTopology(t *testing.T) {
 		f.approve(t, r.body, "websms")
 		parallelStartsSendOne(t, f)
 	})
+}
+
+// TestSendersSMSNexusDeliveryReports registers otpgate's webhook with SMS
+// Nexus as an operator would, and has the fake report the SMS failed, then
+// delivered: delivery shows each, and a Connexus report that names the
+// same id changes nothing.
+func TestSendersSMSNexusDeliveryReports(t *testing.T) {
+	t.Parallel()
+	const token = "webhook-token-0123456789abcdef"
+	f := newSenderFixture(t, "smsnexus,connexus", nil, map[string]string{"OTPGATE_WEBHOOK_TOKEN": token})
+	client, err := smsnexus.NewClient(f.nx.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CreateWebhook(t.Context(), f.in.base+"/v1/webhooks/smsnexus?token="+token,
+		[]string{smsnexus.EventMessageDelivered, smsnexus.EventMessageFailed}); err != nil {
+		t.Fatalf("register the webhook: %v", err)
+	}
+	r := f.start(t, "021 234 5678")
+	if r.status != http.StatusCreated || r.body["sender"] != "smsnexus" {
+		t.Fatalf("start: %d %v", r.status, r.body)
+	}
+	id := r.body["id"].(string)
+	msgID := f.nx.Messages()[0].ID
+	delivery := func() any {
+		_, v := f.in.call(t, "GET", "/v1/verifications/"+id, topologyKey, nil)
+		d, _ := v["delivery"].(map[string]any)
+		return d["status"]
+	}
+	for _, status := range []string{smsnexus.StatusFailed, smsnexus.StatusDelivered} {
+		if err := f.nx.Deliver(t.Context(), msgID, status); err != nil {
+			t.Fatalf("Deliver %s: %v", status, err)
+		}
+		if got := delivery(); got != status {
+			t.Errorf("delivery after SMS Nexus reported %s: %v", status, got)
+		}
+	}
+	status, _ := f.in.call(t, "POST", "/v1/webhooks/connexus/status?token="+token, "",
+		map[string]any{"messageId": msgID, "status": "UNDELIV", "statusCode": 2})
+	if status != http.StatusOK || delivery() != smsnexus.StatusDelivered {
+		t.Errorf("a Connexus report with SMS Nexus's id: %d, delivery %v; want 200 and still delivered", status, delivery())
+	}
 }
 
 // TestDevModeSandboxes: dev mode runs a sandbox for each named sender and
