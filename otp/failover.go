@@ -43,6 +43,7 @@ type failure int
 
 const (
 	failedNotSent      failure = iota // certainly reached no phone
+	failedRefusedHere                 // the same, by a provider working for others
 	failedMaybeSent                   // may be on its way
 	failedInvalidPhone                // refused for its number
 )
@@ -56,6 +57,8 @@ func sendFailure(err error) failure {
 		return failedInvalidPhone
 	case errors.Is(err, ErrMaybeSent), !errors.Is(err, ErrUpstream):
 		return failedMaybeSent
+	case errors.Is(err, ErrRefusedHere):
+		return failedRefusedHere
 	}
 	return failedNotSent
 }
@@ -103,7 +106,8 @@ func WithFailoverLogger(l *slog.Logger) FailoverOption {
 // for its number, ends there, so no number ever gets two codes from one
 // start and no SMS is paid for twice. A provider that failed for certain
 // is skipped for a cooldown (or as long as it asked, if longer): it is
-// tried after every provider that is not skipped, never before.
+// tried after every provider that is not skipped, never before. One that
+// refused a request for that request alone (ErrRefusedHere) is not.
 type Failover struct {
 	senders  []NamedSender
 	cooldown time.Duration
@@ -183,7 +187,9 @@ func (f *Failover) SendCode(ctx context.Context, req SendRequest) (SendResult, e
 			f.observe(s.Name, OutcomeFailed)
 			break
 		}
-		f.skip(s.Name, err)
+		if sendFailure(err) == failedNotSent {
+			f.skip(s.Name, err)
+		}
 		if i == len(order)-1 {
 			f.observe(s.Name, OutcomeFailed)
 			break

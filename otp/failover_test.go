@@ -18,6 +18,7 @@ var (
 	errNotSent  = fmt.Errorf("%w: HTTP 503", otp.ErrUpstream)
 	errMaybe    = fmt.Errorf("%w: %w: timeout", otp.ErrUpstream, otp.ErrMaybeSent)
 	errBadPhone = fmt.Errorf("%w: 4002", otp.ErrInvalidPhone)
+	errHere     = fmt.Errorf("%w: %w: 4031", otp.ErrUpstream, otp.ErrRefusedHere)
 )
 
 type outcome struct {
@@ -94,6 +95,10 @@ func TestFailoverRules(t *testing.T) {
 			name: "two outages fail over twice", errA: errNotSent, errB: errNotSent, wantSender: "c", wantSent: [3]int{0, 0, 1},
 			want:        []outcome{{"a", otp.OutcomeFailedOver}, {"b", otp.OutcomeFailedOver}, {"c", otp.OutcomeSent}},
 			wantSkipped: []string{"a", "b"},
+		},
+		{
+			name: "refused for this request fails over and skips nobody", errA: errHere, wantSender: "b", wantSent: [3]int{0, 1, 0},
+			want: []outcome{{"a", otp.OutcomeFailedOver}, {"b", otp.OutcomeSent}},
 		},
 		{
 			name: "maybe sent stops", errA: errMaybe, wantErr: otp.ErrUpstream, wantMaybe: true,

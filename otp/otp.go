@@ -73,7 +73,12 @@ var (
 	// ErrMaybeSent marks a failed send whose SMS may have gone out all the
 	// same (the request reached the upstream but no answer came back); such
 	// an error matches ErrUpstream too.
-	ErrMaybeSent   = errors.New("the SMS may have been sent")
+	ErrMaybeSent = errors.New("the SMS may have been sent")
+	// ErrRefusedHere marks a send one provider refused for this request
+	// alone (a recipient it blocks, a text it will not carry) while it is
+	// working for others: nothing was sent, so another provider may be
+	// tried, but this one is not skipped. Such an error matches ErrUpstream.
+	ErrRefusedHere = errors.New("the provider refused this request")
 	ErrUnavailable = errors.New("state store unavailable")
 	// ErrUnrecorded marks a start whose SMS went out but whose outcome the
 	// store did not confirm it kept (Redis failed, or its replicas did not
@@ -156,7 +161,8 @@ type SendResult struct {
 //   - one matching ErrMaybeSent (and ErrUpstream): the request reached the
 //     provider but no usable answer came back, so the SMS may be out;
 //   - any other one matching ErrUpstream: the provider certainly sent
-//     nothing (it was not reached, or it refused the request).
+//     nothing (it was not reached, or it refused the request); one that
+//     also matches ErrRefusedHere says the provider is otherwise working.
 //
 // A *BackoffError in the chain says how long the provider asked to be left
 // alone.

@@ -196,6 +196,12 @@ func TestSendersFailoverRules(t *testing.T) {
 			wantSkipped: []string{"smsnexus"}, cooldown: true,
 		},
 		{
+			name: "websms 4031 fails over without skipping websms", order: "websms,smsnexus",
+			fault:      func(p *providers) { p.ws.FailNext(4031, 1) },
+			wantSender: "smsnexus", wantStatus: http.StatusCreated, wantSent: [3]int{0, 0, 1}, wantReached: [3]int{0, 1, 1},
+			cooldown: true,
+		},
+		{
 			name: "a timeout never fails over", order: "websms,smsnexus",
 			fault:      func(p *providers) { p.ws.HangNext(1) },
 			wantStatus: http.StatusBadGateway, wantCode: "upstream_error", wantReached: [3]int{0, 1, 0}, cooldown: true,

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/otpgate/otpgate/otp"
 	"github.com/otpgate/otpgate/smsnexus"
@@ -48,11 +49,30 @@ func translate(err error) error {
 	case smsnexus.MaybeDelivered(err):
 		return fmt.Errorf("send code: %w: %w: %w", otp.ErrUpstream, otp.ErrMaybeSent, err)
 	}
+	if refusedHere(err) {
+		// The text, not the account or the number: another provider may take it.
+		return fmt.Errorf("send code: %w: %w: %w", otp.ErrUpstream, otp.ErrRefusedHere, err)
+	}
 	wrapped := fmt.Errorf("send code: %w: %w", otp.ErrUpstream, err)
 	if apiErr, ok := errors.AsType[*smsnexus.Error](err); ok && smsnexus.IsRateLimited(err) && apiErr.RetryAfter > 0 {
 		return &otp.BackoffError{After: apiErr.RetryAfter, Err: wrapped}
 	}
 	return wrapped
+}
+
+// refusedHere reports whether err refuses this request's text alone: the
+// client's own refusal (an empty or over-long message), or a 422 whose
+// fields name the message and nothing else.
+func refusedHere(err error) bool {
+	if errors.Is(err, smsnexus.ErrInvalidRequest) {
+		return true
+	}
+	apiErr, ok := errors.AsType[*smsnexus.Error](err)
+	if !ok || apiErr.StatusCode != http.StatusUnprocessableEntity {
+		return false
+	}
+	_, named := apiErr.Fields["message"]
+	return named && len(apiErr.Fields) == 1
 }
 
 // Balance returns the account's credits and their unit (SMS Nexus's

@@ -65,6 +65,7 @@ func TestSendCodeFailures(t *testing.T) {
 		text      string
 		invalid   bool
 		maybe     bool
+		here      bool          // refused for this request alone
 		backoff   time.Duration // 0: no *otp.BackoffError
 		wantSends int
 	}{
@@ -79,7 +80,10 @@ func TestSendCodeFailures(t *testing.T) {
 		{name: "no answer in time", setup: func(s *smsnexustest.Server) { s.HangNext("sms/send", 1) }, maybe: true, wantSends: 1},
 		{name: "connection dropped", setup: func(s *smsnexustest.Server) { s.DropNext("sms/send", 1) }, maybe: true, wantSends: 1},
 		{name: "connection refused", setup: (*smsnexustest.Server).Refuse},
-		{name: "no text", text: "-"},
+		{name: "no text", text: "-", here: true},
+		{name: "422 naming the message", setup: func(s *smsnexustest.Server) {
+			s.FailNextRaw("sms/send", 422, `{"success":false,"message":"Validation failed","errors":{"message":["The message is too long."]}}`, 1)
+		}, here: true, wantSends: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,6 +107,7 @@ func TestSendCodeFailures(t *testing.T) {
 				{"ErrInvalidPhone", errors.Is(err, otp.ErrInvalidPhone), tt.invalid},
 				{"ErrUpstream", errors.Is(err, otp.ErrUpstream), !tt.invalid},
 				{"ErrMaybeSent", errors.Is(err, otp.ErrMaybeSent), tt.maybe},
+				{"ErrRefusedHere", errors.Is(err, otp.ErrRefusedHere), tt.here},
 			}
 			for _, ch := range checks {
 				if ch.got != ch.want {

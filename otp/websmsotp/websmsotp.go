@@ -47,12 +47,26 @@ func (a *Adapter) SendCode(ctx context.Context, req otp.SendRequest) (otp.SendRe
 	return otp.SendResult{MessageID: resp.TransferID, Code: req.Code}, nil
 }
 
+// refusedHere are the refusals of one request, not of the account: a
+// recipient websms blocks (its blacklist) or a text it will not carry,
+// which another provider may well send. The client's own refusals of a
+// request are of the same kind.
+var refusedHere = map[int]bool{
+	websms.CodeRecipientsBlacklisted: true,
+	websms.CodeInvalidText:           true,
+	websms.CodeMaxSMSPerMessage:      true,
+	websms.CodeInvalidMessageSegment: true,
+}
+
 func translate(err error) error {
 	switch {
 	case websms.IsInvalidRecipient(err):
 		return fmt.Errorf("send code: %w: %w", otp.ErrInvalidPhone, err)
 	case websms.MaybeDelivered(err):
 		return fmt.Errorf("send code: %w: %w: %w", otp.ErrUpstream, otp.ErrMaybeSent, err)
+	}
+	if apiErr, ok := errors.AsType[*websms.Error](err); (ok && refusedHere[apiErr.StatusCode]) || errors.Is(err, websms.ErrInvalidRequest) {
+		return fmt.Errorf("send code: %w: %w: %w", otp.ErrUpstream, otp.ErrRefusedHere, err)
 	}
 	err = fmt.Errorf("send code: %w: %w", otp.ErrUpstream, err)
 	if after, ok := websms.Throttled(err); ok && after > 0 {

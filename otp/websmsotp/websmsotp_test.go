@@ -73,6 +73,7 @@ func TestSendCodeFailures(t *testing.T) {
 		setup    func(*websmstest.Server)
 		invalid  bool
 		maybe    bool
+		here     bool          // refused for this request alone
 		backoff  time.Duration // 0: no *otp.BackoffError
 		requests int
 		hang     bool // the only case that waits for the client's timeout
@@ -81,6 +82,8 @@ func TestSendCodeFailures(t *testing.T) {
 		{name: "4001 invalid credentials", to: "6421234567", setup: status(websms.CodeInvalidCredentials), requests: 1},
 		{name: "4022 access denied", to: "6421234567", setup: status(websms.CodeAccessDenied), requests: 1},
 		{name: "4023 throttled without a wait", to: "6421234567", setup: status(websms.CodeThrottlingSpammingIP), requests: 1},
+		{name: "4031 recipient blacklisted", to: "6421234567", setup: status(websms.CodeRecipientsBlacklisted), here: true, requests: 1},
+		{name: "4026 too many segments", to: "6421234567", setup: status(websms.CodeMaxSMSPerMessage), here: true, requests: 1},
 		{name: "5003 service unavailable", to: "6421234567", setup: status(websms.CodeServiceUnavailable), requests: 1},
 		{name: "5000 internal error", to: "6421234567", setup: status(websms.CodeInternalError), maybe: true, requests: 1},
 		{name: "HTTP 503 page", to: "6421234567", setup: httpFault(http.StatusServiceUnavailable), maybe: true, requests: 1},
@@ -89,7 +92,7 @@ func TestSendCodeFailures(t *testing.T) {
 		{name: "no answer in time", to: "6421234567", setup: func(s *websmstest.Server) { s.HangNext(1) }, maybe: true, requests: 1, hang: true},
 		{name: "connection dropped", to: "6421234567", setup: func(s *websmstest.Server) { s.DropNext(1) }, maybe: true, requests: 1},
 		{name: "connection refused", to: "6421234567", setup: func(s *websmstest.Server) { s.Refuse() }, requests: 0},
-		{name: "number the client refuses", to: "+6421234567", setup: func(*websmstest.Server) {}, requests: 0},
+		{name: "number the client refuses", to: "+6421234567", setup: func(*websmstest.Server) {}, here: true, requests: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,6 +115,9 @@ func TestSendCodeFailures(t *testing.T) {
 			}
 			if got := errors.Is(err, otp.ErrMaybeSent); got != tt.maybe {
 				t.Errorf("%v: matches ErrMaybeSent %v, want %v", err, got, tt.maybe)
+			}
+			if got := errors.Is(err, otp.ErrRefusedHere); got != tt.here {
+				t.Errorf("%v: matches ErrRefusedHere %v, want %v", err, got, tt.here)
 			}
 			var after time.Duration
 			if b, ok := errors.AsType[*otp.BackoffError](err); ok {
