@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -480,7 +479,7 @@ func (c *Client) retryWait(ctx context.Context, cl *call, attempt int, err error
 				return 0, false
 			}
 			if apiErr.RetryAfter > 0 {
-				return apiErr.RetryAfter, fitsDeadline(ctx, apiErr.RetryAfter)
+				return apiErr.RetryAfter, upstream.FitsDeadline(ctx, apiErr.RetryAfter)
 			}
 			break
 		}
@@ -494,21 +493,6 @@ func (c *Client) retryWait(ctx context.Context, cl *call, attempt int, err error
 	default:
 		return 0, false
 	}
-	wait := c.backoff(attempt)
-	return wait, fitsDeadline(ctx, wait)
-}
-
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.backoffMax
-	if shift := attempt - 1; shift < 30 && c.backoffBase<<shift < d {
-		d = c.backoffBase << shift
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// fitsDeadline reports whether waiting d still leaves ctx alive, so a retry
-// that cannot finish is not waited for.
-func fitsDeadline(ctx context.Context, d time.Duration) bool {
-	deadline, ok := ctx.Deadline()
-	return !ok || time.Until(deadline) > d
+	wait := upstream.Backoff(c.backoffBase, c.backoffMax, attempt)
+	return wait, upstream.FitsDeadline(ctx, wait)
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -244,28 +243,13 @@ func (c *Client) retryWait(ctx context.Context, cl *call, attempt int, err error
 		case apiErr.StatusCode == http.StatusTooManyRequests && apiErr.RetryAfter > maxRetryWait:
 			return 0, false
 		case apiErr.StatusCode == http.StatusTooManyRequests && apiErr.RetryAfter > 0:
-			return apiErr.RetryAfter, fitsDeadline(ctx, apiErr.RetryAfter)
+			return apiErr.RetryAfter, upstream.FitsDeadline(ctx, apiErr.RetryAfter)
 		case apiErr.StatusCode != http.StatusTooManyRequests && apiErr.StatusCode < 500:
 			return 0, false
 		}
 	} else if _, ok := errors.AsType[*transportError](err); !ok {
 		return 0, false
 	}
-	wait := c.backoff(attempt)
-	return wait, fitsDeadline(ctx, wait)
-}
-
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.backoffMax
-	if shift := attempt - 1; shift < 30 && c.backoffBase<<shift < d {
-		d = c.backoffBase << shift
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// fitsDeadline reports whether waiting d still leaves ctx alive, so a retry
-// that cannot finish is not waited for.
-func fitsDeadline(ctx context.Context, d time.Duration) bool {
-	deadline, ok := ctx.Deadline()
-	return !ok || time.Until(deadline) > d
+	wait := upstream.Backoff(c.backoffBase, c.backoffMax, attempt)
+	return wait, upstream.FitsDeadline(ctx, wait)
 }

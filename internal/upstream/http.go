@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,4 +43,22 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Backoff is the wait before retry attempt+1 after attempt failed: drawn
+// from [d/2, d] with d = min(max, base·2^(attempt-1)), so clients that
+// fail together do not retry together.
+func Backoff(base, max time.Duration, attempt int) time.Duration {
+	d := max
+	if shift := attempt - 1; shift >= 0 && shift < 30 && base<<shift < d {
+		d = base << shift
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// FitsDeadline reports whether waiting d still leaves ctx alive, so a retry
+// that cannot finish is not waited for.
+func FitsDeadline(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > d
 }

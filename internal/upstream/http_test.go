@@ -93,3 +93,33 @@ func TestSleep(t *testing.T) {
 		})
 	}
 }
+
+func TestBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		attempt  int
+		low, top time.Duration
+	}{
+		{1, 100 * time.Millisecond, 200 * time.Millisecond},
+		{2, 200 * time.Millisecond, 400 * time.Millisecond},
+		{3, 400 * time.Millisecond, 800 * time.Millisecond},
+		{10, 500 * time.Millisecond, time.Second}, // capped at max
+		{64, 500 * time.Millisecond, time.Second}, // no overflow
+	} {
+		for range 50 {
+			if d := upstream.Backoff(200*time.Millisecond, time.Second, tc.attempt); d < tc.low || d > tc.top {
+				t.Fatalf("Backoff(attempt %d) = %v, want %v to %v", tc.attempt, d, tc.low, tc.top)
+			}
+		}
+	}
+}
+
+func TestFitsDeadline(t *testing.T) {
+	if !upstream.FitsDeadline(context.Background(), time.Hour) {
+		t.Error("a context without a deadline does not fit an hour")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if !upstream.FitsDeadline(ctx, time.Second) || upstream.FitsDeadline(ctx, 2*time.Minute) {
+		t.Error("a minute's deadline: want a second to fit and two minutes not to")
+	}
+}
