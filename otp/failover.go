@@ -172,7 +172,8 @@ func (f *Failover) SendCode(ctx context.Context, req SendRequest) (SendResult, e
 			return res, nil
 		}
 		err = fmt.Errorf("sender %s: %w", s.Name, err)
-		switch sendFailure(err) {
+		kind := sendFailure(err)
+		switch kind {
 		case failedInvalidPhone:
 			f.observe(s.Name, OutcomeFailed)
 			return SendResult{}, err
@@ -187,7 +188,7 @@ func (f *Failover) SendCode(ctx context.Context, req SendRequest) (SendResult, e
 			f.observe(s.Name, OutcomeFailed)
 			break
 		}
-		if sendFailure(err) == failedNotSent {
+		if kind == failedNotSent {
 			f.skip(s.Name, err)
 		}
 		if i == len(order)-1 {

@@ -28,7 +28,7 @@ import (
 type providers struct {
 	senders  []otp.NamedSender
 	connexus *connexus.Client
-	lookup   otp.NumberLookup
+	lookup   *connexusotp.Adapter // also Connexus's sender
 	balances map[string]balanceFunc
 	// sandboxes names each dev-mode sandbox's URL, for the banner.
 	sandboxes []sandboxInfo
@@ -60,7 +60,7 @@ func (a *App) buildProviders(cfg *config.Config, metrics *api.Metrics, log *slog
 		var err error
 		switch name {
 		case config.SenderConnexus:
-			s, err = connexusotp.New(p.connexus)
+			s = p.lookup
 		case config.SenderWebSMS:
 			s, err = a.buildWebSMS(p, &cfg.Senders, dev, log)
 		case config.SenderSMSNexus:
