@@ -236,12 +236,7 @@ func (c *Config) validate() []error {
 	c.validateRedis(bad)
 	c.validateSenders(bad)
 
-	if u, err := url.Parse(c.ConnexusBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("CONNEXUS_BASE_URL", "must be an absolute http:// or https:// URL")
-	} else if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		// Credentials belong in CONNEXUS_*; a URL would leak them into logs.
-		bad("CONNEXUS_BASE_URL", "must not carry credentials, a query or a fragment")
-	}
+	checkBaseURL(bad, "CONNEXUS_BASE_URL", c.ConnexusBaseURL)
 	if c.ConnexusClientID != "" && c.ConnexusClientSecret == "" {
 		bad("CONNEXUS_CLIENT_SECRET", "required with CONNEXUS_CLIENT_ID")
 	}

@@ -134,6 +134,7 @@ func TestVariables(t *testing.T) {
 		{env: map[string]string{"CONNEXUS_BASE_URL": "websms.co.nz/api"}, err: "CONNEXUS_BASE_URL"},
 		{env: map[string]string{"CONNEXUS_BASE_URL": "https://u:p@websms.co.nz/api"}, err: "CONNEXUS_BASE_URL: must not carry"},
 		{env: map[string]string{"CONNEXUS_BASE_URL": "https://websms.co.nz/api?x=1"}, err: "CONNEXUS_BASE_URL: must not carry"},
+		{env: map[string]string{"CONNEXUS_BASE_URL": "https://websms.co.nz/api?"}, err: "CONNEXUS_BASE_URL: must not carry"},
 
 		{env: map[string]string{"CONNEXUS_CLIENT_SECRET": ""}, err: "CONNEXUS_CLIENT_SECRET: required with CONNEXUS_CLIENT_ID"},
 		{env: map[string]string{"CONNEXUS_CLIENT_ID": ""}, err: "CONNEXUS_CLIENT_ID: required with CONNEXUS_CLIENT_SECRET"},

@@ -138,13 +138,15 @@ func (c *Config) validateSenders(bad func(name, format string, args ...any)) {
 }
 
 // checkBaseURL refuses what is not an absolute http(s) URL, or carries
-// credentials, a query or a fragment that would end up in logs.
+// credentials, a query or a fragment that would end up in logs: what the
+// provider clients refuse too (internal/upstream.BaseURL), said here with
+// the variable's name. Credentials belong in their own variables.
 func checkBaseURL(bad func(name, format string, args ...any), name, raw string) {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		bad(name, "must be an absolute http:// or https:// URL")
-	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		bad(name, "must not carry credentials, a query or a fragment")
 	}
 }

@@ -105,31 +105,16 @@ func NewClient(opts ...Option) (*Client, error) {
 	if c.mode == 0 {
 		return nil, errors.New("connexus: no credentials: use WithAPIKey or WithPassword")
 	}
-	// A copy, so the caller's client keeps its own redirect policy. A
-	// followed 307 or 308 would send the body again, client secret or
-	// account password included, to whatever host the Location names.
-	hc := *c.http
-	hc.CheckRedirect = upstream.RefuseRedirect
-	c.http = &hc
+	c.http = upstream.NoRedirects(c.http)
 	return c, nil
 }
 
 // WithBaseURL sets the API root, e.g. "https://websms.co.nz/api/connexus".
 func WithBaseURL(raw string) Option {
 	return func(c *Client) error {
-		u, err := url.Parse(raw)
+		u, err := upstream.BaseURL("connexus", raw)
 		if err != nil {
-			// Neither raw nor err is quoted: both may hold a password.
-			return errors.New("connexus: base URL does not parse")
-		}
-		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("connexus: base URL %q is not an absolute http(s) URL", u.Redacted())
-		}
-		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			return fmt.Errorf("connexus: base URL must not carry credentials, a query or a fragment")
-		}
-		if !strings.HasSuffix(u.Path, "/") {
-			u.Path += "/"
+			return err
 		}
 		c.baseURL = u
 		return nil

@@ -68,12 +68,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	if c.token == "" {
 		return nil, errors.New("smsnexus: no token: use WithToken")
 	}
-	// A copy, so the caller's client keeps its own redirect policy. A
-	// followed redirect would send the token, and a 307 or 308 the
-	// message, to whatever host the Location names.
-	hc := *c.http
-	hc.CheckRedirect = upstream.RefuseRedirect
-	c.http = &hc
+	c.http = upstream.NoRedirects(c.http)
 	return c, nil
 }
 

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
+
+	"github.com/otpgate/otpgate/internal/upstream"
 )
 
 // Option configures a Client. Options validate their arguments and make
@@ -17,18 +17,9 @@ type Option func(*Client) error
 // WithBaseURL sets the API root, e.g. "https://www.smsnexus.net/api".
 func WithBaseURL(raw string) Option {
 	return func(c *Client) error {
-		u, err := url.Parse(raw)
+		u, err := upstream.BaseURL("smsnexus", raw)
 		if err != nil {
-			return errors.New("smsnexus: base URL does not parse")
-		}
-		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("smsnexus: base URL %q is not an absolute http(s) URL", u.Redacted())
-		}
-		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			return errors.New("smsnexus: base URL must not carry credentials, a query or a fragment")
-		}
-		if !strings.HasSuffix(u.Path, "/") {
-			u.Path += "/"
+			return err
 		}
 		c.baseURL = u
 		return nil

@@ -55,31 +55,16 @@ func NewClient(opts ...Option) (*Client, error) {
 	if c.token == "" && c.username == "" {
 		return nil, errors.New("websms: no credentials: use WithAccessToken or WithBasicAuth")
 	}
-	// A copy, so the caller's client keeps its own redirect policy. A
-	// followed 307 or 308 would send the message and the credentials
-	// again, to whatever host the Location names.
-	hc := *c.http
-	hc.CheckRedirect = upstream.RefuseRedirect
-	c.http = &hc
+	c.http = upstream.NoRedirects(c.http)
 	return c, nil
 }
 
 // WithBaseURL sets the API root, e.g. "https://api.websms.com/rest".
 func WithBaseURL(raw string) Option {
 	return func(c *Client) error {
-		u, err := url.Parse(raw)
+		u, err := upstream.BaseURL("websms", raw)
 		if err != nil {
-			// Neither raw nor err is quoted: both may hold a password.
-			return errors.New("websms: base URL does not parse")
-		}
-		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("websms: base URL %q is not an absolute http(s) URL", u.Redacted())
-		}
-		if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-			return errors.New("websms: base URL must not carry credentials, a query or a fragment")
-		}
-		if !strings.HasSuffix(u.Path, "/") {
-			u.Path += "/"
+			return err
 		}
 		c.baseURL = u
 		return nil

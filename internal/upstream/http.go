@@ -2,9 +2,11 @@ package upstream
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -61,4 +63,35 @@ func Backoff(base, max time.Duration, attempt int) time.Duration {
 func FitsDeadline(ctx context.Context, d time.Duration) bool {
 	deadline, ok := ctx.Deadline()
 	return !ok || time.Until(deadline) > d
+}
+
+// BaseURL parses a client's API root for package pkg: an absolute http(s)
+// URL without credentials, query or fragment (which would end up in logs),
+// its path ending in "/". Errors never quote raw or its parse error, since
+// both may hold a password.
+func BaseURL(pkg, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: base URL does not parse", pkg)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s: base URL %q is not an absolute http(s) URL", pkg, u.Redacted())
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return nil, fmt.Errorf("%s: base URL must not carry credentials, a query or a fragment", pkg)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	return u, nil
+}
+
+// NoRedirects returns a copy of hc that follows no redirect, so the
+// caller's client keeps its own policy. A followed 307 or 308 would send
+// the body again (a message, a secret) to whatever host the Location
+// names, and a provider has no reason to redirect an API call.
+func NoRedirects(hc *http.Client) *http.Client {
+	c := *hc
+	c.CheckRedirect = RefuseRedirect
+	return &c
 }

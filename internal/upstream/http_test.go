@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,5 +122,51 @@ func TestFitsDeadline(t *testing.T) {
 	defer cancel()
 	if !upstream.FitsDeadline(ctx, time.Second) || upstream.FitsDeadline(ctx, 2*time.Minute) {
 		t.Error("a minute's deadline: want a second to fit and two minutes not to")
+	}
+}
+
+func TestBaseURL(t *testing.T) {
+	for _, tc := range []struct {
+		raw, want string // want "" for a refusal
+	}{
+		{"https://api.websms.com/rest", "https://api.websms.com/rest/"},
+		{"http://127.0.0.1:8080/api/", "http://127.0.0.1:8080/api/"},
+		{"api.websms.com/rest", ""},
+		{"ftp://x/rest", ""},
+		{"https://user:secret@x/rest", ""},
+		{"https://x/rest?token=1", ""},
+		{"https://x/rest?", ""},
+		{"https://x/rest#top", ""},
+		{"https://x/%zz", ""},
+	} {
+		u, err := upstream.BaseURL("pkg", tc.raw)
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("BaseURL(%q) = %v, want a refusal", tc.raw, u)
+		case tc.want != "" && (err != nil || u.String() != tc.want):
+			t.Errorf("BaseURL(%q) = %v, %v; want %s", tc.raw, u, err, tc.want)
+		case err != nil && (!strings.HasPrefix(err.Error(), "pkg: ") || strings.Contains(err.Error(), "secret")):
+			t.Errorf("BaseURL(%q) error %q: want it prefixed and without the password", tc.raw, err)
+		}
+	}
+}
+
+func TestNoRedirects(t *testing.T) {
+	orig := &http.Client{Timeout: time.Second}
+	c := upstream.NoRedirects(orig)
+	if orig.CheckRedirect != nil || c.CheckRedirect == nil || c.Timeout != time.Second {
+		t.Fatalf("NoRedirects changed the original or lost its settings")
+	}
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { t.Error("the redirect was followed") }))
+	defer target.Close()
+	src := httptest.NewServer(http.RedirectHandler(target.URL, http.StatusTemporaryRedirect))
+	defer src.Close()
+	resp, err := c.Post(src.URL, "text/plain", strings.NewReader("secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect {
+		t.Errorf("status %d, want the 307 itself", resp.StatusCode)
 	}
 }
