@@ -17,6 +17,7 @@ type CheckRequest struct {
 // CheckResult is the answer to a compared guess.
 type CheckResult struct {
 	ID           string
+	To           string // digits with country code, no '+'
 	Status       Status
 	Valid        bool
 	AttemptsLeft int
@@ -28,7 +29,7 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 	if (req.ID == "") == (req.To == "") {
 		return nil, fmt.Errorf("check: give exactly one of id and to: %w", ErrInvalidRequest)
 	}
-	if !validCode(req.Code) {
+	if !ValidCode(req.Code) {
 		return nil, fmt.Errorf("check: code must be 4 to 8 digits: %w", ErrInvalidRequest)
 	}
 	if err := s.take(ctx, s.limits.ChecksPerIP, req.ClientIP); err != nil {
@@ -81,6 +82,7 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 		s.observeNotPending(err)
 		return nil, fmt.Errorf("check %s: %w", id, err)
 	}
+	res.To = a.To
 	switch {
 	case res.Valid:
 		s.observer(EventApproved)
@@ -97,10 +99,11 @@ func (s *Service) observeNotPending(err error) {
 	}
 }
 
-// validCode accepts what a user may type from an SMS; anything else is
-// refused before it can use an attempt. Codes are 4 to 8 digits whatever
+// ValidCode reports whether code may be a code at all: what a user may
+// type from an SMS, or what a caller may choose. Anything else is refused
+// before it can use an attempt. Codes are 4 to 8 digits whatever
 // OTP_CODE_LENGTH says, since the upstream may pick its own length.
-func validCode(code string) bool {
+func ValidCode(code string) bool {
 	if len(code) < 4 || len(code) > 8 {
 		return false
 	}

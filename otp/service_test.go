@@ -107,9 +107,9 @@ func TestCheckOutcomes(t *testing.T) {
 			code string
 			want otp.CheckResult
 		}{
-			{wrong(code), otp.CheckResult{ID: v.ID, Status: otp.StatusPending, AttemptsLeft: 2}},
-			{wrong(code), otp.CheckResult{ID: v.ID, Status: otp.StatusPending, AttemptsLeft: 1}},
-			{code, otp.CheckResult{ID: v.ID, Status: otp.StatusApproved, Valid: true, AttemptsLeft: 0}},
+			{wrong(code), otp.CheckResult{ID: v.ID, To: v.To, Status: otp.StatusPending, AttemptsLeft: 2}},
+			{wrong(code), otp.CheckResult{ID: v.ID, To: v.To, Status: otp.StatusPending, AttemptsLeft: 1}},
+			{code, otp.CheckResult{ID: v.ID, To: v.To, Status: otp.StatusApproved, Valid: true, AttemptsLeft: 0}},
 		}
 		for i, s := range steps {
 			if got := e.mustCheck(t, v.ID, s.code); *got != s.want {
@@ -139,7 +139,7 @@ func TestLastWrongGuessEndsTheVerification(t *testing.T) {
 		code := e.sender.last(t)
 		e.mustCheck(t, v.ID, wrong(code))
 		got := e.mustCheck(t, v.ID, wrong(code))
-		want := otp.CheckResult{ID: v.ID, Status: otp.StatusMaxAttempts, AttemptsLeft: 0}
+		want := otp.CheckResult{ID: v.ID, To: v.To, Status: otp.StatusMaxAttempts, AttemptsLeft: 0}
 		if *got != want {
 			t.Fatalf("last wrong check = %+v, want %+v", *got, want)
 		}
