@@ -96,6 +96,8 @@ type Config struct {
 	Inbound InboundStore
 	// Senders lists the SMS providers at GET /v1/senders; nil leaves it out.
 	Senders SenderDirectory
+	// Dialects are the other dialects served beside /v1/ (Twilio's /v2/).
+	Dialects []Dialect
 }
 
 // server holds what the handlers share.
@@ -115,6 +117,7 @@ type server struct {
 	deliveries      DeliveryRecorder
 	inbound         InboundStore
 	senders         SenderDirectory
+	dialects        []Dialect
 	webhookToken    [sha256.Size]byte
 	webhookTokenSet bool
 }
@@ -144,7 +147,7 @@ func (s *server) engine(trustedProxies []string) (*gin.Engine, error) {
 	if err := e.SetTrustedProxies(trustedProxies); err != nil {
 		return nil, fmt.Errorf("api: trusted proxies: %w", err)
 	}
-	e.Use(s.requestID, s.logRequest, s.recoverPanic)
+	e.Use(s.requestID, s.pickDialect, s.logRequest, s.recoverPanic)
 	s.routes(e)
 	return e, nil
 }
@@ -186,6 +189,10 @@ func (s *server) routes(e *gin.Engine) {
 	hooks.POST("/status", handle(s.deliveryWebhook))
 	hooks.POST("/inbound", handle(s.inboundWebhook))
 	e.POST("/v1/webhooks/smsnexus", s.webhookAuth, limitBody(maxWebhookBody), handle(s.smsNexusWebhook))
+
+	for _, d := range s.dialects {
+		d.Register(e, &Host{s: s})
+	}
 }
 
 func newServer(cfg Config) (*server, error) {
@@ -226,6 +233,7 @@ func newServer(cfg Config) (*server, error) {
 		s.webhookToken, s.webhookTokenSet = sha256.Sum256([]byte(cfg.WebhookToken)), true
 	}
 	s.deliveries, s.inbound, s.senders = cfg.Deliveries, cfg.Inbound, cfg.Senders
+	s.dialects = cfg.Dialects
 	if cfg.Connexus != nil {
 		s.proxy = newConnexusProxy(cfg.Connexus, orDefault(cfg.ProxyTimeout, defaultProxyTimeout), s.log)
 	}

@@ -102,32 +102,33 @@ type errorBody struct {
 // "internal error"; 5xx errors are kept for the request log.
 func writeError(c *gin.Context, err error) {
 	k := kindOf(err)
-	var body errorBody
-	body.Error.Code = k.code
-	body.Error.Message = k.message
-	body.Error.RequestID = c.Writer.Header().Get(headerRequestID)
-	if pe, ok := errors.AsType[*publicError](err); ok && k.status < 500 {
-		body.Error.Message = pe.msg
-	}
-	if np, ok := errors.AsType[*otp.NotPendingError](err); ok {
-		body.Status = np.Status
-	}
 	if le, ok := errors.AsType[*otp.LimitError](err); ok {
 		setRateHeaders(c, le.Limit, le.Remaining, le.Reset)
 		c.Header("Retry-After", strconv.FormatInt(retryAfter(le.Reset, clock(c)()), 10))
 	}
-	switch k.status {
-	case http.StatusUnauthorized:
-		c.Header("WWW-Authenticate", `Bearer realm="otpgate"`)
-	case http.StatusConflict:
-		if errors.Is(err, errIdempotencyInUse) {
-			c.Header("Retry-After", "1")
-		}
+	if errors.Is(err, errIdempotencyInUse) {
+		c.Header("Retry-After", "1")
 	}
-	if k.status >= 500 {
+	status := k.status
+	if d := dialectOf(c); d != nil {
+		status = d.WriteError(c, err, Problem{Status: k.status, Code: k.code, Message: messageOf(err, k)})
+		c.Abort()
+	} else {
+		var body errorBody
+		body.Error.Code = k.code
+		body.Error.Message = messageOf(err, k)
+		body.Error.RequestID = c.Writer.Header().Get(headerRequestID)
+		if np, ok := errors.AsType[*otp.NotPendingError](err); ok {
+			body.Status = np.Status
+		}
+		if k.status == http.StatusUnauthorized {
+			c.Header("WWW-Authenticate", `Bearer realm="otpgate"`)
+		}
+		c.AbortWithStatusJSON(k.status, body)
+	}
+	if status >= 500 {
 		_ = c.Error(err)
 	}
-	c.AbortWithStatusJSON(k.status, body)
 }
 
 // setRateHeaders writes the X-RateLimit-* headers of one quota.

@@ -121,10 +121,11 @@ func (s *server) startVerification(c *gin.Context) error {
 	}
 	req := otp.StartRequest{To: body.To, Brand: body.Brand, Comment: body.Comment, ClientIP: ip}
 
-	start := func() (response, error) {
+	h := &Host{s: s}
+	return h.Idempotent(c, fingerprint(body), func() (int, any, error) {
 		v, created, err := s.verifier.Start(c.Request.Context(), req)
 		if err != nil {
-			return response{}, err
+			return 0, nil, err
 		}
 		c.Set(ctxID, v.ID)
 		c.Set(ctxPhone, otp.MaskPhone(v.To))
@@ -132,20 +133,8 @@ func (s *server) startVerification(c *gin.Context) error {
 		if created {
 			status = http.StatusCreated
 		}
-		return newResponse(status, newVerificationJSON(v))
-	}
-
-	var resp response
-	if key := c.GetHeader(headerIdempotencyKey); key != "" {
-		resp, err = s.idempotent(c, key, fingerprint(body), start)
-	} else {
-		resp, err = start()
-	}
-	if err != nil {
-		return err
-	}
-	resp.write(c)
-	return nil
+		return status, newVerificationJSON(v), nil
+	})
 }
 
 func (s *server) getVerification(c *gin.Context) error {
