@@ -4,12 +4,13 @@
 //
 // There are two modes. With none of the Redis settings, sender credentials
 // (Connexus, websms.com, SMS Nexus) or API keys set, otpgate runs in dev mode
-// (embedded Redis, a sandbox per sender, fixed dev keys). Setting any one of
-// those three leaves dev mode, and then all three are required: a Redis
-// setting, credentials for every sender OTPGATE_SENDERS names and at least
-// one API or admin key. Anything in between is refused at start-up
-// with a message naming what is missing, because a production service that
-// quietly falls back to an in-memory store or a sandbox loses or fakes codes.
+// (embedded Redis, a sandbox per sender, fixed dev keys, one Twilio Verify
+// service). Setting any one of those three leaves dev mode, and then all
+// three are required: a Redis setting, credentials for every sender
+// OTPGATE_SENDERS names and at least one API or admin key. Anything in
+// between is refused at start-up with a message naming what is missing,
+// because a production service that quietly falls back to an in-memory
+// store or a sandbox loses or fakes codes.
 package config
 
 import (
@@ -79,6 +80,11 @@ type Config struct {
 	WebhookToken   string         // OTPGATE_WEBHOOK_TOKEN
 	TrustedProxies []netip.Prefix // OTPGATE_TRUSTED_PROXIES; a bare IP is a /32 or /128
 
+	// TwilioServices are the services /v2/ serves, in the order of
+	// OTPGATE_TWILIO_SERVICES; none means /v2/ answers 404 everywhere. In dev
+	// mode Load makes it DevTwilioService when the variable is unset.
+	TwilioServices []TwilioService
+
 	OTPTTL              time.Duration // OTP_TTL
 	CodeLength          int           // OTP_CODE_LENGTH
 	MaxAttempts         int           // OTP_MAX_ATTEMPTS
@@ -98,9 +104,11 @@ type Config struct {
 	RatePerKey        string // RATE_LIMIT_PER_KEY
 }
 
-// Default returns the configuration of an empty environment (dev mode).
-// The verification rules default to otp.DefaultConfig, the one place the
-// contract's defaults are written down.
+// Default returns the configuration of an empty environment (dev mode),
+// except for the dev Twilio service: Load adds it only once it knows the
+// result is dev mode, so a Default made into a production configuration
+// serves no service nobody configured. The verification rules default to
+// otp.DefaultConfig, the one place the contract's defaults are written down.
 func Default() *Config {
 	d := otp.DefaultConfig()
 	return &Config{
@@ -158,6 +166,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	p.keys("OTPGATE_ADMIN_KEYS", &c.AdminKeys)
 	p.str("OTPGATE_WEBHOOK_TOKEN", &c.WebhookToken)
 	p.prefixes("OTPGATE_TRUSTED_PROXIES", &c.TrustedProxies)
+	p.twilioServices(&c.TwilioServices)
 	p.duration("OTP_TTL", &c.OTPTTL)
 	p.int("OTP_CODE_LENGTH", &c.CodeLength)
 	p.int("OTP_MAX_ATTEMPTS", &c.MaxAttempts)
@@ -183,6 +192,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.DefaultRegion = strings.ToUpper(c.DefaultRegion)
 	for i, cc := range c.AllowedCountries {
 		c.AllowedCountries[i] = strings.ToUpper(cc)
+	}
+	// The Twilio services are not a credential: setting them alone keeps
+	// dev mode, which otherwise serves one so twilio-go works out of the box.
+	if len(c.TwilioServices) == 0 && c.DevMode() {
+		c.TwilioServices = []TwilioService{DevTwilioService}
 	}
 
 	// A variable that failed to parse kept its default, so Validate still
@@ -235,6 +249,7 @@ func (c *Config) validate() []error {
 	}
 	c.validateRedis(bad)
 	c.validateSenders(bad)
+	c.validateTwilio(bad)
 
 	checkBaseURL(bad, "CONNEXUS_BASE_URL", c.ConnexusBaseURL)
 	if c.ConnexusClientID != "" && c.ConnexusClientSecret == "" {
@@ -359,7 +374,7 @@ func (c *Config) Warnings() []string {
 			w = append(w, fmt.Sprintf("key %q has a secret shorter than 16 characters", k.Name))
 		}
 	}
-	return w
+	return append(w, c.twilioKeyWarnings()...)
 }
 
 // checkRate reports whether rate is a ulule/limiter formatted rate
@@ -566,6 +581,7 @@ func (c *Config) attrs() []slog.Attr {
 		slog.String("OTPGATE_ADMIN_KEYS", keys(c.AdminKeys)),
 		slog.String("OTPGATE_WEBHOOK_TOKEN", secret(c.WebhookToken)),
 		slog.String("OTPGATE_TRUSTED_PROXIES", strings.Join(proxies, ",")),
+		slog.String("OTPGATE_TWILIO_SERVICES", twilioServicesString(c.TwilioServices)),
 		slog.String("OTP_TTL", c.OTPTTL.String()),
 		slog.Int("OTP_CODE_LENGTH", c.CodeLength),
 		slog.Int("OTP_MAX_ATTEMPTS", c.MaxAttempts),

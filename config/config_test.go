@@ -72,6 +72,7 @@ func TestDefaults(t *testing.T) {
 		RatePerKey:          "6000-M",
 
 		RedisReplicaAckTimeout: 500 * time.Millisecond,
+		TwilioServices:         []TwilioService{DevTwilioService},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

@@ -314,7 +314,7 @@ func TestDevModeWithZeroConfig(t *testing.T) {
 		return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), label))
 	}
 	client, admin := keyLine("dev client key:"), keyLine("dev admin key:")
-	if client != "dev_client_key" || admin != "dev_admin_key" {
+	if client != "devclientkey" || admin != "devadminkey" {
 		t.Fatalf("dev keys %q and %q", client, admin)
 	}
 	in.out.waitFor(t, "dev mode banner", func(l string) bool { return strings.Contains(l, "DEV MODE") })

@@ -460,7 +460,7 @@ func TestDevModeSandboxes(t *testing.T) {
 				}
 			}
 			first := strings.Split(order, ",")[0]
-			verify(t, in, "dev_client_key", "+64 21 234 567", func() string {
+			verify(t, in, "devclientkey", "+64 21 234 567", func() string {
 				sms := in.out.logLine(t, "dev sandbox SMS")
 				if sms["sender"] != first {
 					t.Errorf("SMS printed by %v, want %s", sms["sender"], first)

@@ -13,7 +13,7 @@ const deployDir = ".."
 // repoRoot is the root of the main module, the Docker build context.
 const repoRoot = "../.."
 
-// contractVars are the environment variables of CONTRACT.md §1 and §8; anything else
+// contractVars are the environment variables of CONTRACT.md §1, §7 and §8; anything else
 // in a manifest or env file is a typo that otpgate would silently ignore.
 var contractVars = setOf(
 	"OTPGATE_ADDR", "REDIS_URL", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS",
@@ -29,7 +29,7 @@ var contractVars = setOf(
 	"RATE_LIMIT_STARTS_PER_IP", "RATE_LIMIT_CHECKS_PER_IP", "RATE_LIMIT_PER_KEY",
 	"OTPGATE_SENDERS", "OTP_MESSAGE", "OTPGATE_SENDER_COOLDOWN", "WEBSMS_BASE_URL",
 	"WEBSMS_ACCESS_TOKEN", "WEBSMS_USERNAME", "WEBSMS_PASSWORD", "WEBSMS_SENDER",
-	"SMSNEXUS_BASE_URL", "SMSNEXUS_TOKEN", "SMSNEXUS_FROM",
+	"SMSNEXUS_BASE_URL", "SMSNEXUS_TOKEN", "SMSNEXUS_FROM", "OTPGATE_TWILIO_SERVICES",
 )
 
 // secretVars hold credentials: they belong in a Secret or the env file,

@@ -82,8 +82,8 @@ func WithClock(now func() time.Time) Option {
 
 // New wires cfg, which must be valid, into the API. Outside dev mode it
 // warns on log when Redis keeps nothing on disk. In dev mode it opens an
-// embedded Redis, starts the Connexus sandbox and uses the fixed dev keys,
-// printing both to stdout.
+// embedded Redis, starts the senders' sandboxes and uses the fixed dev keys,
+// printing them and the Twilio services to stdout.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Writer, opts ...Option) (_ *App, err error) {
 	var o options
 	for _, opt := range opts {
@@ -114,14 +114,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	clientKeys, adminKeys := keyMap(cfg.APIKeys), keyMap(cfg.AdminKeys)
 
 	if cfg.DevMode() {
-		clientKeys, adminKeys = map[string]string{"dev-client": devClientKey}, map[string]string{"dev-admin": devAdminKey}
+		clientKeys, adminKeys = map[string]string{devClientName: devClientKey}, map[string]string{devAdminName: devAdminKey}
 	}
 	providers, err := a.buildProviders(cfg, metrics, log, o.providerTimeout)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.DevMode() {
-		banner(stdout, providers.sandboxes, devClientKey, devAdminKey)
+		banner(stdout, providers.sandboxes, cfg.TwilioServices)
 	}
 	failoverOpts := []otp.FailoverOption{otp.WithSendObserver(metrics.ObserveSend), otp.WithFailoverLogger(log)}
 	if o.now != nil {
@@ -275,18 +275,30 @@ func keyMap(keys []config.Key) map[string]string {
 // Dev mode's API keys are fixed so the README's walkthrough can be pasted
 // as it is. They guard nothing real: in dev mode Redis is in memory and no
 // SMS leaves the process, and any configuration at all leaves dev mode.
+// Names and secrets are alphanumeric because Twilio's SDKs send them as
+// AccountSid and AuthToken and refuse anything else.
 const (
-	devClientKey = "dev_client_key"
-	devAdminKey  = "dev_admin_key"
+	devClientName = "devclient"
+	devClientKey  = "devclientkey"
+	devAdminName  = "devadmin"
+	devAdminKey   = "devadminkey"
 )
 
 // banner is printed, not logged: the dev keys are secrets, and the contract
 // allows them on the terminal in dev mode only.
-func banner(w io.Writer, sandboxes []sandboxInfo, client, admin string) {
+func banner(w io.Writer, sandboxes []sandboxInfo, services []config.TwilioService) {
 	line := strings.Repeat("=", 72)
 	var list strings.Builder
 	for _, sb := range sandboxes {
 		fmt.Fprintf(&list, "    %-11s %s\n", sb.name, sb.url)
+	}
+	var twilio strings.Builder
+	for _, s := range services {
+		fmt.Fprintf(&twilio, "  twilio service: %s (%s)\n", s.SID, s.FriendlyName)
+	}
+	if len(services) > 0 {
+		// Twilio's SDKs authenticate with the key's name as well.
+		fmt.Fprintf(&twilio, "  twilio auth:    %s:%s (AccountSid:AuthToken)\n", devClientName, devClientKey)
 	}
 	fmt.Fprintf(w, `%s
   otpgate is running in DEV MODE. Do not use it in production.
@@ -297,8 +309,8 @@ func banner(w io.Writer, sandboxes []sandboxInfo, client, admin string) {
     to leave dev mode.
   dev client key: %s
   dev admin key:  %s
-%s
-`, line, list.String(), client, admin, line)
+%s%s
+`, line, list.String(), devClientKey, devAdminKey, twilio.String(), line)
 }
 
 // orNow is now, or the wall clock when it is nil.
