@@ -10,6 +10,7 @@ package otp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -61,8 +62,13 @@ type Delivery struct {
 // Domain errors. Callers test them with errors.Is; the API maps each one to
 // one HTTP status and public error code.
 var (
-	ErrInvalidRequest    = errors.New("invalid request")
-	ErrInvalidPhone      = errors.New("invalid phone number")
+	ErrInvalidRequest = errors.New("invalid request")
+	ErrInvalidPhone   = errors.New("invalid phone number")
+	// ErrNotMobile marks a number the lookup says is valid but is not a
+	// mobile (a landline, VoIP, ...), so no SMS could reach it. It wraps
+	// ErrInvalidPhone, so every error matching it matches that too and
+	// callers that do not tell the two apart need not know it.
+	ErrNotMobile         = fmt.Errorf("%w: not a mobile number", ErrInvalidPhone)
 	ErrCountryNotAllowed = errors.New("country not allowed")
 	ErrNotFound          = errors.New("verification not found")
 	ErrNotPending        = errors.New("verification not pending")
@@ -183,8 +189,10 @@ func (e *BackoffError) Error() string { return e.Err.Error() }
 func (e *BackoffError) Unwrap() error { return e.Err }
 
 // NumberLookup validates a number with the upstream. It returns an error
-// matching ErrInvalidPhone when the upstream says the number is invalid or
-// not a mobile, and any other error when the lookup itself failed.
+// matching ErrInvalidPhone when the upstream says the number is invalid,
+// one matching ErrNotMobile (and so ErrInvalidPhone) when it says the
+// number is valid but not a mobile, and any other error when the lookup
+// itself failed.
 type NumberLookup interface {
 	LookupNumber(ctx context.Context, number string) (*Lookup, error)
 }

@@ -206,6 +206,10 @@ func (s *Service) lookupNumber(ctx context.Context, number, region string) (*Loo
 	switch {
 	case errors.Is(err, ErrInvalidPhone):
 		s.observer(EventLookupInvalid)
+		// Only the class goes on: the lookup's own text is the upstream's.
+		if errors.Is(err, ErrNotMobile) {
+			return nil, fmt.Errorf("lookup: %w", ErrNotMobile)
+		}
 		return nil, fmt.Errorf("lookup: %w", ErrInvalidPhone)
 	case err != nil && s.cfg.Lookup == LookupRequired:
 		s.observer(EventLookupUnavailable)
