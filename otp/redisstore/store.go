@@ -1,7 +1,7 @@
 // Package redisstore keeps otpgate's verification state in Redis: an
 // otp.Store on go-redis. Every decision about a verification (reserving and
 // releasing a send, recording a sent code, using and resolving an attempt,
-// canceling, filing a delivery report) is one Lua script on the keys of one
+// ending one by approval or cancel, filing a delivery report) is one Lua script on the keys of one
 // phone number, which share a Cluster hash tag, so it is atomic; each script
 // is safe to run twice, since go-redis resends one after a dropped
 // connection.
@@ -27,7 +27,7 @@
 //
 // With WithReplicaAcks, every write a client is told about (the id index
 // and commit of a start or resend, an attempt reservation, its resolution,
-// a cancel, an idempotency record) is followed on its connection by WAIT,
+// an approval or cancel without a code, an idempotency record) is followed on its connection by WAIT,
 // and fails as unavailable when the replicas do not hold it in time.
 //
 // Keys:
@@ -83,7 +83,7 @@ var (
 	commitSend     = script("commit_send")
 	reserveAttempt = script("reserve_attempt")
 	resolveAttempt = script("resolve_attempt")
-	cancelScript   = script("cancel")
+	endScript      = script("end")
 	deliveryScript = script("delivery")
 	cacheLookup    = script("cache_lookup")
 )
@@ -404,17 +404,25 @@ func refusal(op string, res []any) error {
 	return nil
 }
 
-// Cancel ends a pending verification on behalf of the request nonce.
-func (s *Store) Cancel(ctx context.Context, id, nonce string, now time.Time, retention, cooldown time.Duration) (*otp.Verification, error) {
-	number, keys, err := s.locate(ctx, "cancel", id)
+// endCodes are the statuses End may set, as the hash spells them.
+var endCodes = map[otp.Status]string{otp.StatusApproved: "a", otp.StatusCanceled: "c"}
+
+// End ends a pending verification with status on behalf of the request
+// nonce.
+func (s *Store) End(ctx context.Context, id, nonce string, status otp.Status, now time.Time, retention, cooldown time.Duration) (*otp.Verification, error) {
+	code, ok := endCodes[status]
+	if !ok {
+		return nil, fmt.Errorf("end %s: a verification cannot be ended as %q", id, status)
+	}
+	number, keys, err := s.locate(ctx, "end", id)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.w.script(ctx, cancelScript, keys, ms(now), rawID(id), dur(retention), nonce, dur(cooldown)).Slice()
+	res, err := s.w.script(ctx, endScript, keys, ms(now), rawID(id), dur(retention), nonce, dur(cooldown), code).Slice()
 	if err != nil {
-		return nil, storeErr("cancel", err)
+		return nil, storeErr("end", err)
 	}
-	if err := refusal("cancel", res); err != nil {
+	if err := refusal("end", res); err != nil {
 		return nil, err
 	}
 	return parse(id, number, res[1:])

@@ -21,9 +21,11 @@
 --   a   attempts left; k sends, which also names the current code
 --   h   code hash; m upstream message id of the latest SMS; g its sender
 --   x   gone at (set once finished; a pending one is gone at c+e+retention)
---   w   nonce of the guess that approved it ("<nonce>:<attempts left>") or
---       of the request that canceled it, so a retried script knows it
---       applied; d du delivery status and time
+--   w   nonce of the guess that approved it or ran out of attempts
+--       ("<nonce>:<attempts left>"), or "!<nonce>" of the request that
+--       approved or canceled it without a code (a bare nonce: canceled by
+--       an older version), so a retried script knows it applied; the forms
+--       never match each other's nonce; d du delivery status and time
 --   ~<nonce>  a guess being compared: "<k>:<attempts left>", the code it
 --       was reserved against and the attempts its reservation left, which
 --       is what it answers (a bare k was written by an older version); it
