@@ -38,6 +38,11 @@ type Verification struct {
 	LastSentAt   time.Time
 	// ResendAt is the earliest moment another code may be sent to To.
 	ResendAt time.Time
+	// EndedAt is when the verification stopped being pending by approval,
+	// cancel or running out of attempts; zero while it is pending and for
+	// an expired one. It is derived from when it stops being readable, so
+	// it is off by the difference when Config.Retention changed since.
+	EndedAt time.Time
 	// MessageID names the latest SMS for delivery reports: the provider's
 	// id, prefixed with the sender's name unless the sender is Connexus.
 	MessageID string

@@ -20,7 +20,8 @@ var ErrMessageNotIndexed = errors.New("sent SMS not indexed for delivery reports
 //
 // Verifications a Store returns carry LastSentAt, or a zero one if it was
 // stored by a version that did not keep it; the Service then derives it
-// from ExpiresAt, and ResendAt from LastSentAt.
+// from ExpiresAt, and ResendAt from LastSentAt. Those of a method given a
+// retention carry EndedAt.
 type Store interface {
 	// Ping reports whether the store answers; it returns ErrUnavailable if not.
 	Ping(ctx context.Context) error

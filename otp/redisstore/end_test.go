@@ -234,3 +234,86 @@ func mustCreateAt(t *testing.T, s *redisstore.Store, now time.Time) *otp.Verific
 	}
 	return v
 }
+
+// EndedAt is when a verification stopped being pending, whichever way it
+// ended, in the answer of the end, in Get, and once it is archived; a
+// pending or expired one has none.
+func TestEndedAt(t *testing.T) {
+	const retention = 10 * time.Minute
+	ends := map[string]func(t *testing.T, s *redisstore.Store, id string, at time.Time) *otp.Verification{
+		"approved without a code": func(t *testing.T, s *redisstore.Store, id string, at time.Time) *otp.Verification {
+			v, err := s.End(context.Background(), id, "e", otp.StatusApproved, at, retention, cooldown)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		},
+		"canceled": func(t *testing.T, s *redisstore.Store, id string, at time.Time) *otp.Verification {
+			v, err := s.End(context.Background(), id, "e", otp.StatusCanceled, at, retention, cooldown)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		},
+		"approved by a check": func(t *testing.T, s *redisstore.Store, id string, at time.Time) *otp.Verification {
+			resolve(t, s, id, "right", true, at, retention)
+			return nil
+		},
+		"max attempts": func(t *testing.T, s *redisstore.Store, id string, at time.Time) *otp.Verification {
+			for i := range 5 {
+				resolve(t, s, id, fmt.Sprintf("wrong%d", i), false, at, retention)
+			}
+			return nil
+		},
+	}
+	for name, end := range ends {
+		t.Run(name, func(t *testing.T) {
+			redistest.Each(t, func(t *testing.T, c *redis.Client) {
+				ctx := context.Background()
+				s := redisstore.New(c)
+				v := mustCreate(t, s, 5)
+				if !v.EndedAt.IsZero() {
+					t.Fatalf("a new verification ended at %v", v.EndedAt)
+				}
+				endedAt := t0.Add(90 * time.Second)
+				if got := end(t, s, v.ID, endedAt); got != nil && !got.EndedAt.Equal(endedAt) {
+					t.Errorf("the end answered EndedAt %v, want %v", got.EndedAt, endedAt)
+				}
+				got, err := s.Get(ctx, v.ID, endedAt.Add(time.Minute), retention)
+				if err != nil || got.Status == otp.StatusPending || !got.EndedAt.Equal(endedAt) {
+					t.Fatalf("Get = %+v, %v; want ended at %v", got, err, endedAt)
+				}
+				// Archived when the next verification of the number replaces it.
+				mustCreateAt(t, s, endedAt.Add(time.Minute))
+				got, err = s.Get(ctx, v.ID, endedAt.Add(2*time.Minute), retention)
+				if err != nil || !got.EndedAt.Equal(endedAt) {
+					t.Fatalf("Get of the archived one = %+v, %v; want ended at %v", got, err, endedAt)
+				}
+			})
+		})
+	}
+	t.Run("pending and expired", func(t *testing.T) {
+		redistest.Each(t, func(t *testing.T, c *redis.Client) {
+			s := redisstore.New(c)
+			v := mustCreate(t, s, 5)
+			for _, at := range []time.Time{t0, v.ExpiresAt, v.ExpiresAt.Add(time.Minute)} {
+				if got, err := s.Get(context.Background(), v.ID, at, retention); err != nil || !got.EndedAt.IsZero() {
+					t.Errorf("Get at %v = %+v, %v; want no EndedAt", at, got, err)
+				}
+			}
+		})
+	})
+}
+
+// resolve reserves and resolves the guess nonce at verification id.
+func resolve(t *testing.T, s *redisstore.Store, id, nonce string, right bool, at time.Time, retention time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := s.ReserveAttempt(ctx, id, nonce, at, retention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ResolveAttempt(ctx, a, right, at, retention, cooldown); err != nil {
+		t.Fatal(err)
+	}
+}

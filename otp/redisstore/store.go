@@ -294,7 +294,7 @@ func (s *Store) CommitSend(ctx context.Context, c otp.SendCommit) (*otp.Verifica
 				return nil, false, storeErr("commit send", err)
 			}
 		}
-		v, err := parse(id, c.To, res[2:])
+		v, err := parse(id, c.To, res[2:], c.Retention)
 		if err != nil {
 			return nil, false, err
 		}
@@ -331,7 +331,7 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time, retention tim
 	if err != nil {
 		return nil, storeErr("get", err)
 	}
-	v, err := fromMap(id, number, m)
+	v, err := fromMap(id, number, m, retention)
 	if err != nil || !now.Before(goneAt(v, m, retention)) {
 		return nil, fmt.Errorf("get: %w", otp.ErrNotFound)
 	}
@@ -425,7 +425,7 @@ func (s *Store) End(ctx context.Context, id, nonce string, status otp.Status, no
 	if err := refusal("end", res); err != nil {
 		return nil, err
 	}
-	return parse(id, number, res[1:])
+	return parse(id, number, res[1:], retention)
 }
 
 // RecordDelivery stores d on the verification whose latest SMS is messageID.
@@ -461,17 +461,19 @@ func status(code string) otp.Status {
 }
 
 // parse reads the flat field/value list a script returns.
-func parse(id, number string, flat []any) (*otp.Verification, error) {
+func parse(id, number string, flat []any, retention time.Duration) (*otp.Verification, error) {
 	m := make(map[string]string, len(flat)/2)
 	for i := 0; i+1 < len(flat); i += 2 {
 		k, _ := flat[i].(string)
 		v, _ := flat[i+1].(string)
 		m[k] = v
 	}
-	return fromMap(id, number, m)
+	return fromMap(id, number, m, retention)
 }
 
-func fromMap(id, number string, m map[string]string) (*otp.Verification, error) {
+// fromMap reads a verification's fields; retention is the one it ended
+// under, for EndedAt.
+func fromMap(id, number string, m map[string]string, retention time.Duration) (*otp.Verification, error) {
 	var bad []string
 	num := func(field string) int64 {
 		n, err := strconv.ParseInt(m[field], 10, 64)
@@ -499,6 +501,10 @@ func fromMap(id, number string, m map[string]string) (*otp.Verification, error) 
 		v.LastSentAt = v.CreatedAt
 	} else if _, ok := m["n"]; ok {
 		v.LastSentAt = v.ExpiresAt.Add(-time.Duration(num("n")) * time.Millisecond)
+	}
+	// An ended verification is readable for retention from its end.
+	if _, ok := m["x"]; ok && v.Status != otp.StatusPending {
+		v.EndedAt = time.UnixMilli(num("x")).Add(-retention)
 	}
 	if d, ok := m["d"]; ok {
 		v.Delivery = &otp.Delivery{Status: d, UpdatedAt: time.UnixMilli(num("du"))}

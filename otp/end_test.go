@@ -28,8 +28,13 @@ func TestApprove(t *testing.T) {
 		if err != nil || got.ID != v.ID || got.Status != otp.StatusApproved || got.To != nzNumber {
 			t.Fatalf("Approve = %+v, %v", got, err)
 		}
-		if g, err := e.svc.Get(ctx, v.ID); err != nil || g.Status != otp.StatusApproved {
-			t.Fatalf("Get after Approve = %+v, %v", g, err)
+		approvedAt := e.clock.Now()
+		if !got.EndedAt.Equal(approvedAt) || !v.EndedAt.IsZero() {
+			t.Errorf("EndedAt = %v, and %v while pending; want %v, and none", got.EndedAt, v.EndedAt, approvedAt)
+		}
+		e.clock.Advance(time.Second)
+		if g, err := e.svc.Get(ctx, v.ID); err != nil || g.Status != otp.StatusApproved || !g.EndedAt.Equal(approvedAt) {
+			t.Fatalf("Get after Approve = %+v, %v; want approved at %v", g, err, approvedAt)
 		}
 		if e.events.count(otp.EventApproved) != 1 || e.events.count(otp.EventCanceled) != 0 {
 			t.Errorf("events = %v, want one approved", e.events.n)
@@ -52,7 +57,7 @@ func TestApprove(t *testing.T) {
 		}
 
 		// The cooldown runs from the send, not from the approval.
-		e.clock.Advance(19 * time.Second)
+		e.clock.Advance(18 * time.Second)
 		_, _, err = e.svc.Start(ctx, otp.StartRequest{To: nzLocal})
 		wantLimit(t, err, otp.ErrCooldown)
 		e.clock.Advance(time.Second)
@@ -104,8 +109,8 @@ func TestApproveRefusals(t *testing.T) {
 		if e.events.count(otp.EventExpired) != 1 || e.events.count(otp.EventApproved) != 0 {
 			t.Errorf("events = %v, want one expired and no approval", e.events.n)
 		}
-		if got, _ := e.svc.Get(ctx, expired.ID); got == nil || got.Status != otp.StatusExpired {
-			t.Errorf("after a refused approval the verification is %+v, want expired", got)
+		if got, _ := e.svc.Get(ctx, expired.ID); got == nil || got.Status != otp.StatusExpired || !got.EndedAt.IsZero() {
+			t.Errorf("after a refused approval the verification is %+v, want expired, with no EndedAt", got)
 		}
 	})
 }
