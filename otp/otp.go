@@ -36,6 +36,11 @@ type Verification struct {
 	AttemptsLeft int
 	Sends        int
 	LastSentAt   time.Time
+	// SendTimes are when each code of the verification went out, the first
+	// send and every resend, oldest first, so len(SendTimes) == Sends. Of a
+	// verification resent by a version that did not keep them, only the
+	// first send and the latest are known, so it may be shorter than Sends.
+	SendTimes []time.Time
 	// ResendAt is the earliest moment another code may be sent to To.
 	ResendAt time.Time
 	// EndedAt is when the verification stopped being pending by approval,

@@ -20,8 +20,10 @@ var ErrMessageNotIndexed = errors.New("sent SMS not indexed for delivery reports
 //
 // Verifications a Store returns carry LastSentAt, or a zero one if it was
 // stored by a version that did not keep it; the Service then derives it
-// from ExpiresAt, and ResendAt from LastSentAt. Those of a method given a
-// retention carry EndedAt.
+// from ExpiresAt, and ResendAt from LastSentAt. They carry SendTimes: the
+// first send at CreatedAt and the resends the store knows of, and the
+// Service adds LastSentAt when the latest is not among them. Those of a
+// method given a retention carry EndedAt.
 type Store interface {
 	// Ping reports whether the store answers; it returns ErrUnavailable if not.
 	Ping(ctx context.Context) error

@@ -444,6 +444,30 @@ func (s *Store) RecordDelivery(ctx context.Context, messageID string, d otp.Deli
 	return n == 1, nil
 }
 
+// sendTimes lists the sends of v that are known: the first at CreatedAt,
+// the earlier resends from r (offsets from CreatedAt in ms, up to any
+// malformed one: the times only inform, so a bad one does not make the
+// verification unreadable) and the latest at LastSentAt, when known.
+func sendTimes(v *otp.Verification, r string) []time.Time {
+	times := []time.Time{v.CreatedAt}
+	if v.Sends < 2 {
+		return times
+	}
+	if r != "" {
+		for off := range strings.SplitSeq(r, ",") {
+			n, err := strconv.ParseInt(off, 10, 64)
+			if err != nil || len(times) >= v.Sends-1 {
+				break
+			}
+			times = append(times, v.CreatedAt.Add(time.Duration(n)*time.Millisecond))
+		}
+	}
+	if !v.LastSentAt.IsZero() {
+		times = append(times, v.LastSentAt)
+	}
+	return times
+}
+
 var statuses = map[string]otp.Status{
 	"":        otp.StatusPending,
 	"p":       otp.StatusPending,
@@ -506,6 +530,7 @@ func fromMap(id, number string, m map[string]string, retention time.Duration) (*
 	if _, ok := m["x"]; ok && v.Status != otp.StatusPending {
 		v.EndedAt = time.UnixMilli(num("x")).Add(-retention)
 	}
+	v.SendTimes = sendTimes(v, m["r"])
 	if d, ok := m["d"]; ok {
 		v.Delivery = &otp.Delivery{Status: d, UpdatedAt: time.UnixMilli(num("du"))}
 	}

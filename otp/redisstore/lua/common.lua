@@ -18,6 +18,10 @@
 --       version that does not know n rewrites e but leaves n, which is then
 --       off by the difference of the two TTLs at most. Verifications resent
 --       before n was kept lack it; the reader's TTL stands in for it then.
+--   r   when each resend but the latest (which went out at c+e-n) went
+--       out, as offsets from c, comma separated, oldest first; absent
+--       until the second resend, so that one resend costs no memory. A
+--       resend without n is missing from it.
 --   a   attempts left; k sends, which also names the current code
 --   h   code hash; m upstream message id of the latest SMS; g its sender
 --   x   gone at (set once finished; a pending one is gone at c+e+retention)
@@ -34,7 +38,7 @@
 -- Times are milliseconds of the service's clock, passed in as ARGV, never
 -- Redis TIME, so a test clock rules expiry. Key TTLs follow the same clock.
 
-local VFIELDS = {'s', 'c', 'e', 'n', 'a', 'k', 'h', 'm', 'g', 'x', 'w', 'd', 'du', 'l'}
+local VFIELDS = {'s', 'c', 'e', 'n', 'r', 'a', 'k', 'h', 'm', 'g', 'x', 'w', 'd', 'du', 'l'}
 
 local function hmap(key)
   local flat = redis.call('HGETALL', key)
