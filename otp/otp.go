@@ -1,6 +1,7 @@
 // Package otp is the verification domain of otpgate: the lifecycle of a
-// phone verification (start, resend, check, cancel, expiry), how codes are
-// made and hashed, the attempt and send rules, and the errors callers act on.
+// phone verification (start, resend, check, cancel or approval without a
+// code, expiry), how codes are made and hashed, the attempt and send
+// rules, and the errors callers act on.
 //
 // It knows nothing of HTTP, Redis or Connexus. It declares the small
 // interfaces it needs (Store, Sender, NumberLookup, Limiter) and is given
