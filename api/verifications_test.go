@@ -277,6 +277,7 @@ func TestErrorTable(t *testing.T) {
 	}{
 		{"invalid request", fmt.Errorf("start: %w", otp.ErrInvalidRequest), 400, "invalid_request"},
 		{"invalid phone", fmt.Errorf("start 6421***567: %w", otp.ErrInvalidPhone), 400, "invalid_phone_number"},
+		{"not a mobile", fmt.Errorf("start 6421***567: lookup: %w", otp.ErrNotMobile), 400, "invalid_phone_number"},
 		{"country", otp.ErrCountryNotAllowed, 400, "country_not_allowed"},
 		{"not found", otp.ErrNotFound, 404, "verification_not_found"},
 		{"not pending", &otp.NotPendingError{Status: otp.StatusCanceled}, 409, "verification_not_pending"},

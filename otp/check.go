@@ -115,24 +115,41 @@ func ValidCode(code string) bool {
 	return true
 }
 
-// Cancel ends a pending verification.
+// Cancel ends a pending verification as canceled.
 func (s *Service) Cancel(ctx context.Context, id string) (*Verification, error) {
+	return s.end(ctx, "cancel", id, StatusCanceled)
+}
+
+// Approve ends a pending verification as approved without a code, for an
+// app that proved the user owns the number some other way (Twilio's
+// Status=approved). It fails as Cancel does.
+func (s *Service) Approve(ctx context.Context, id string) (*Verification, error) {
+	return s.end(ctx, "approve", id, StatusApproved)
+}
+
+// end ends a pending verification with status, approved or canceled.
+func (s *Service) end(ctx context.Context, op, id string, status Status) (*Verification, error) {
 	if !validID(id) {
-		return nil, fmt.Errorf("cancel %q: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("%s %q: %w", op, id, ErrNotFound)
 	}
-	// The nonce lets a retried cancel (go-redis resends a script after a
+	// The nonce lets a retried end (go-redis resends a script after a
 	// dropped connection) succeed again instead of finding its own work.
 	nonce, err := randomHex(8)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	v, err := s.store.Cancel(ctx, id, nonce, now, s.cfg.Retention, s.cfg.ResendCooldown)
+	v, err := s.store.End(ctx, id, nonce, status, now, s.cfg.Retention, s.cfg.ResendCooldown)
 	if err != nil {
 		s.observeNotPending(err)
-		return nil, fmt.Errorf("cancel %s: %w", id, err)
+		return nil, fmt.Errorf("%s %s: %w", op, id, err)
 	}
-	s.observer(EventCanceled)
+	if status == StatusApproved {
+		s.observer(EventApproved)
+		s.log.InfoContext(ctx, "verification approved without a code", "id", id, "to", MaskPhone(v.To))
+	} else {
+		s.observer(EventCanceled)
+	}
 	return s.present(v, now), nil
 }
 

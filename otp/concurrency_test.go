@@ -261,3 +261,94 @@ func TestParallelStartsNeverOverrunTheSendQuota(t *testing.T) {
 		t.Errorf("quota counted %d sends, want 3", got)
 	}
 }
+
+// Right guesses, approvals without a code and cancels racing on one
+// verification end it exactly once: one caller wins, its status sticks,
+// and every other caller is refused with an ended status, round after
+// round. In odd rounds all start at once, and the ends, which take fewer
+// round trips, mostly win; in even ones the ends wait until a guess is
+// being compared, so the guesses win too.
+func TestParallelChecksApprovesAndCancelsEndOnce(t *testing.T) {
+	c := redistest.Real(t)
+	e := newEnv(t, c, func(cfg *otp.Config) { cfg.MaxAttempts = 8 })
+	ctx := context.Background()
+	for round := range 10 {
+		e.clock.Advance(time.Minute) // past the previous round's cooldown
+		v := e.mustStart(t, nzLocal)
+		code := e.sender.last(t)
+		before := e.events.count(otp.EventApproved) + e.events.count(otp.EventCanceled)
+		comparing := make(chan struct{})
+		var once sync.Once
+		e.hasher.onCompare = func() { once.Do(func() { close(comparing) }) }
+		if round%2 == 1 {
+			close(comparing)
+			once.Do(func() {})
+		}
+		var mu sync.Mutex
+		won := map[string]otp.Status{}
+		refused := 0
+		parallel(30, func(i int) {
+			var kind string
+			var status otp.Status
+			var err error
+			switch i % 3 {
+			case 0:
+				kind = "check"
+				var res *otp.CheckResult
+				res, err = e.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code})
+				if err == nil {
+					if !res.Valid {
+						t.Errorf("right guess = %+v", res)
+					}
+					status = res.Status
+				}
+			case 1:
+				<-comparing
+				kind = "approve"
+				var got *otp.Verification
+				if got, err = e.svc.Approve(ctx, v.ID); err == nil {
+					status = got.Status
+				}
+			default:
+				<-comparing
+				kind = "cancel"
+				var got *otp.Verification
+				if got, err = e.svc.Cancel(ctx, v.ID); err == nil {
+					status = got.Status
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				won[kind] = status
+				return
+			}
+			// A guess refused at its reservation because the others hold
+			// every attempt sees max attempts; every other refusal sees the end.
+			np, ok := errors.AsType[*otp.NotPendingError](err)
+			if !ok || np.Status == otp.StatusPending || np.Status == otp.StatusExpired {
+				t.Errorf("round %d: %s = %v, want a refusal with the ended status", round, kind, err)
+			}
+			refused++
+		})
+		got, err := e.svc.Get(ctx, v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(won) != 1 || refused != 29 {
+			t.Fatalf("round %d: winners %v, %d refused; want one winner and 29 refused", round, won, refused)
+		}
+		for kind, status := range won {
+			want := map[string]otp.Status{"check": otp.StatusApproved, "approve": otp.StatusApproved, "cancel": otp.StatusCanceled}[kind]
+			if status != want || got.Status != want {
+				t.Fatalf("round %d: %s won with %s, final status %s; want %s", round, kind, status, got.Status, want)
+			}
+		}
+		if n := e.events.count(otp.EventApproved) + e.events.count(otp.EventCanceled) - before; n != 1 {
+			t.Errorf("round %d: %d approved or canceled events, want 1", round, n)
+		}
+	}
+	if n := e.hasher.compares.Load(); n > int64(10*e.cfg.MaxAttempts) {
+		t.Errorf("%d compares in 10 rounds, max attempts %d each", n, e.cfg.MaxAttempts)
+	}
+}

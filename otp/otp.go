@@ -1,6 +1,7 @@
 // Package otp is the verification domain of otpgate: the lifecycle of a
-// phone verification (start, resend, check, cancel, expiry), how codes are
-// made and hashed, the attempt and send rules, and the errors callers act on.
+// phone verification (start, resend, check, cancel or approval without a
+// code, expiry), how codes are made and hashed, the attempt and send
+// rules, and the errors callers act on.
 //
 // It knows nothing of HTTP, Redis or Connexus. It declares the small
 // interfaces it needs (Store, Sender, NumberLookup, Limiter) and is given
@@ -10,6 +11,7 @@ package otp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -35,8 +37,18 @@ type Verification struct {
 	AttemptsLeft int
 	Sends        int
 	LastSentAt   time.Time
+	// SendTimes are when each code of the verification went out, the first
+	// send and every resend, oldest first, so len(SendTimes) == Sends. Of a
+	// verification resent by a version that did not keep them, only the
+	// first send and the latest are known, so it may be shorter than Sends.
+	SendTimes []time.Time
 	// ResendAt is the earliest moment another code may be sent to To.
 	ResendAt time.Time
+	// EndedAt is when the verification stopped being pending by approval,
+	// cancel or running out of attempts; zero while it is pending and for
+	// an expired one. It is derived from when it stops being readable, so
+	// it is off by the difference when Config.Retention changed since.
+	EndedAt time.Time
 	// MessageID names the latest SMS for delivery reports: the provider's
 	// id, prefixed with the sender's name unless the sender is Connexus.
 	MessageID string
@@ -61,8 +73,13 @@ type Delivery struct {
 // Domain errors. Callers test them with errors.Is; the API maps each one to
 // one HTTP status and public error code.
 var (
-	ErrInvalidRequest    = errors.New("invalid request")
-	ErrInvalidPhone      = errors.New("invalid phone number")
+	ErrInvalidRequest = errors.New("invalid request")
+	ErrInvalidPhone   = errors.New("invalid phone number")
+	// ErrNotMobile marks a number the lookup says is valid but is not a
+	// mobile (a landline, VoIP, ...), so no SMS could reach it. It wraps
+	// ErrInvalidPhone, so every error matching it matches that too and
+	// callers that do not tell the two apart need not know it.
+	ErrNotMobile         = fmt.Errorf("%w: not a mobile number", ErrInvalidPhone)
 	ErrCountryNotAllowed = errors.New("country not allowed")
 	ErrNotFound          = errors.New("verification not found")
 	ErrNotPending        = errors.New("verification not pending")
@@ -183,8 +200,10 @@ func (e *BackoffError) Error() string { return e.Err.Error() }
 func (e *BackoffError) Unwrap() error { return e.Err }
 
 // NumberLookup validates a number with the upstream. It returns an error
-// matching ErrInvalidPhone when the upstream says the number is invalid or
-// not a mobile, and any other error when the lookup itself failed.
+// matching ErrInvalidPhone when the upstream says the number is invalid,
+// one matching ErrNotMobile (and so ErrInvalidPhone) when it says the
+// number is valid but not a mobile, and any other error when the lookup
+// itself failed.
 type NumberLookup interface {
 	LookupNumber(ctx context.Context, number string) (*Lookup, error)
 }

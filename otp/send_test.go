@@ -217,6 +217,7 @@ func TestLookup(t *testing.T) {
 	}{
 		{"valid", otp.LookupOn, nzLocal, spark, nil, nil, 1, spark, otp.EventLookupOK},
 		{"invalid", otp.LookupOn, nzLocal, nil, otp.ErrInvalidPhone, otp.ErrInvalidPhone, 1, nil, otp.EventLookupInvalid},
+		{"not a mobile", otp.LookupOn, nzLocal, nil, fmt.Errorf("lookup: %w: a landline", otp.ErrNotMobile), otp.ErrNotMobile, 1, nil, otp.EventLookupInvalid},
 		{"outage, on", otp.LookupOn, nzLocal, nil, errors.New("timeout"), nil, 1, nil, otp.EventLookupUnavailable},
 		{"outage, required", otp.LookupRequired, nzLocal, nil, errors.New("timeout"), otp.ErrUpstream, 1, nil, otp.EventLookupUnavailable},
 		{"off", otp.LookupOff, nzLocal, spark, nil, nil, 0, nil, ""},
@@ -230,6 +231,13 @@ func TestLookup(t *testing.T) {
 			v, _, err := e.svc.Start(context.Background(), otp.StartRequest{To: tt.to})
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("Start = %v, want %v", err, tt.wantErr)
+			}
+			// A non-mobile is an invalid phone to /v1, and one only to Twilio's 60205.
+			if got, want := errors.Is(err, otp.ErrNotMobile), errors.Is(tt.wantErr, otp.ErrNotMobile); got != want {
+				t.Errorf("Start = %v: not a mobile = %v, want %v", err, got, want)
+			}
+			if errors.Is(tt.wantErr, otp.ErrInvalidPhone) && !errors.Is(err, otp.ErrInvalidPhone) {
+				t.Errorf("Start = %v, want an invalid phone", err)
 			}
 			if got := e.lookup.calls.Load(); got != tt.wantCalls {
 				t.Errorf("lookups = %d, want %d", got, tt.wantCalls)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -230,5 +231,13 @@ func (s *Service) present(v *Verification, now time.Time) *Verification {
 		out.LastSentAt = out.ExpiresAt.Add(-s.cfg.TTL)
 	}
 	out.ResendAt = out.LastSentAt.Add(s.cfg.ResendCooldown)
+	if len(out.SendTimes) == 0 {
+		out.SendTimes = []time.Time{out.CreatedAt}
+	}
+	if latest := out.SendTimes[len(out.SendTimes)-1]; len(out.SendTimes) < out.Sends && out.LastSentAt.After(latest) {
+		// Resent by a version that did not keep send times: the latest
+		// send is known all the same.
+		out.SendTimes = append(slices.Clip(out.SendTimes), out.LastSentAt)
+	}
 	return &out
 }

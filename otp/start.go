@@ -16,6 +16,12 @@ const MaxBrandLength = 64
 type StartRequest struct {
 	To, Brand, Comment string
 	ClientIP           string // the end user's address, for the per-IP limit
+	// Code, when set, is the code to send instead of a crypto/rand one
+	// (Twilio's CustomCode), also when the start renews a pending
+	// verification: 4 to 8 ASCII digits. As with a drawn code, the upstream
+	// may send another, and only a hash of the code it sent is stored, never
+	// the code itself.
+	Code string
 }
 
 // Start sends a code to req.To. It creates a verification, or renews the
@@ -28,6 +34,9 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification,
 		// A brand is part of every SMS; one no provider takes would only
 		// have each sender refuse it in turn and be skipped.
 		return nil, false, fmt.Errorf("start: brand is longer than %d characters: %w", MaxBrandLength, ErrInvalidRequest)
+	}
+	if req.Code != "" && !ValidCode(req.Code) {
+		return nil, false, fmt.Errorf("start: code must be 4 to 8 digits: %w", ErrInvalidRequest)
 	}
 	number, region, err := normalizePhone(req.To, s.cfg.DefaultRegion)
 	if err != nil {
@@ -97,10 +106,13 @@ func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, t
 		release()
 		return nil, false, fmt.Errorf("sends per phone: %w", err)
 	}
-	code, err := s.gen(s.cfg.CodeLength)
-	if err != nil {
-		release()
-		return nil, false, fmt.Errorf("generate code: %w", err)
+	code := req.Code
+	if code == "" {
+		var err error
+		if code, err = s.gen(s.cfg.CodeLength); err != nil {
+			release()
+			return nil, false, fmt.Errorf("generate code: %w", err)
+		}
 	}
 	brand := req.Brand
 	if brand == "" {
@@ -206,6 +218,10 @@ func (s *Service) lookupNumber(ctx context.Context, number, region string) (*Loo
 	switch {
 	case errors.Is(err, ErrInvalidPhone):
 		s.observer(EventLookupInvalid)
+		// Only the class goes on: the lookup's own text is the upstream's.
+		if errors.Is(err, ErrNotMobile) {
+			return nil, fmt.Errorf("lookup: %w", ErrNotMobile)
+		}
 		return nil, fmt.Errorf("lookup: %w", ErrInvalidPhone)
 	case err != nil && s.cfg.Lookup == LookupRequired:
 		s.observer(EventLookupUnavailable)

@@ -20,7 +20,10 @@ var ErrMessageNotIndexed = errors.New("sent SMS not indexed for delivery reports
 //
 // Verifications a Store returns carry LastSentAt, or a zero one if it was
 // stored by a version that did not keep it; the Service then derives it
-// from ExpiresAt, and ResendAt from LastSentAt.
+// from ExpiresAt, and ResendAt from LastSentAt. They carry SendTimes: the
+// first send at CreatedAt and the resends the store knows of, and the
+// Service adds LastSentAt when the latest is not among them. Those of a
+// method given a retention carry EndedAt.
 type Store interface {
 	// Ping reports whether the store answers; it returns ErrUnavailable if not.
 	Ping(ctx context.Context) error
@@ -73,11 +76,15 @@ type Store interface {
 	// *NotPendingError.
 	ResolveAttempt(ctx context.Context, a *Attempt, right bool, now time.Time, retention, cooldown time.Duration) (*CheckResult, error)
 
-	// Cancel ends a pending verification for the request identified by
-	// nonce; repeating it with the same nonce succeeds again. Retention and
-	// cooldown are as for ResolveAttempt. It returns ErrNotFound or a
-	// *NotPendingError.
-	Cancel(ctx context.Context, id, nonce string, now time.Time, retention, cooldown time.Duration) (*Verification, error)
+	// End ends a pending verification without a code, with status
+	// StatusApproved or StatusCanceled (any other is a programming error,
+	// refused with an error matching no sentinel), for the request
+	// identified by nonce; repeating it with the same nonce and status
+	// succeeds again. It ends a verification at most once, whatever checks
+	// and ends race it. Retention and cooldown are as for ResolveAttempt.
+	// It returns ErrNotFound or a *NotPendingError (StatusExpired for a
+	// pending one past its expiry).
+	End(ctx context.Context, id, nonce string, status Status, now time.Time, retention, cooldown time.Duration) (*Verification, error)
 	// RecordDelivery stores d on the verification whose latest SMS has
 	// messageID. found is false, with a nil error, for unknown ids.
 	RecordDelivery(ctx context.Context, messageID string, d Delivery) (found bool, err error)

@@ -143,22 +143,36 @@ func TestNewServiceChecksTheConfig(t *testing.T) {
 }
 
 // TestCodeNeverInRedisOrLogs runs a verification through its life with
-// the real bcrypt hasher and looks for the code everywhere it could leak.
+// the real bcrypt hasher and looks for the code everywhere it could leak,
+// for a drawn code and for one the caller chose.
 func TestCodeNeverInRedisOrLogs(t *testing.T) {
+	for _, custom := range []bool{false, true} {
+		t.Run(map[bool]string{false: "drawn", true: "caller's"}[custom], func(t *testing.T) {
+			testCodeNeverInRedisOrLogs(t, custom)
+		})
+	}
+}
+
+func testCodeNeverInRedisOrLogs(t *testing.T, custom bool) {
 	ctx := context.Background()
 	c := redistest.Real(t)
 	var logs bytes.Buffer
 	const code = "482915"
+	drawn := code
+	req := otp.StartRequest{To: nzLocal}
+	if custom {
+		drawn, req.Code = "111111", code
+	}
 	cfg := testConfig()
 	cfg.BcryptCost = bcrypt.MinCost
 	snd := &sender{}
 	svc, err := otp.NewService(cfg, redisstore.New(c), snd,
-		otp.WithCodeGenerator(func(int) (string, error) { return code, nil }),
+		otp.WithCodeGenerator(func(int) (string, error) { return drawn, nil }),
 		otp.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _, err := svc.Start(ctx, otp.StartRequest{To: nzLocal})
+	v, _, err := svc.Start(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Package connexusotp lets the otp domain send codes and look up numbers
 // through the Connexus client. It is the one place where Connexus failures
-// become otp errors: an invalid or non-mobile number is otp.ErrInvalidPhone,
+// become otp errors: an invalid number is otp.ErrInvalidPhone, a valid one
+// that is not a mobile otp.ErrNotMobile (which matches ErrInvalidPhone too),
 // every other failure matches otp.ErrUpstream, and a send that may have
 // gone out nonetheless also matches otp.ErrMaybeSent.
 package connexusotp
@@ -60,8 +61,9 @@ func (a *Adapter) SendCode(ctx context.Context, req otp.SendRequest) (otp.SendRe
 }
 
 // LookupNumber asks number/lookup about number. A number the upstream
-// calls invalid, not valid, or not a mobile is otp.ErrInvalidPhone, because
-// a code could not reach it.
+// calls invalid or not valid is otp.ErrInvalidPhone, and one it calls
+// another type than mobile otp.ErrNotMobile, because a code could not reach
+// either; a dialect that names the two apart (Twilio's 60205) can tell them.
 func (a *Adapter) LookupNumber(ctx context.Context, number string) (*otp.Lookup, error) {
 	resp, err := a.client.LookupNumber(ctx, number)
 	if err != nil {
@@ -71,7 +73,7 @@ func (a *Adapter) LookupNumber(ctx context.Context, number string) (*otp.Lookup,
 		return nil, fmt.Errorf("lookup: %w: the upstream says the number is not valid", otp.ErrInvalidPhone)
 	}
 	if resp.Type != "" && !strings.EqualFold(resp.Type, "mobile") {
-		return nil, fmt.Errorf("lookup: %w: the upstream says the number is a %s, not a mobile", otp.ErrInvalidPhone, resp.Type)
+		return nil, fmt.Errorf("lookup: %w: the upstream says the number is a %s", otp.ErrNotMobile, resp.Type)
 	}
 	carrier := resp.Carrier
 	if carrier == "" {

@@ -132,8 +132,15 @@ func TestLookupNumber(t *testing.T) {
 			want: &otp.Lookup{Carrier: "Spark", Ported: true, NetworkCode: "TCNZ"},
 		},
 		{
-			name: "landline", number: "6493001234",
-			setup: func(f *connexustest.Server) { f.SetNumberType("6493001234", connexustest.NumberLandline) },
+			name: "landline", number: "64213334444",
+			setup: func(f *connexustest.Server) { f.SetNumberType("64213334444", connexustest.NumberLandline) },
+			err:   otp.ErrNotMobile,
+		},
+		{
+			// The fake refuses a landline prefix before it looks the
+			// number up, so this is an invalid number, not a non-mobile.
+			name: "landline prefix", number: "6493001234",
+			setup: func(*connexustest.Server) {},
 			err:   otp.ErrInvalidPhone,
 		},
 		{
@@ -165,6 +172,14 @@ func TestLookupNumber(t *testing.T) {
 					}
 					if tt.err == otp.ErrUpstream && errors.Is(err, otp.ErrInvalidPhone) {
 						t.Errorf("an upstream failure blames the number: %v", err)
+					}
+					// /v1 answers a non-mobile as any invalid number; only
+					// a dialect that names the two apart tells them.
+					if errors.Is(err, otp.ErrNotMobile) && !errors.Is(err, otp.ErrInvalidPhone) {
+						t.Errorf("a non-mobile is not an invalid phone: %v", err)
+					}
+					if got, want := errors.Is(err, otp.ErrNotMobile), tt.err == otp.ErrNotMobile; got != want {
+						t.Errorf("LookupNumber error %v: not a mobile = %v, want %v", err, got, want)
 					}
 					return
 				}

@@ -84,7 +84,7 @@ func TestUnindexedReplacementFailsTheCommit(t *testing.T) {
 			t.Fatalf("ReserveSend = %q, %v", reuse, err)
 		}
 		// The verification to renew ends while the SMS is out.
-		if _, err := s.Cancel(ctx, old.ID, "n1", later, time.Hour, cooldown); err != nil {
+		if _, err := s.End(ctx, old.ID, "n1", otp.StatusCanceled, later, time.Hour, cooldown); err != nil {
 			t.Fatal(err)
 		}
 		c.AddHook(&breakAfterScript{})

@@ -128,3 +128,123 @@ func TestResendWithoutSendTimeFallsBackToTheTTL(t *testing.T) {
 		}
 	})
 }
+
+// resendWith sends a new code, whose hash is hash, for pending
+// verification id at now; a retry of the commit is run too.
+func resendWith(t *testing.T, s *redisstore.Store, id, hash string, now time.Time) *otp.Verification {
+	t.Helper()
+	ctx := context.Background()
+	if reuse, err := s.ReserveSend(ctx, reservation(hash, now)); err != nil || reuse != id {
+		t.Fatalf("ReserveSend for a resend = %q, %v; want %s", reuse, err, id)
+	}
+	cm := commit(now, id, "ver_ffffffffffffffffffffffffffffffff", hash, "msg-"+hash, 5)
+	cm.Token = hash
+	var v *otp.Verification
+	for range 2 {
+		var created bool
+		var err error
+		if v, created, err = s.CommitSend(ctx, cm); err != nil || created {
+			t.Fatalf("CommitSend of a resend = created %v, %v", created, err)
+		}
+	}
+	return v
+}
+
+func wantTimes(t *testing.T, what string, got []time.Time, want ...time.Time) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: send times %v, want %v", what, got, want)
+	}
+	for i := range want {
+		if !got[i].Equal(want[i]) {
+			t.Fatalf("%s: send times %v, want %v", what, got, want)
+		}
+	}
+}
+
+// Every send of a verification keeps its time, through retried commits
+// and into the archive; the first resend costs no field of its own, since
+// the latest send's time is known from the expiry and its TTL anyway.
+func TestSendTimes(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		pk := "otp:{" + number + "}"
+		v := mustCreate(t, s, 5)
+		wantTimes(t, "first send", v.SendTimes, t0)
+
+		at := []time.Time{t0, t0.Add(time.Minute), t0.Add(150 * time.Second), t0.Add(4*time.Minute + time.Millisecond)}
+		got := resendWith(t, s, v.ID, "h1", at[1])
+		wantTimes(t, "one resend", got.SendTimes, at[:2]...)
+		if c.HExists(ctx, pk, "r").Val() {
+			t.Error("one resend stored a field of send times")
+		}
+		resendWith(t, s, v.ID, "h2", at[2])
+		got = resendWith(t, s, v.ID, "h3", at[3])
+		wantTimes(t, "three resends", got.SendTimes, at...)
+		if got.Sends != len(at) || !got.LastSentAt.Equal(at[3]) {
+			t.Errorf("after three resends: %d sends, last at %v", got.Sends, got.LastSentAt)
+		}
+		if r := c.HGet(ctx, pk, "r").Val(); r != "60000,150000" {
+			t.Errorf("r = %q, want the earlier resends' offsets 60000,150000", r)
+		}
+
+		got, err := s.Get(ctx, v.ID, at[3], time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTimes(t, "Get", got.SendTimes, at...)
+		if _, err := s.End(ctx, v.ID, "n", otp.StatusCanceled, at[3], time.Hour, cooldown); err != nil {
+			t.Fatal(err)
+		}
+		next := mustCreateAt(t, s, at[3].Add(time.Minute))
+		wantTimes(t, "the next verification", next.SendTimes, at[3].Add(time.Minute))
+		got, err = s.Get(ctx, v.ID, at[3].Add(time.Minute), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTimes(t, "the archived verification", got.SendTimes, at...)
+	})
+}
+
+// Of a verification resent by a version that kept neither r nor n only
+// the first send is known to the store (the Service adds the latest from
+// its TTL); with n, the latest too; a resend without n is missing from r.
+func TestSendTimesOfOlderVersions(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		pk := "otp:{" + number + "}"
+		v := mustCreate(t, s, 5)
+		first := t0.Add(time.Minute)
+		resendWith(t, s, v.ID, "h1", first)
+		if err := c.HDel(ctx, pk, "n").Err(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, v.ID, first, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTimes(t, "resend without n", got.SendTimes, t0)
+
+		second := t0.Add(2 * time.Minute)
+		got = resendWith(t, s, v.ID, "h2", second)
+		wantTimes(t, "a resend after one without n", got.SendTimes, t0, second)
+		third := t0.Add(3 * time.Minute)
+		got = resendWith(t, s, v.ID, "h3", third)
+		wantTimes(t, "two resends after one without n", got.SendTimes, t0, second, third)
+		if got.Sends != 4 {
+			t.Errorf("sends = %d, want 4", got.Sends)
+		}
+
+		// Send times only inform: a damaged r does not hide the verification.
+		if err := c.HSet(ctx, pk, "r", "x,1").Err(); err != nil {
+			t.Fatal(err)
+		}
+		got, err = s.Get(ctx, v.ID, third, time.Hour)
+		if err != nil {
+			t.Fatalf("Get with a malformed r = %v", err)
+		}
+		wantTimes(t, "malformed r", got.SendTimes, t0, third)
+	})
+}

@@ -1,10 +1,10 @@
 // Package redisstore keeps otpgate's verification state in Redis: an
 // otp.Store on go-redis. Every decision about a verification (reserving and
 // releasing a send, recording a sent code, using and resolving an attempt,
-// canceling, filing a delivery report) is one Lua script on the keys of one
-// phone number, which share a Cluster hash tag, so it is atomic; each script
-// is safe to run twice, since go-redis resends one after a dropped
-// connection.
+// ending one without a code, filing a delivery report) is one Lua script
+// on the keys of one phone number, which share a Cluster hash tag, so it
+// is atomic; each script is safe to run twice, since go-redis resends one
+// after a dropped connection.
 //
 // Two operations add single-command writes and reads around their script.
 // CommitSend writes a new verification's id index (SET) before the script,
@@ -27,8 +27,9 @@
 //
 // With WithReplicaAcks, every write a client is told about (the id index
 // and commit of a start or resend, an attempt reservation, its resolution,
-// a cancel, an idempotency record) is followed on its connection by WAIT,
-// and fails as unavailable when the replicas do not hold it in time.
+// an approval or cancel without a code, an idempotency record) is followed
+// on its connection by WAIT, and fails as unavailable when the replicas do
+// not hold it in time.
 //
 // Keys:
 //
@@ -47,7 +48,6 @@ package redisstore
 import (
 	"context"
 	"embed"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -83,7 +83,7 @@ var (
 	commitSend     = script("commit_send")
 	reserveAttempt = script("reserve_attempt")
 	resolveAttempt = script("resolve_attempt")
-	cancelScript   = script("cancel")
+	endScript      = script("end")
 	deliveryScript = script("delivery")
 	cacheLookup    = script("cache_lookup")
 )
@@ -145,53 +145,6 @@ func (s *Store) Ping(ctx context.Context) error {
 		return storeErr("ping", err)
 	}
 	return nil
-}
-
-// lookupSep separates the parts of a stored lookup; carrier names never
-// contain it.
-const lookupSep = "\x1f"
-
-func packLookup(l *otp.Lookup) string {
-	if l == nil {
-		return ""
-	}
-	ported := "0"
-	if l.Ported {
-		ported = "1"
-	}
-	return l.Carrier + lookupSep + ported + lookupSep + l.NetworkCode
-}
-
-func unpackLookup(s string) *otp.Lookup {
-	parts := strings.SplitN(s, lookupSep, 3)
-	if len(parts) != 3 {
-		return nil
-	}
-	return &otp.Lookup{Carrier: parts[0], Ported: parts[1] == "1", NetworkCode: parts[2]}
-}
-
-// bcrypt64 is bcrypt's own base64 alphabet.
-var bcrypt64 = base64.NewEncoding("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789").WithPadding(base64.NoPadding)
-
-// packHash stores a bcrypt hash ("$2a$10$" and 53 characters) in 43 bytes
-// instead of 60, which keeps a verification's hash in Redis' compact
-// encoding; any other hash is kept as it is behind a marker byte.
-func packHash(h string) string {
-	if len(h) == 60 && h[0] == '$' && h[1] == '2' && h[3] == '$' && h[6] == '$' {
-		cost, err := strconv.Atoi(h[4:6])
-		raw, derr := bcrypt64.DecodeString(h[7:59])
-		if err == nil && derr == nil {
-			return string(append([]byte{1, h[2], byte(cost)}, raw...)) + h[59:]
-		}
-	}
-	return "\x00" + h
-}
-
-func unpackHash(p string) string {
-	if len(p) == 43 && p[0] == 1 {
-		return fmt.Sprintf("$2%c$%02d$%s%s", p[1], p[2], bcrypt64.EncodeToString([]byte(p[3:42])), p[42:])
-	}
-	return strings.TrimPrefix(p, "\x00")
 }
 
 // CachedLookup returns the cached lookup of number, or otp.ErrNotFound.
@@ -294,7 +247,7 @@ func (s *Store) CommitSend(ctx context.Context, c otp.SendCommit) (*otp.Verifica
 				return nil, false, storeErr("commit send", err)
 			}
 		}
-		v, err := parse(id, c.To, res[2:])
+		v, err := parse(id, c.To, res[2:], c.Retention)
 		if err != nil {
 			return nil, false, err
 		}
@@ -331,20 +284,11 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time, retention tim
 	if err != nil {
 		return nil, storeErr("get", err)
 	}
-	v, err := fromMap(id, number, m)
+	v, err := fromMap(id, number, m, retention)
 	if err != nil || !now.Before(goneAt(v, m, retention)) {
 		return nil, fmt.Errorf("get: %w", otp.ErrNotFound)
 	}
 	return v, nil
-}
-
-// goneAt is when a verification stops being readable, as gone_at in
-// lua/common.lua.
-func goneAt(v *otp.Verification, m map[string]string, retention time.Duration) time.Time {
-	if x, err := strconv.ParseInt(m["x"], 10, 64); err == nil {
-		return time.UnixMilli(x)
-	}
-	return v.ExpiresAt.Add(retention)
 }
 
 // Newest returns the id of the latest verification of number.
@@ -404,20 +348,28 @@ func refusal(op string, res []any) error {
 	return nil
 }
 
-// Cancel ends a pending verification on behalf of the request nonce.
-func (s *Store) Cancel(ctx context.Context, id, nonce string, now time.Time, retention, cooldown time.Duration) (*otp.Verification, error) {
-	number, keys, err := s.locate(ctx, "cancel", id)
+// endCodes are the statuses End may set, as the hash spells them.
+var endCodes = map[otp.Status]string{otp.StatusApproved: "a", otp.StatusCanceled: "c"}
+
+// End ends a pending verification with status on behalf of the request
+// nonce.
+func (s *Store) End(ctx context.Context, id, nonce string, status otp.Status, now time.Time, retention, cooldown time.Duration) (*otp.Verification, error) {
+	code, ok := endCodes[status]
+	if !ok {
+		return nil, fmt.Errorf("end %s: a verification cannot be ended as %q", id, status)
+	}
+	number, keys, err := s.locate(ctx, "end", id)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.w.script(ctx, cancelScript, keys, ms(now), rawID(id), dur(retention), nonce, dur(cooldown)).Slice()
+	res, err := s.w.script(ctx, endScript, keys, ms(now), rawID(id), dur(retention), nonce, dur(cooldown), code).Slice()
 	if err != nil {
-		return nil, storeErr("cancel", err)
+		return nil, storeErr("end", err)
 	}
-	if err := refusal("cancel", res); err != nil {
+	if err := refusal("end", res); err != nil {
 		return nil, err
 	}
-	return parse(id, number, res[1:])
+	return parse(id, number, res[1:], retention)
 }
 
 // RecordDelivery stores d on the verification whose latest SMS is messageID.
@@ -434,69 +386,4 @@ func (s *Store) RecordDelivery(ctx context.Context, messageID string, d otp.Deli
 		return false, storeErr("record delivery", err)
 	}
 	return n == 1, nil
-}
-
-var statuses = map[string]otp.Status{
-	"":        otp.StatusPending,
-	"p":       otp.StatusPending,
-	"a":       otp.StatusApproved,
-	"c":       otp.StatusCanceled,
-	"m":       otp.StatusMaxAttempts,
-	"expired": otp.StatusExpired,
-}
-
-func status(code string) otp.Status {
-	if st, ok := statuses[code]; ok {
-		return st
-	}
-	return otp.Status(code)
-}
-
-// parse reads the flat field/value list a script returns.
-func parse(id, number string, flat []any) (*otp.Verification, error) {
-	m := make(map[string]string, len(flat)/2)
-	for i := 0; i+1 < len(flat); i += 2 {
-		k, _ := flat[i].(string)
-		v, _ := flat[i+1].(string)
-		m[k] = v
-	}
-	return fromMap(id, number, m)
-}
-
-func fromMap(id, number string, m map[string]string) (*otp.Verification, error) {
-	var bad []string
-	num := func(field string) int64 {
-		n, err := strconv.ParseInt(m[field], 10, 64)
-		if err != nil {
-			bad = append(bad, field)
-		}
-		return n
-	}
-	created := num("c")
-	v := &otp.Verification{
-		ID:           id,
-		To:           number,
-		Status:       status(m["s"]),
-		CreatedAt:    time.UnixMilli(created),
-		ExpiresAt:    time.UnixMilli(created + num("e")),
-		AttemptsLeft: int(num("a")),
-		Sends:        int(num("k")),
-		MessageID:    m["m"],
-		Sender:       m["g"],
-		Lookup:       unpackLookup(m["l"]),
-	}
-	// As sent_at in lua/common.lua, but a resend stored without its TTL
-	// is left to the Service, which knows its own.
-	if v.Sends == 1 {
-		v.LastSentAt = v.CreatedAt
-	} else if _, ok := m["n"]; ok {
-		v.LastSentAt = v.ExpiresAt.Add(-time.Duration(num("n")) * time.Millisecond)
-	}
-	if d, ok := m["d"]; ok {
-		v.Delivery = &otp.Delivery{Status: d, UpdatedAt: time.UnixMilli(num("du"))}
-	}
-	if len(bad) > 0 {
-		return nil, fmt.Errorf("verification %s: malformed fields %v", id, bad)
-	}
-	return v, nil
 }

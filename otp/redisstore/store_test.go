@@ -359,7 +359,7 @@ func TestReplacedVerificationStaysReadable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Cancel(ctx, old.ID, "n1", t0, time.Hour, cooldown); err != nil {
+		if _, err := s.End(ctx, old.ID, "n1", otp.StatusCanceled, t0, time.Hour, cooldown); err != nil {
 			t.Fatal(err)
 		}
 		later := t0.Add(time.Minute)
@@ -376,7 +376,7 @@ func TestReplacedVerificationStaysReadable(t *testing.T) {
 		if err != nil || got.Status != otp.StatusCanceled || got.ID != old.ID || got.Lookup == nil {
 			t.Fatalf("Get of the replaced verification = %+v, %v", got, err)
 		}
-		if _, err := s.Cancel(ctx, old.ID, "n2", later, time.Hour, cooldown); !errors.Is(err, otp.ErrNotPending) {
+		if _, err := s.End(ctx, old.ID, "n2", otp.StatusCanceled, later, time.Hour, cooldown); !errors.Is(err, otp.ErrNotPending) {
 			t.Errorf("Cancel of the replaced one = %v, want ErrNotPending", err)
 		}
 		if _, err := s.ResolveAttempt(ctx, inflight, true, later, time.Hour, cooldown); !errors.Is(err, otp.ErrNotPending) {
@@ -425,33 +425,6 @@ func TestHeldSendBlocksUntilItsCooldown(t *testing.T) {
 	})
 }
 
-func TestRetriedCancelAppliesOnce(t *testing.T) {
-	redistest.Each(t, func(t *testing.T, c *redis.Client) {
-		ctx := context.Background()
-		s := redisstore.New(c)
-		v := mustCreate(t, s, 5)
-		at := t0.Add(time.Second)
-		for i := range 2 {
-			got, err := s.Cancel(ctx, v.ID, "cancel-1", at.Add(time.Duration(i)*time.Second), time.Hour, cooldown)
-			if err != nil || got.Status != otp.StatusCanceled || got.ID != v.ID {
-				t.Fatalf("cancel run %d = %+v, %v; want canceled both times", i+1, got, err)
-			}
-		}
-		// The retry changed nothing: retention still runs from the first run.
-		got, err := s.Get(ctx, v.ID, at.Add(time.Hour-time.Millisecond), time.Hour)
-		if err != nil || got.Status != otp.StatusCanceled {
-			t.Fatalf("Get just before retention ends = %+v, %v", got, err)
-		}
-		if _, err := s.Get(ctx, v.ID, at.Add(time.Hour), time.Hour); !errors.Is(err, otp.ErrNotFound) {
-			t.Errorf("Get once retention from the first cancel ended = %v, want ErrNotFound", err)
-		}
-		_, err = s.Cancel(ctx, v.ID, "cancel-2", at, time.Hour, cooldown)
-		if np, ok := errors.AsType[*otp.NotPendingError](err); !ok || np.Status != otp.StatusCanceled {
-			t.Fatalf("another request's cancel = %v, want NotPendingError{canceled}", err)
-		}
-	})
-}
-
 // TestShortRetentionKeepsTheCooldown ends verifications under a 3 s
 // retention and a 30 s cooldown: each is unreadable 3 s after it ended,
 // while the number's key lives on until the cooldown of its send is over.
@@ -468,8 +441,12 @@ func TestShortRetentionKeepsTheCooldown(t *testing.T) {
 			_, err = s.ResolveAttempt(context.Background(), a, true, at, retention, cooldown)
 			return err
 		},
+		"approved without a code": func(_ *testing.T, s *redisstore.Store, id string, at time.Time) error {
+			_, err := s.End(context.Background(), id, "e", otp.StatusApproved, at, retention, cooldown)
+			return err
+		},
 		"canceled": func(_ *testing.T, s *redisstore.Store, id string, at time.Time) error {
-			_, err := s.Cancel(context.Background(), id, "c", at, retention, cooldown)
+			_, err := s.End(context.Background(), id, "c", otp.StatusCanceled, at, retention, cooldown)
 			return err
 		},
 		"max attempts": func(t *testing.T, s *redisstore.Store, id string, at time.Time) error {

@@ -61,7 +61,7 @@ func TestStoreOnEveryTopology(t *testing.T) {
 				t.Fatalf("RecordDelivery = %v, %v", found, err)
 			}
 			if i%2 == 0 {
-				if got, err := s.Cancel(ctx, v.ID, "n1", t0, time.Hour, cooldown); err != nil || got.Status != otp.StatusCanceled {
+				if got, err := s.End(ctx, v.ID, "n1", otp.StatusCanceled, t0, time.Hour, cooldown); err != nil || got.Status != otp.StatusCanceled {
 					t.Fatalf("Cancel = %+v, %v", got, err)
 				}
 				continue
@@ -200,7 +200,7 @@ func TestReplicaAcksCoverEveryToldWrite(t *testing.T) {
 			},
 			"cancel": func(to string, i int) error {
 				v := createFor(t, plain, to, i)
-				_, err := acked.Cancel(ctx, v.ID, "n", t0, time.Hour, cooldown)
+				_, err := acked.End(ctx, v.ID, "n", otp.StatusCanceled, t0, time.Hour, cooldown)
 				return err
 			},
 			"idempotency record": func(to string, _ int) error {

@@ -37,6 +37,12 @@ local function set_message_and_lookup()
 end
 if ARGV[3] ~= '' and p.i == ARGV[3] and not gone(p, now, retention) and p.s == nil
     and expires(p) > now and tonumber(p.a) > 0 then
+  -- The resend being superseded as the latest joins r, if its time is
+  -- known; the latest one is always c+e-n.
+  if tonumber(p.k) > 1 and p.n then
+    local prev = tostring(expires(p) - tonumber(p.n) - tonumber(p.c))
+    redis.call('HSET', KEYS[1], 'r', p.r and (p.r .. ',' .. prev) or prev)
+  end
   redis.call('HSET', KEYS[1], 'h', ARGV[5], 'k', tonumber(p.k) + 1, 'e', now + ttl - tonumber(p.c), 'n', ttl)
   redis.call('HDEL', KEYS[1], 'd', 'du')
   set_message_and_lookup()

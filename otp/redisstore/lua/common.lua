@@ -18,12 +18,18 @@
 --       version that does not know n rewrites e but leaves n, which is then
 --       off by the difference of the two TTLs at most. Verifications resent
 --       before n was kept lack it; the reader's TTL stands in for it then.
+--   r   when each resend but the latest (which went out at c+e-n) went
+--       out, as offsets from c, comma separated, oldest first; absent
+--       until the second resend, so that one resend costs no memory. A
+--       resend without n is missing from it.
 --   a   attempts left; k sends, which also names the current code
 --   h   code hash; m upstream message id of the latest SMS; g its sender
 --   x   gone at (set once finished; a pending one is gone at c+e+retention)
---   w   nonce of the guess that approved it ("<nonce>:<attempts left>") or
---       of the request that canceled it, so a retried script knows it
---       applied; d du delivery status and time
+--   w   nonce of the guess that approved it or ran out of attempts
+--       ("<nonce>:<attempts left>"), or "!<nonce>" of the request that
+--       approved or canceled it without a code (a bare nonce: canceled by
+--       an older version), so a retried script knows it applied; the forms
+--       never match each other's nonce; d du delivery status and time
 --   ~<nonce>  a guess being compared: "<k>:<attempts left>", the code it
 --       was reserved against and the attempts its reservation left, which
 --       is what it answers (a bare k was written by an older version); it
@@ -32,7 +38,7 @@
 -- Times are milliseconds of the service's clock, passed in as ARGV, never
 -- Redis TIME, so a test clock rules expiry. Key TTLs follow the same clock.
 
-local VFIELDS = {'s', 'c', 'e', 'n', 'a', 'k', 'h', 'm', 'g', 'x', 'w', 'd', 'du', 'l'}
+local VFIELDS = {'s', 'c', 'e', 'n', 'r', 'a', 'k', 'h', 'm', 'g', 'x', 'w', 'd', 'du', 'l'}
 
 local function hmap(key)
   local flat = redis.call('HGETALL', key)
