@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/api/twilio"
 	"github.com/otpgate/otpgate/config"
 	"github.com/otpgate/otpgate/otp"
 	"github.com/otpgate/otpgate/otp/redisstore"
@@ -197,6 +198,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 		// Only when set: a nil *connexus.Client would be a non-nil interface.
 		apiCfg.Connexus = providers.connexus
 	}
+	if apiCfg.Dialects, err = dialects(cfg, svc, o.now); err != nil {
+		return nil, err
+	}
 	h, err := api.New(apiCfg)
 	if err != nil {
 		return nil, err
@@ -319,4 +323,18 @@ func orNow(now func() time.Time) func() time.Time {
 		return time.Now
 	}
 	return now
+}
+
+// dialects are the API's doors beside /v1/: Twilio Verify's /v2/, which
+// answers 404 everywhere when no service is configured.
+func dialects(cfg *config.Config, svc *otp.Service, now func() time.Time) ([]api.Dialect, error) {
+	services := make(map[string]string, len(cfg.TwilioServices))
+	for _, s := range cfg.TwilioServices {
+		services[s.SID] = s.FriendlyName
+	}
+	v2, err := twilio.New(twilio.Config{Verifier: svc, Services: services, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	return []api.Dialect{v2}, nil
 }
