@@ -32,7 +32,7 @@ type startParams struct {
 // friendly name, used unless CustomFriendlyName is given. ipKey is the
 // host's rule for end-user addresses.
 func parseStart(form url.Values, brand string, ipKey func(string) (string, bool)) (startParams, error) {
-	p := startParams{To: strings.TrimSpace(form.Get(paramTo)), Brand: brand, Code: form.Get(paramCode)}
+	p := startParams{To: formE164(form.Get(paramTo)), Brand: brand, Code: form.Get(paramCode)}
 	if err := checkE164(p.To); err != nil {
 		return startParams{}, err
 	}
@@ -81,7 +81,7 @@ type checkParams struct {
 // and VerificationSid. DeviceIp, which Twilio's check does not take, is
 // read as on a create, so per-IP check limits can apply.
 func parseCheck(form url.Values, ipKey func(string) (string, bool)) (checkParams, error) {
-	p := checkParams{To: strings.TrimSpace(form.Get(paramTo)), SID: form.Get(paramSID), Code: form.Get(paramCheckCode)}
+	p := checkParams{To: formE164(form.Get(paramTo)), SID: form.Get(paramSID), Code: form.Get(paramCheckCode)}
 	switch {
 	case p.Code == "":
 		return checkParams{}, missingParam(paramCheckCode)
@@ -105,6 +105,16 @@ func parseCheck(form url.Values, ipKey func(string) (string, bool)) (checkParams
 		p.IPKey = key
 	}
 	return p, nil
+}
+
+// formE164 reads To as given. `curl -d To=+6421…` sends the + unencoded,
+// which a form decodes as a space: a value that starts with a space is
+// read as starting with +.
+func formE164(to string) string {
+	if strings.HasPrefix(to, " ") {
+		return "+" + strings.TrimSpace(to)
+	}
+	return strings.TrimSpace(to)
 }
 
 // checkE164 refuses a To that is missing or not written as E.164 (+ and

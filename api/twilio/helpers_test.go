@@ -141,6 +141,17 @@ func (f *fixture) do(method, path string, form url.Values, headers ...string) *h
 	return rec
 }
 
+// raw posts body, a form written by hand, with the fixture's key.
+func (f *fixture) raw(method, path, body string) *httptest.ResponseRecorder {
+	f.t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.SetBasicAuth(keyName, keySecret)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, req)
+	return rec
+}
+
 func (f *fixture) create(form url.Values) *httptest.ResponseRecorder {
 	f.t.Helper()
 	return f.do("POST", "/v2/Services/"+service+"/Verifications", form)

@@ -153,6 +153,23 @@ func equalJSON(got, want any) bool {
 	return got == want
 }
 
+// TestUnencodedPlus takes a number sent as `curl -d To=+6421…` writes it:
+// the + arrives as a space.
+func TestUnencodedPlus(t *testing.T) {
+	f := mini(t, options{})
+	rec := f.do("POST", "/v2/Services/"+service+"/Verifications", nil, "Content-Type", "application/x-www-form-urlencoded")
+	wantError(t, rec, 400, 60200)
+	req := "To=+64211234567&Channel=sms"
+	rec = f.raw("POST", "/v2/Services/"+service+"/Verifications", req)
+	if rec.Code != http.StatusCreated || decode(t, rec)["to"] != mobile {
+		t.Fatalf("create with an unencoded +: %d %s", rec.Code, rec.Body)
+	}
+	rec = f.raw("POST", "/v2/Services/"+service+"/VerificationCheck", "To=+64211234567&Code="+f.sender.last(t).Code)
+	if v := decode(t, rec); v["status"] != "approved" {
+		t.Errorf("check with an unencoded +: %d %s", rec.Code, rec.Body)
+	}
+}
+
 func TestCustomCodeAndFriendlyName(t *testing.T) {
 	f := mini(t, options{})
 	rec := f.create(form("To", mobile, "Channel", "SMS", "CustomCode", "90210", "CustomFriendlyName", "Acme Login"))
