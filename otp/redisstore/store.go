@@ -40,7 +40,7 @@
 //
 // Keeping the current verification in the number's own hash, its id as raw
 // bytes and the bcrypt hash unpacked from its text form keeps a pending
-// verification under 400 bytes of MEMORY USAGE with its indexes (see
+// verification under 460 bytes of MEMORY USAGE with its indexes (see
 // lua/common.lua for the fields). Every key expires when its content stops
 // being readable, so Redis frees the memory itself.
 package redisstore

@@ -5,7 +5,7 @@
 -- still readable, the old one moves to otp:{<number>}:<hex id> (same hash
 -- tag, so every script stays on one Cluster slot). Fields are one or two
 -- letters and values are compact because a pending verification must fit
--- in 400 bytes of MEMORY USAGE with its indexes:
+-- in 460 bytes of MEMORY USAGE with its indexes (TestMemoryUsage):
 --
 --   i   current verification id, 16 raw bytes
 --   t u token and hold-until of a send in flight
