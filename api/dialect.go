@@ -136,8 +136,9 @@ const ctxDialect = "otpgate.dialect"
 
 // pickDialect notes which dialect owns the request's path, for writeError.
 func (s *server) pickDialect(c *gin.Context) {
+	path := c.Request.URL.Path
 	for _, d := range s.dialects {
-		if strings.HasPrefix(c.Request.URL.Path, d.Prefix()) {
+		if strings.HasPrefix(path, d.Prefix()) || path == strings.TrimSuffix(d.Prefix(), "/") {
 			c.Set(ctxDialect, d)
 			break
 		}

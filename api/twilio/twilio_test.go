@@ -46,6 +46,7 @@ func TestEveryRefusalHasTwilioShape(t *testing.T) {
 		{"right secret, wrong name", "GET", base + "/Verifications/VE00000000000000000000000000000000", nil, []string{"Authorization", "Basic b3RoZXI6c2hvcHNlY3JldDAxMjM0NTY3ODk="}, 401, 20003, ""},
 		{"unknown service", "POST", "/v2/Services/VAffffffffffffffffffffffffffffffff/Verifications", form("To", mobile, "Channel", "sms"), nil, 404, 20404, ""},
 		{"unknown path", "GET", "/v2/Nothing", nil, nil, 404, 20404, ""},
+		{"the prefix alone", "GET", "/v2", nil, nil, 404, 20404, ""},
 		{"trailing slash", "POST", base + "/Verifications/", form("To", mobile), nil, 404, 20404, ""},
 		{"method", "DELETE", base + "/VerificationCheck", nil, nil, 405, 20004, ""},
 		{"too large", "POST", base + "/Verifications", big, nil, 413, 20413, ""},
