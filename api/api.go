@@ -30,8 +30,6 @@ type Verifier interface {
 	Get(ctx context.Context, id string) (*otp.Verification, error)
 	Check(ctx context.Context, req otp.CheckRequest) (*otp.CheckResult, error)
 	Cancel(ctx context.Context, id string) (*otp.Verification, error)
-	// Approve ends a pending verification as approved without a code.
-	Approve(ctx context.Context, id string) (*otp.Verification, error)
 }
 
 const (

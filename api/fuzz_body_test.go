@@ -58,11 +58,6 @@ func (v *recordingVerifier) Cancel(_ context.Context, id string) (*otp.Verificat
 	return v.verification(), nil
 }
 
-func (v *recordingVerifier) Approve(context.Context, string) (*otp.Verification, error) {
-	v.calls++
-	return v.verification(), nil
-}
-
 // bodyRoute is a route that reads a JSON body, and what the contract says
 // it does with one.
 type bodyRoute struct {

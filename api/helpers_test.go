@@ -242,10 +242,6 @@ func (s *stubVerifier) Cancel(context.Context, string) (*otp.Verification, error
 	return s.answer()
 }
 
-func (s *stubVerifier) Approve(context.Context, string) (*otp.Verification, error) {
-	return s.answer()
-}
-
 func (s *stubVerifier) Check(context.Context, otp.CheckRequest) (*otp.CheckResult, error) {
 	_, err := s.answer()
 	return s.check, err

@@ -121,9 +121,6 @@ func (stubVerifier) Check(context.Context, otp.CheckRequest) (*otp.CheckResult, 
 func (stubVerifier) Cancel(context.Context, string) (*otp.Verification, error) {
 	return nil, otp.ErrNotFound
 }
-func (stubVerifier) Approve(context.Context, string) (*otp.Verification, error) {
-	return nil, otp.ErrNotFound
-}
 
 type stubIdempotency struct{}
 

@@ -83,7 +83,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 	m.events = map[otp.Event]prometheus.Counter{
 		otp.EventStarted:           counter("verifications_started_total", "Verifications created (first code sent)."),
 		otp.EventResent:            counter("verifications_resent_total", "Codes resent for a pending verification."),
-		otp.EventApproved:          counter("verifications_approved_total", "Verifications approved by a right code."),
+		otp.EventApproved:          counter("verifications_approved_total", "Verifications approved: by a right code, or by the app without one (/v2/ Status=approved)."),
 		otp.EventCodeCompared:      counter("code_comparisons_total", "Guesses compared with a stored code hash, right or wrong; at most OTP_MAX_ATTEMPTS per verification."),
 		otp.EventExpired:           counter("verifications_expired_total", "Checks or cancels that found a verification expired."),
 		otp.EventCanceled:          counter("verifications_canceled_total", "Verifications canceled."),

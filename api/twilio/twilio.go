@@ -25,13 +25,11 @@ import (
 	"github.com/otpgate/otpgate/otp"
 )
 
-// Verifier is the verification lifecycle the dialect serves; *otp.Service
+// Verifier is the verification lifecycle the dialect serves: /v1/'s, and
+// approval without a code (Twilio's Status=approved). *otp.Service
 // implements it. Its errors match the otp sentinels.
 type Verifier interface {
-	Start(ctx context.Context, req otp.StartRequest) (v *otp.Verification, created bool, err error)
-	Get(ctx context.Context, id string) (*otp.Verification, error)
-	Check(ctx context.Context, req otp.CheckRequest) (*otp.CheckResult, error)
-	Cancel(ctx context.Context, id string) (*otp.Verification, error)
+	api.Verifier
 	Approve(ctx context.Context, id string) (*otp.Verification, error)
 }
 
