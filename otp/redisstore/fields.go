@@ -78,13 +78,24 @@ func sendTimes(v *otp.Verification, r string) []time.Time {
 	if v.Sends < 2 {
 		return times
 	}
-	if r != "" {
-		for off := range strings.SplitSeq(r, ",") {
-			n, err := strconv.ParseInt(off, 10, 64)
-			if err != nil || len(times) >= v.Sends-1 {
-				break
-			}
-			times = append(times, v.CreatedAt.Add(time.Duration(n)*time.Millisecond))
+	var offsets []int64
+	for off := range strings.SplitSeq(r, ",") {
+		n, err := strconv.ParseInt(off, 10, 64)
+		if err != nil {
+			// Send times only inform: a damaged r is left out.
+			offsets = nil
+			break
+		}
+		offsets = append(offsets, n)
+	}
+	// Resends are appended, and a version that does not know r leaves an
+	// earlier verification's in front of them: the newest Sends-2 are this
+	// one's, and any that are not between its first and latest send are not.
+	offsets = offsets[max(0, len(offsets)-(v.Sends-2)):]
+	for _, n := range offsets {
+		t := v.CreatedAt.Add(time.Duration(n) * time.Millisecond)
+		if t.After(times[len(times)-1]) && (v.LastSentAt.IsZero() || t.Before(v.LastSentAt)) {
+			times = append(times, t)
 		}
 	}
 	if !v.LastSentAt.IsZero() {

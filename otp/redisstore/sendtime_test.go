@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -246,5 +247,33 @@ func TestSendTimesOfOlderVersions(t *testing.T) {
 			t.Fatalf("Get with a malformed r = %v", err)
 		}
 		wantTimes(t, "malformed r", got.SendTimes, t0, third)
+	})
+}
+
+// TestSendTimesAfterAnOlderVersionsLeftovers runs a verification whose hash
+// still holds r from an earlier one, as a version that does not know r
+// leaves it when it starts a new verification (a rolling deploy or a
+// rollback): the leftovers are not reported as this one's sends.
+func TestSendTimesAfterAnOlderVersionsLeftovers(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		v := mustCreate(t, s, 5)
+		if err := c.HSet(ctx, "otp:{"+number+"}", "r", "240000,250000").Err(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, v.ID, t0, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTimes(t, "first send", got.SendTimes, t0)
+		var want []time.Time
+		want = append(want, t0)
+		for i := 1; i <= 3; i++ {
+			at := t0.Add(time.Duration(i) * time.Minute)
+			want = append(want, at)
+			got = resendWith(t, s, v.ID, fmt.Sprint("h", i), at)
+			wantTimes(t, fmt.Sprintf("resend %d", i), got.SendTimes, want...)
+		}
 	})
 }
