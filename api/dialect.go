@@ -1,8 +1,10 @@
 package api
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
@@ -73,8 +75,9 @@ func (h *Host) KeyName(c *gin.Context) string {
 	return k.name
 }
 
-// ReadForm parses a form body (and the query) as url.Values; a body over
-// the route's limit is request_too_large.
+// ReadForm parses a form body as url.Values; a body over the route's limit
+// is request_too_large. The query is not read: a code in a URL would end
+// up in every proxy's access log.
 func (h *Host) ReadForm(c *gin.Context) (url.Values, error) {
 	if err := c.Request.ParseForm(); err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {
@@ -82,7 +85,17 @@ func (h *Host) ReadForm(c *gin.Context) (url.Values, error) {
 		}
 		return nil, invalidRequest("request body is not a valid form")
 	}
-	return c.Request.Form, nil
+	return c.Request.PostForm, nil
+}
+
+// Digest is an HMAC of value under the request's API key, for binding an
+// Idempotency-Key to a value that must not be kept in a form that can be
+// guessed back, such as a code a caller chose: Redis never holds the key.
+func (h *Host) Digest(c *gin.Context, value string) string {
+	k, _ := c.Value(ctxKey).(apiKey)
+	m := hmac.New(sha256.New, k.hash[:])
+	m.Write([]byte(value))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // ClientIPKey is what per-IP limits count an end user's address under, as

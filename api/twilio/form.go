@@ -61,14 +61,13 @@ func parseStart(form url.Values, brand string, ipKey func(string) (string, bool)
 	return p, nil
 }
 
-// fingerprint is what an Idempotency-Key is bound to. It says whether a
-// CustomCode was given but not which: a hash of a few digits would be as
-// good as the code itself in the idempotency record kept in Redis.
-func (p startParams) fingerprint(service string) any {
+// fingerprint is what an Idempotency-Key is bound to. A CustomCode is in
+// it only as codeDigest, keyed by a secret Redis never holds: a plain hash
+// of a few digits would be as good as the code in the idempotency record.
+func (p startParams) fingerprint(service, codeDigest string) any {
 	return struct {
-		Dialect, Service, To, Brand, IP string
-		CustomCode                      bool
-	}{"twilio", service, p.To, p.Brand, p.IP, p.Code != ""}
+		Dialect, Service, To, Brand, IP, CustomCode string
+	}{"twilio", service, p.To, p.Brand, p.IP, codeDigest}
 }
 
 // checkParams are the parameters of a verification check.

@@ -80,24 +80,18 @@ func New(cfg Config) (*Dialect, error) {
 // Prefix is the path prefix of Twilio's API.
 func (d *Dialect) Prefix() string { return "/v2/" }
 
-// Register adds the /v2/ routes to e.
+// Register adds the /v2/ routes to e; without a service it adds none, so
+// every /v2/ path, whatever its method, is not found.
 func (d *Dialect) Register(e *gin.Engine, h *api.Host) {
 	d.host = h
-	svc := e.Group("/v2/Services/:service", d.requireServices, h.BasicAuth(), h.LimitKey(), d.findService, h.LimitBody(maxBody))
+	if len(d.services) == 0 {
+		return
+	}
+	svc := e.Group("/v2/Services/:service", h.BasicAuth(), h.LimitKey(), d.findService, h.LimitBody(maxBody))
 	svc.POST("/Verifications", d.handle(d.start))
 	svc.GET("/Verifications/:sid", d.handle(d.fetch))
 	svc.POST("/Verifications/:sid", d.handle(d.update))
 	svc.POST("/VerificationCheck", d.handle(d.check))
-}
-
-// requireServices answers 404 before anything else when no service is
-// configured: the dialect is then off.
-func (d *Dialect) requireServices(c *gin.Context) {
-	if len(d.services) == 0 {
-		d.host.WriteError(c, notFound(c))
-		return
-	}
-	c.Next()
 }
 
 func (d *Dialect) findService(c *gin.Context) {
@@ -132,7 +126,8 @@ func (d *Dialect) start(c *gin.Context) error {
 	}
 	d.host.LogPhone(c, p.To)
 	req := otp.StartRequest{To: p.To, Brand: p.Brand, Code: p.Code, ClientIP: p.IPKey}
-	return d.host.Idempotent(c, d.host.Fingerprint(p.fingerprint(c.Param("service"))), func() (int, any, error) {
+	fp := d.host.Fingerprint(p.fingerprint(c.Param("service"), d.host.Digest(c, p.Code)))
+	return d.host.Idempotent(c, fp, func() (int, any, error) {
 		v, _, err := d.verifier.Start(c.Request.Context(), req)
 		if err != nil {
 			return 0, nil, startError(err)

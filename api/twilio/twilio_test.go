@@ -3,6 +3,7 @@ package twilio_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -96,6 +97,9 @@ func TestWithoutServicesEveryPathIsNotFound(t *testing.T) {
 	for _, path := range []string{"/v2/Services/" + service + "/Verifications", "/v2/Services/" + service + "/VerificationCheck"} {
 		wantError(t, f.do("POST", path, form("To", mobile, "Channel", "sms")), 404, 20404)
 		wantError(t, f.do("POST", path, form("To", mobile, "Channel", "sms"), "Authorization", ""), 404, 20404)
+		// Not 405: no method of a path that is not served is allowed or not.
+		wantError(t, f.do("GET", path, nil), 404, 20404)
+		wantError(t, f.do("DELETE", path+"/VE00000000000000000000000000000000", nil), 404, 20404)
 	}
 	// /v1/ keeps its own shape.
 	if rec := f.do("GET", "/v1/nothing", nil, "Authorization", "Bearer "+keySecret); !strings.Contains(rec.Body.String(), `"error"`) {
@@ -297,6 +301,34 @@ func TestIdempotencyKeyReplays(t *testing.T) {
 	}
 	rec := f.do("POST", "/v2/Services/"+service+"/Verifications", form("To", "+64219876543", "Channel", "sms"), "Idempotency-Key", "k1")
 	wantError(t, rec, 422, 20422)
+
+	// Another CustomCode under one key is another request, though the
+	// code itself is kept nowhere in Redis.
+	f.clock.Advance(time.Minute)
+	withCode := func(code string) *httptest.ResponseRecorder {
+		return f.do("POST", "/v2/Services/"+service+"/Verifications", form("To", mobile, "Channel", "sms", "CustomCode", code), "Idempotency-Key", "k2")
+	}
+	if rec := withCode("80235719"); rec.Code != 201 {
+		t.Fatalf("create with a custom code: %d %s", rec.Code, rec.Body)
+	}
+	wantError(t, withCode("80235720"), 422, 20422)
+	keys, err := f.rdb.Keys(context.Background(), "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if v, _ := f.rdb.Dump(context.Background(), k).Result(); strings.Contains(v, "80235719") || strings.Contains(k, "80235719") {
+			t.Errorf("Redis key %s holds the custom code", k)
+		}
+	}
+}
+
+func TestCodesInTheQueryAreNotRead(t *testing.T) {
+	f := mini(t, options{})
+	f.mustCreate()
+	code := f.sender.last(t).Code
+	path := "/v2/Services/" + service + "/VerificationCheck?" + url.Values{"To": {mobile}, "Code": {code}}.Encode()
+	wantError(t, f.do("POST", path, url.Values{}), 400, 60200)
 }
 
 // limiter is an otp.Limiter whose quota is always spent.
