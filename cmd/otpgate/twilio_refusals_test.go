@@ -5,6 +5,7 @@ package main
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,16 +90,47 @@ func TestTwilioSDKRefusals(t *testing.T) {
 	}
 }
 
-// TestTwilioSDKRedisDown kills Redis: every call answers 503 with Twilio's
-// internal error code, and the right code approves nothing.
+// TestTwilioSDKRedisDown kills Redis, single, Cluster or Sentinel (each
+// its own, since it dies): every call answers 503 with Twilio's internal
+// error code, and the right code approves nothing.
 func TestTwilioSDKRedisDown(t *testing.T) {
 	t.Parallel()
-	srv := redistest.StartServer(t)
-	f := newTwilioFixture(t, twOptions{redis: map[string]string{"REDIS_URL": "redis://" + srv.Addr + "/0"}})
+	topologies := []struct {
+		name  string
+		start func(t *testing.T) (env map[string]string, kill func())
+	}{
+		{"single", func(t *testing.T) (map[string]string, func()) {
+			srv := redistest.StartServer(t)
+			return map[string]string{"REDIS_URL": "redis://" + srv.Addr + "/0"}, srv.Kill
+		}},
+		{"cluster", func(t *testing.T) (map[string]string, func()) {
+			c := redistest.StartCluster(t)
+			return map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(c.Addrs, ",")}, func() {
+				for _, n := range c.Nodes {
+					n.Kill()
+				}
+			}
+		}},
+		{"sentinel", func(t *testing.T) (map[string]string, func()) {
+			st := redistest.StartSentinel(t)
+			env := map[string]string{"REDIS_SENTINEL_ADDRS": st.Sentinel.Addr, "REDIS_SENTINEL_MASTER": st.MasterName}
+			return env, func() { st.Master.Kill(); st.Replica.Kill() }
+		}},
+	}
+	for _, tp := range topologies {
+		t.Run(tp.name, func(t *testing.T) {
+			t.Parallel()
+			env, kill := tp.start(t)
+			twilioRedisDown(t, newTwilioFixture(t, twOptions{redis: env}), kill)
+		})
+	}
+}
+
+func twilioRedisDown(t *testing.T, f *twFixture, kill func()) {
 	const to, number = "+64212345678", "64212345678"
 	sid := deref(f.mustCreate(t, to).Sid)
 	code := f.code(t, number)
-	srv.Kill()
+	kill()
 
 	tests := []struct {
 		name string
@@ -113,6 +145,10 @@ func TestTwilioSDKRedisDown(t *testing.T) {
 		{"fetch", func() error { _, err := f.tw.FetchVerification(twService, sid); return err }},
 		{"cancel", func() error {
 			_, err := f.tw.UpdateVerification(twService, sid, (&twverify.UpdateVerificationParams{}).SetStatus("canceled"))
+			return err
+		}},
+		{"approve", func() error {
+			_, err := f.tw.UpdateVerification(twService, sid, (&twverify.UpdateVerificationParams{}).SetStatus("approved"))
 			return err
 		}},
 	}
