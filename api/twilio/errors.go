@@ -68,26 +68,22 @@ func notFound(c *gin.Context) error {
 	return newError(http.StatusNotFound, codeNotFound, "The requested resource %s was not found", c.Request.URL.Path)
 }
 
-// startError gives a refused start Twilio's code: every limit a start
-// meets is 60203, as Twilio's own send limits are.
+// startError gives a start's rate limits (per DeviceIp, failures per
+// number) Twilio's send-limit code, 60203, like the cooldown and the sends
+// per verification; elsewhere rate_limited is the per-key 20429.
 func startError(err error) error {
-	switch {
-	case errors.Is(err, otp.ErrRateLimited), errors.Is(err, otp.ErrCooldown), errors.Is(err, otp.ErrMaxSends):
+	if errors.Is(err, otp.ErrRateLimited) {
 		return &apiError{Status: http.StatusTooManyRequests, Code: codeMaxSends, Message: "Max send attempts reached", Err: err}
 	}
 	return err
 }
 
-// checkError gives a refused check Twilio's meaning: a verification out of
-// attempts is 429 60202 while it is kept; any other one that is no longer
-// pending is gone (404), as Twilio deletes them.
-func checkError(c *gin.Context, err error) error {
-	np, ok := errors.AsType[*otp.NotPendingError](err)
-	switch {
-	case ok && np.Status == otp.StatusMaxAttempts:
+// checkError gives a check of a verification out of attempts Twilio's
+// 429 60202 while it is kept; any other one that is no longer pending is
+// gone (404, as fromProblem answers), as Twilio deletes them.
+func checkError(err error) error {
+	if np, ok := errors.AsType[*otp.NotPendingError](err); ok && np.Status == otp.StatusMaxAttempts {
 		return &apiError{Status: http.StatusTooManyRequests, Code: codeMaxChecks, Message: "Max check attempts reached", Err: err}
-	case ok, errors.Is(err, otp.ErrNotFound):
-		return notFound(c)
 	}
 	return err
 }
@@ -96,7 +92,7 @@ func checkError(c *gin.Context, err error) error {
 // to the HTTP status, as Twilio's SDKs read it from the body.
 func (d *Dialect) WriteError(c *gin.Context, err error, p api.Problem) int {
 	e, ok := errors.AsType[*apiError](err)
-	if !ok || e.Code == 0 {
+	if !ok {
 		e = fromProblem(c, err, p)
 	}
 	if e.Status == http.StatusUnauthorized {

@@ -89,7 +89,7 @@ func (d *Dialect) verification(c *gin.Context, v *otp.Verification) verification
 	if l := v.Lookup; l != nil {
 		out.Lookup.Carrier = &carrierJSON{
 			Name:              l.Carrier,
-			MobileCountryCode: mobileCountryCode(v.To),
+			MobileCountryCode: nzMobileCountryCode(v.To),
 			MobileNetworkCode: nonEmpty(l.NetworkCode),
 			// A number is only kept with its lookup once the lookup said mobile.
 			Type: "mobile",
@@ -153,17 +153,14 @@ func resourceURL(c *gin.Context, sid string) string {
 	return scheme + "://" + c.Request.Host + "/v2/Services/" + c.Param("service") + "/Verifications/" + sid
 }
 
-// mobileCountryCodes are the MCCs of the countries whose numbers are
-// looked up (only New Zealand's, today).
-var mobileCountryCodes = map[string]string{"64": "530"}
-
-func mobileCountryCode(to string) *string {
-	for cc, mcc := range mobileCountryCodes {
-		if strings.HasPrefix(to, cc) {
-			return &mcc
-		}
+// nzMobileCountryCode is New Zealand's MCC for an NZ number, the only
+// numbers that are looked up.
+func nzMobileCountryCode(to string) *string {
+	if !strings.HasPrefix(to, "64") {
+		return nil
 	}
-	return nil
+	mcc := "530"
+	return &mcc
 }
 
 func nonEmpty(s string) *string {

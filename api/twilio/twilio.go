@@ -210,7 +210,7 @@ func (d *Dialect) check(c *gin.Context) error {
 	}
 	res, err := d.verifier.Check(c.Request.Context(), req)
 	if err != nil {
-		return checkError(c, err)
+		return checkError(err)
 	}
 	d.host.LogVerification(c, res.ID)
 	c.JSON(http.StatusOK, d.verificationCheck(c, res))
