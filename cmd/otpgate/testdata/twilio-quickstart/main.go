@@ -24,7 +24,7 @@ func main() {
 	key := flag.String("key", "devclient", "API key name (Twilio's AccountSid)")
 	secret := flag.String("secret", "devclientkey", "API key secret (Twilio's AuthToken)")
 	service := flag.String("service", "VA00000000000000000000000000000000", "a service sid of OTPGATE_TWILIO_SERVICES")
-	to := flag.String("to", "+64212345678", "the number to verify, E.164")
+	to := flag.String("to", "+64219876543", "the number to verify, E.164")
 	flag.Parse()
 
 	target, err := url.Parse(*base)
