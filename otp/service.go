@@ -221,6 +221,15 @@ func (s *Service) Ready(ctx context.Context) error {
 
 // present turns stored state into what callers see at now.
 func (s *Service) present(v *Verification, now time.Time) *Verification {
+	return Present(v, now, s.cfg.TTL, s.cfg.ResendCooldown)
+}
+
+// Present turns a verification as a Store returns it into what callers
+// see at now under the code lifetime ttl and the resend cooldown: a
+// pending one past its expiry shows expired, and ResendAt and SendTimes
+// are filled in. Events render the state they recorded with it, so they
+// show a verification exactly as the API did.
+func Present(v *Verification, now time.Time, ttl, cooldown time.Duration) *Verification {
 	out := *v
 	if out.Status == StatusPending && !now.Before(out.ExpiresAt) {
 		out.Status = StatusExpired
@@ -228,9 +237,9 @@ func (s *Service) present(v *Verification, now time.Time) *Verification {
 	if out.LastSentAt.IsZero() {
 		// Stored by a version that did not keep the send time: every send
 		// set the expiry one TTL ahead, ours being the best guess at it.
-		out.LastSentAt = out.ExpiresAt.Add(-s.cfg.TTL)
+		out.LastSentAt = out.ExpiresAt.Add(-ttl)
 	}
-	out.ResendAt = out.LastSentAt.Add(s.cfg.ResendCooldown)
+	out.ResendAt = out.LastSentAt.Add(cooldown)
 	if len(out.SendTimes) == 0 {
 		out.SendTimes = []time.Time{out.CreatedAt}
 	}
