@@ -85,6 +85,8 @@ type Config struct {
 	// mode Load makes it DevTwilioService when the variable is unset.
 	TwilioServices []TwilioService
 
+	Events Events // OTPGATE_EVENTS_URL, OTPGATE_EVENTS_SECRET
+
 	OTPTTL              time.Duration // OTP_TTL
 	CodeLength          int           // OTP_CODE_LENGTH
 	MaxAttempts         int           // OTP_MAX_ATTEMPTS
@@ -167,6 +169,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	p.str("OTPGATE_WEBHOOK_TOKEN", &c.WebhookToken)
 	p.prefixes("OTPGATE_TRUSTED_PROXIES", &c.TrustedProxies)
 	p.twilioServices(&c.TwilioServices)
+	p.events(&c.Events)
 	p.duration("OTP_TTL", &c.OTPTTL)
 	p.int("OTP_CODE_LENGTH", &c.CodeLength)
 	p.int("OTP_MAX_ATTEMPTS", &c.MaxAttempts)
@@ -250,6 +253,7 @@ func (c *Config) validate() []error {
 	c.validateRedis(bad)
 	c.validateSenders(bad)
 	c.validateTwilio(bad)
+	c.validateEvents(bad)
 
 	checkBaseURL(bad, "CONNEXUS_BASE_URL", c.ConnexusBaseURL)
 	if c.ConnexusClientID != "" && c.ConnexusClientSecret == "" {
@@ -557,7 +561,7 @@ func (c *Config) attrs() []slog.Attr {
 	for i, p := range c.TrustedProxies {
 		proxies[i] = p.String()
 	}
-	return append([]slog.Attr{
+	a := append([]slog.Attr{
 		slog.String("OTPGATE_ADDR", c.Addr),
 		slog.String("REDIS_URL", redactURL(c.RedisURL)),
 		slog.String("REDIS_CLUSTER_ADDRS", strings.Join(c.RedisClusterAddrs, ",")),
@@ -599,6 +603,7 @@ func (c *Config) attrs() []slog.Attr {
 		slog.String("RATE_LIMIT_CHECKS_PER_IP", c.RateChecksPerIP),
 		slog.String("RATE_LIMIT_PER_KEY", c.RatePerKey),
 	}...)...)
+	return append(a, c.Events.attrs()...)
 }
 
 func onOff(b bool) string {
