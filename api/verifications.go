@@ -70,6 +70,10 @@ type checkJSON struct {
 	AttemptsLeft int        `json:"attempts_left"`
 }
 
+// VerificationObject is v as the API shows it, for encoding/json: events
+// carry exactly what GET /v1/verifications/{id} answers.
+func VerificationObject(v *otp.Verification) any { return newVerificationJSON(v) }
+
 func newVerificationJSON(v *otp.Verification) verificationJSON {
 	out := verificationJSON{
 		ID:                v.ID,

@@ -13,7 +13,7 @@ const deployDir = ".."
 // repoRoot is the root of the main module, the Docker build context.
 const repoRoot = "../.."
 
-// contractVars are the environment variables of CONTRACT.md §1, §7 and §8; anything else
+// contractVars are the environment variables of CONTRACT.md §1, §7, §8 and §9; anything else
 // in a manifest or env file is a typo that otpgate would silently ignore.
 var contractVars = setOf(
 	"OTPGATE_ADDR", "REDIS_URL", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS",
@@ -30,6 +30,7 @@ var contractVars = setOf(
 	"OTPGATE_SENDERS", "OTP_MESSAGE", "OTPGATE_SENDER_COOLDOWN", "WEBSMS_BASE_URL",
 	"WEBSMS_ACCESS_TOKEN", "WEBSMS_USERNAME", "WEBSMS_PASSWORD", "WEBSMS_SENDER",
 	"SMSNEXUS_BASE_URL", "SMSNEXUS_TOKEN", "SMSNEXUS_FROM", "OTPGATE_TWILIO_SERVICES",
+	"OTPGATE_EVENTS_URL", "OTPGATE_EVENTS_SECRET",
 )
 
 // secretVars hold credentials: they belong in a Secret or the env file,
@@ -39,6 +40,7 @@ var secretVars = setOf(
 	"REDIS_URL", "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD", "CONNEXUS_CLIENT_ID", "CONNEXUS_CLIENT_SECRET", "CONNEXUS_USER_ID",
 	"CONNEXUS_PASSWORD", "OTPGATE_API_KEYS", "OTPGATE_ADMIN_KEYS", "OTPGATE_WEBHOOK_TOKEN",
 	"WEBSMS_ACCESS_TOKEN", "WEBSMS_USERNAME", "WEBSMS_PASSWORD", "SMSNEXUS_TOKEN",
+	"OTPGATE_EVENTS_SECRET",
 )
 
 // placeholder is the only non-empty value a committed secret may have.

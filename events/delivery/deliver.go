@@ -1,0 +1,318 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/otpgate/otpgate/events"
+	"github.com/otpgate/otpgate/otp"
+)
+
+// The delivery schedule of CONTRACT §9.
+const (
+	// Timeout bounds one attempt, from connecting to the last byte of the
+	// answer's head.
+	Timeout = 5 * time.Second
+	// MaxRetryTime is how long an event is retried, counted from when it
+	// became deliverable; then it is dropped.
+	MaxRetryTime = 24 * time.Hour
+	// FirstBackoff is the wait after the first failed attempt; each
+	// further failure doubles it, up to MaxBackoff.
+	FirstBackoff = time.Second
+	MaxBackoff   = 10 * time.Minute
+	// Lease is how long a claimed event is its deliverer's: an attempt
+	// takes at most Timeout, so an event still claimed past it belongs to
+	// a deliverer that died, and another one takes it over.
+	Lease = 3 * Timeout
+)
+
+// Config configures a Deliverer.
+type Config struct {
+	Outbox Outbox
+	// URL receives every event.
+	URL string
+	// Secrets sign every delivery, each with its own signature.
+	Secrets []events.Secret
+	// Data renders the data member: the verification object of the API.
+	Data func(*otp.Verification) any
+	// Client makes the attempts; nil means one with Timeout that never
+	// follows a redirect.
+	Client *http.Client
+	// Now reads the clock that schedules retries; nil means time.Now.
+	Now func() time.Time
+	// Interval is how often the Outbox is asked for due events; 0 means
+	// 500 ms.
+	Interval time.Duration
+	// Workers bounds the attempts in flight; 0 means 32.
+	Workers int
+	// Consumer names this deliverer in the Outbox; "" means the host name
+	// and a random suffix, so two processes on one host never share it.
+	Consumer string
+	Logger   *slog.Logger
+	Metrics  *Metrics
+}
+
+// Deliverer posts the Outbox's events to the app until its Run stops.
+type Deliverer struct {
+	cfg     Config
+	consume string
+	now     func() time.Time
+	client  *http.Client
+	log     *slog.Logger
+}
+
+// NewDeliverer checks cfg and returns a Deliverer.
+func NewDeliverer(cfg Config) (*Deliverer, error) {
+	switch {
+	case cfg.Outbox == nil:
+		return nil, errors.New("delivery: no outbox")
+	case cfg.URL == "":
+		return nil, errors.New("delivery: no URL")
+	case len(cfg.Secrets) == 0:
+		return nil, errors.New("delivery: no secret")
+	case cfg.Data == nil:
+		return nil, errors.New("delivery: no data renderer")
+	}
+	d := &Deliverer{cfg: cfg, consume: cfg.Consumer, now: cfg.Now, client: cfg.Client, log: cfg.Logger}
+	if d.consume == "" {
+		host, _ := os.Hostname()
+		d.consume = host + "-" + randomHex(4)
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.client == nil {
+		d.client = &http.Client{
+			Timeout: Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		}
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.cfg.Interval <= 0 {
+		d.cfg.Interval = 500 * time.Millisecond
+	}
+	if d.cfg.Workers <= 0 {
+		d.cfg.Workers = 32
+	}
+	return d, nil
+}
+
+// oldestEvery is how often the age of the oldest waiting event is read
+// for the metric.
+const oldestEvery = 10 * time.Second
+
+// Run delivers events until ctx is done, then waits for the attempts in
+// flight, which a cancelled ctx cuts short and puts back for later.
+func (d *Deliverer) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, d.cfg.Workers)
+	wake := make(chan struct{}, 1)
+	tick := time.NewTicker(d.cfg.Interval)
+	defer tick.Stop()
+	var lastOldest time.Time
+	for {
+		n := d.cfg.Workers - len(slots)
+		if n > 0 {
+			batch, err := d.cfg.Outbox.Claim(ctx, d.consume, d.now(), n, Lease)
+			if err != nil && ctx.Err() == nil {
+				d.log.Warn("events: claiming due events failed", "err", err)
+			}
+			for _, p := range batch {
+				slots <- struct{}{}
+				wg.Go(func() {
+					defer func() {
+						<-slots
+						select {
+						case wake <- struct{}{}:
+						default:
+						}
+					}()
+					d.attempt(ctx, p)
+				})
+			}
+			if err == nil && len(batch) == n {
+				// More may be due already: claim again once a worker is free.
+				select {
+				case <-ctx.Done():
+					return
+				case <-wake:
+					continue
+				}
+			}
+		}
+		if d.cfg.Metrics != nil && time.Since(lastOldest) >= oldestEvery {
+			lastOldest = time.Now()
+			d.observeOldest(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (d *Deliverer) observeOldest(ctx context.Context) {
+	oldest, err := d.cfg.Outbox.Oldest(ctx)
+	if err != nil {
+		return
+	}
+	age := time.Duration(0)
+	if !oldest.IsZero() {
+		age = max(d.now().Sub(oldest), 0)
+	}
+	d.cfg.Metrics.oldest.Set(age.Seconds())
+}
+
+// Outcomes of an attempt, as otpgate_events_total counts them.
+const (
+	OutcomeDelivered = "delivered"
+	OutcomeRetried   = "retried"
+	OutcomeDropped   = "dropped"
+)
+
+// attempt posts p once and tells the Outbox how it went.
+func (d *Deliverer) attempt(ctx context.Context, p Pending) {
+	status, err := d.post(ctx, p.Message)
+	// The outcome is recorded even when shutdown cut the attempt short,
+	// so that another deliverer may take the event at once.
+	after := context.WithoutCancel(ctx)
+	log := d.log.With("event", p.ID, "type", string(p.Type), "verification", verificationID(p.Message), "attempt", p.Attempts+1)
+	switch {
+	case err == nil && status >= 200 && status < 300:
+		d.finish(after, p, OutcomeDelivered)
+		return
+	case err == nil && status == http.StatusGone:
+		log.Info("events: the receiver answered 410 Gone; the event is not retried")
+		d.finish(after, p, OutcomeDropped)
+		return
+	}
+	now := d.now()
+	due := now.Add(Backoff(p.Attempts+1, jitter()))
+	if due.Sub(p.Since) > MaxRetryTime {
+		log.Warn("events: dropping an event its receiver did not take for 24 h", "status", status, "err", err)
+		d.finish(after, p, OutcomeDropped)
+		return
+	}
+	if ctx.Err() != nil {
+		due = now
+	}
+	log.Info("events: delivery failed; retrying", "status", status, "err", err, "retry_at", due)
+	if err := d.cfg.Outbox.Retry(after, p, due); err != nil {
+		log.Warn("events: putting a failed event back failed; it is retried once its lease runs out", "err", err)
+		return
+	}
+	d.count(p.Type, OutcomeRetried)
+}
+
+func (d *Deliverer) finish(ctx context.Context, p Pending, outcome string) {
+	if err := d.cfg.Outbox.Done(ctx, p, d.now()); err != nil {
+		d.log.Warn("events: recording a finished event failed; it may be delivered again", "event", p.ID, "err", err)
+		return
+	}
+	d.count(p.Type, outcome)
+}
+
+func (d *Deliverer) count(t events.Type, outcome string) {
+	if d.cfg.Metrics != nil {
+		d.cfg.Metrics.total.WithLabelValues(string(t), outcome).Inc()
+	}
+}
+
+// post makes one attempt and returns the answer's status.
+func (d *Deliverer) post(ctx context.Context, m Message) (int, error) {
+	body, err := Body(m, d.cfg.Data)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	ts := d.now()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "otpgate")
+	req.Header.Set(events.HeaderID, m.ID)
+	req.Header.Set(events.HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	req.Header.Set(events.HeaderSignature, events.Sign(d.cfg.Secrets, m.ID, ts, body))
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	// Reading a little of the answer lets the connection be reused; a
+	// receiver's long answer is not worth waiting for.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	return resp.StatusCode, nil
+}
+
+// envelope is the body of a delivery: exactly these four members.
+type envelope struct {
+	ID        string      `json:"id"`
+	Type      events.Type `json:"type"`
+	Timestamp string      `json:"timestamp"`
+	Data      any         `json:"data"`
+}
+
+// Body renders m as its deliveries carry it, data rendered by data. The
+// same message always gives the same bytes.
+func Body(m Message, data func(*otp.Verification) any) ([]byte, error) {
+	b, err := json.Marshal(envelope{ID: m.ID, Type: m.Type, Timestamp: m.At.UTC().Format(time.RFC3339), Data: data(m.Verification)})
+	if err != nil {
+		return nil, fmt.Errorf("delivery: render %s: %w", m.ID, err)
+	}
+	return b, nil
+}
+
+// Backoff is the wait after the n-th failed attempt: FirstBackoff doubled
+// n-1 times, scaled by jitter (0.75 to 1.25 spreads retries of many events
+// that failed together), and never over MaxBackoff.
+func Backoff(n int, jitter float64) time.Duration {
+	wait := MaxBackoff
+	if n <= 20 {
+		wait = min(FirstBackoff<<(n-1), MaxBackoff)
+	}
+	return min(time.Duration(float64(wait)*jitter), MaxBackoff)
+}
+
+// jitter is uniform in [0.75, 1.25].
+func jitter() float64 {
+	n, err := rand.Int(rand.Reader, big.NewInt(1<<20))
+	if err != nil {
+		return 1
+	}
+	return 0.75 + 0.5*float64(n.Int64())/float64(1<<20)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func verificationID(m Message) string {
+	if m.Verification == nil {
+		return ""
+	}
+	return m.Verification.ID
+}

@@ -1,0 +1,63 @@
+// Package delivery is otpgate's side of events: the Outbox where they
+// wait, which otp/redisstore implements (recording each event in the same
+// Lua script as the state change causing it), and the Deliverer that
+// signs and posts them to the app.
+//
+// A Deliverer claims the events that are due, posts each to the app's URL
+// and reports back: delivered (or 410 Gone, or out of time) ends an event
+// and lets the next event of its verification go; anything else puts it
+// back with exponential backoff. Only one event of a verification is ever
+// out at a time, so a verification's events arrive in order.
+package delivery
+
+import (
+	"context"
+	"time"
+
+	"github.com/otpgate/otpgate/events"
+	"github.com/otpgate/otpgate/otp"
+)
+
+// Message is one event as the app receives it.
+type Message struct {
+	// ID is "evt_" and 32 lowercase hex digits, the same on every attempt.
+	ID   string
+	Type events.Type
+	// At is when it happened.
+	At time.Time
+	// Verification is the verification just after the change, as the API
+	// showed it then.
+	Verification *otp.Verification
+}
+
+// Pending is a message an Outbox handed to one deliverer to try now.
+type Pending struct {
+	Message
+	// Attempts counts the attempts that failed so far.
+	Attempts int
+	// Since is when the message became deliverable (the one before it of
+	// its verification was done); it is retried for MaxRetryTime from then.
+	Since time.Time
+	// Ref is the Outbox's own handle of the message.
+	Ref string
+}
+
+// Outbox holds the events waiting for delivery, shared by every replica.
+// Each method returns an error matching otp.ErrUnavailable when the store
+// fails.
+type Outbox interface {
+	// Claim hands consumer up to max messages due at now: new ones, ones
+	// whose retry is due, and ones another consumer claimed but neither
+	// finished nor put back within lease (its process died). A claimed
+	// message is the consumer's for lease; past it, another may claim it.
+	// Claim also records the expiry of verifications that expired by now.
+	Claim(ctx context.Context, consumer string, now time.Time, max int, lease time.Duration) ([]Pending, error)
+	// Done ends p for good (delivered, gone or dropped) and lets the next
+	// message of its verification go. Doing it twice does nothing more.
+	Done(ctx context.Context, p Pending, now time.Time) error
+	// Retry puts p back with one failed attempt more, due at due.
+	Retry(ctx context.Context, p Pending, due time.Time) error
+	// Oldest returns when the oldest message still waiting happened, or the
+	// zero time when none waits.
+	Oldest(ctx context.Context) (time.Time, error)
+}

@@ -1,0 +1,217 @@
+package delivery_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/events"
+	"github.com/otpgate/otpgate/events/delivery"
+	"github.com/otpgate/otpgate/otp/otptest"
+)
+
+const evtA = "evt_0123456789abcdef0123456789abcdef"
+
+func TestDeliverySignsTheBodyTheContractDescribes(t *testing.T) {
+	clock := otptest.NewClock(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
+	o := &memOutbox{}
+	p := pending("a", evtA, clock.Now().Add(-3*time.Second))
+	o.add(p)
+	rc := newReceiver(t, clock, func(string, int) int { return http.StatusNoContent })
+	run(t, o, rc.URL+"/hooks", clock)
+	waitFor(t, "the event to be done", func() bool { done, _, _ := o.state("a"); return done })
+
+	hits := rc.got()
+	if len(hits) != 1 {
+		t.Fatalf("deliveries = %d, want 1", len(hits))
+	}
+	h := hits[0]
+	want := `{"id":"` + evtA + `","type":"verification.approved","timestamp":"2026-12-06T09:59:57Z","data":`
+	if !bytes.HasPrefix(h.body, []byte(want)) {
+		t.Errorf("body = %s\nwant it to start %s", h.body, want)
+	}
+	data, err := delivery.Body(p.Message, api.VerificationObject)
+	if err != nil || !bytes.Equal(h.body, data) {
+		t.Errorf("body = %s, want Body() = %s (%v)", h.body, data, err)
+	}
+	for header, want := range map[string]string{
+		"Content-Type":      "application/json",
+		"webhook-id":        evtA,
+		"webhook-timestamp": strconv.FormatInt(clock.Now().Unix(), 10),
+	} {
+		if got := h.header.Get(header); got != want {
+			t.Errorf("%s = %q, want %q", header, got, want)
+		}
+	}
+	if err := events.VerifyAt(testSecret, h.header, h.body, time.Minute, clock.Now()); err != nil {
+		t.Errorf("the delivery does not verify with its secret: %v", err)
+	}
+}
+
+func TestDeliveryRetriesWithTheSameIDAndBytes(t *testing.T) {
+	clock := otptest.NewClock(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
+	o := &memOutbox{}
+	o.add(pending("a", evtA, clock.Now()))
+	rc := newReceiver(t, clock, func(_ string, n int) int {
+		if n <= 2 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	run(t, o, rc.URL, clock)
+
+	for attempt, base := range []time.Duration{time.Second, 2 * time.Second} {
+		waitFor(t, "a retry to be scheduled", func() bool { _, n, _ := o.state("a"); return n == attempt+1 })
+		_, _, due := o.state("a")
+		wait := due.Sub(clock.Now())
+		if low, high := base*3/4, base*5/4; wait < low || wait > high {
+			t.Errorf("after failure %d the retry waits %v, want %v to %v", attempt+1, wait, low, high)
+		}
+		if got := len(rc.got()); got != attempt+1 {
+			t.Fatalf("deliveries before the retry is due = %d, want %d", got, attempt+1)
+		}
+		clock.Advance(wait)
+	}
+	waitFor(t, "the third attempt to succeed", func() bool { done, _, _ := o.state("a"); return done })
+	hits := rc.got()
+	if len(hits) != 3 {
+		t.Fatalf("deliveries = %d, want 3", len(hits))
+	}
+	for _, h := range hits[1:] {
+		if h.header.Get("webhook-id") != evtA || !bytes.Equal(h.body, hits[0].body) {
+			t.Errorf("a retry carried %s %s, want %s %s", h.header.Get("webhook-id"), h.body, evtA, hits[0].body)
+		}
+	}
+	if hits[2].header.Get("webhook-timestamp") == hits[0].header.Get("webhook-timestamp") {
+		t.Error("the retry kept the first attempt's webhook-timestamp; it is the attempt's own")
+	}
+}
+
+func TestDeliveryOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		status   int
+		wantDone bool
+	}{
+		{"2xx ends the event", http.StatusAccepted, true},
+		{"410 Gone ends it unretried", http.StatusGone, true},
+		{"a redirect is a failure and is not followed", http.StatusFound, false},
+		{"4xx is retried", http.StatusBadRequest, false},
+		{"5xx is retried", http.StatusServiceUnavailable, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := otptest.NewClock(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
+			o := &memOutbox{}
+			o.add(pending("a", evtA, clock.Now()))
+			rc := newReceiver(t, clock, func(string, int) int { return tc.status })
+			run(t, o, rc.URL, clock)
+			waitFor(t, "the attempt's outcome", func() bool { done, n, _ := o.state("a"); return done || n > 0 })
+			done, attempts, _ := o.state("a")
+			if done != tc.wantDone || attempts != map[bool]int{true: 0, false: 1}[tc.wantDone] {
+				t.Errorf("done, attempts = %v, %d; want done %v", done, attempts, tc.wantDone)
+			}
+			for _, h := range rc.got() {
+				if h.path == "/followed" {
+					t.Error("the redirect was followed")
+				}
+			}
+		})
+	}
+}
+
+func TestDeliveryDropsAnEventFailingFor24Hours(t *testing.T) {
+	clock := otptest.NewClock(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
+	o := &memOutbox{}
+	p := pending("a", evtA, clock.Now().Add(-delivery.MaxRetryTime+delivery.MaxBackoff/2))
+	p.Attempts = 30
+	o.add(p)
+	rc := newReceiver(t, clock, func(string, int) int { return http.StatusInternalServerError })
+	run(t, o, rc.URL, clock)
+	waitFor(t, "the event to be dropped", func() bool { done, _, _ := o.state("a"); return done })
+	if len(o.retries) != 0 || len(rc.got()) != 1 {
+		t.Errorf("retries %v, deliveries %d; want none and 1: its next try would be past 24 h", o.retries, len(rc.got()))
+	}
+}
+
+func TestAHangingReceiverHoldsUpOnlyItsOwnEvent(t *testing.T) {
+	clock := otptest.NewClock(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
+	o := &memOutbox{}
+	const evtB = "evt_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	o.add(pending("a", evtA, clock.Now()))
+	o.add(pending("b", evtB, clock.Now()))
+	release := make(chan struct{})
+	rc := newReceiver(t, clock, func(id string, _ int) int {
+		if id == evtA {
+			<-release
+		}
+		return http.StatusOK
+	})
+	defer close(release)
+	run(t, o, rc.URL, clock, func(c *delivery.Config) {
+		c.Client = &http.Client{Timeout: 50 * time.Millisecond}
+	})
+	waitFor(t, "the other event to be delivered", func() bool { done, _, _ := o.state("b"); return done })
+	waitFor(t, "the hung attempt to time out", func() bool { _, n, _ := o.state("a"); return n == 1 })
+	if done, _, _ := o.state("a"); done {
+		t.Error("the hung attempt counted as delivered")
+	}
+}
+
+func TestShutdownPutsAnAttemptInFlightBackAtOnce(t *testing.T) {
+	clock := otptest.NewClock(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
+	o := &memOutbox{}
+	o.add(pending("a", evtA, clock.Now()))
+	arrived := make(chan struct{})
+	release := make(chan struct{})
+	rc := newReceiver(t, clock, func(string, int) int {
+		close(arrived)
+		<-release
+		return http.StatusOK
+	})
+	defer close(release)
+	d, err := delivery.NewDeliverer(delivery.Config{
+		Outbox: o, URL: rc.URL, Secrets: mustSecrets(t, testSecret), Data: api.VerificationObject,
+		Now: clock.Now, Interval: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		d.Run(ctx)
+	}()
+	<-arrived
+	cancel()
+	<-stopped
+	done, attempts, due := o.state("a")
+	if done || attempts != 1 || !due.Equal(clock.Now()) {
+		t.Errorf("done %v, attempts %d, due %v; want it back, due now (%v)", done, attempts, due, clock.Now())
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		n      int
+		jitter float64
+		want   time.Duration
+	}{
+		{1, 1, time.Second},
+		{2, 1, 2 * time.Second},
+		{3, 0.75, 3 * time.Second},
+		{4, 1.25, 10 * time.Second},
+		{10, 1, 512 * time.Second},
+		{11, 1, delivery.MaxBackoff},
+		{10, 1.25, delivery.MaxBackoff},
+		{500, 0.75, delivery.MaxBackoff * 3 / 4},
+	} {
+		if got := delivery.Backoff(tc.n, tc.jitter); got != tc.want {
+			t.Errorf("Backoff(%d, %v) = %v, want %v", tc.n, tc.jitter, got, tc.want)
+		}
+	}
+}
