@@ -52,12 +52,13 @@
 //	otp:e                     stream: the events to deliver, read by the consumer group "otpgate"
 //	otp:er                    zset: entries put back, by when they are due again (claimed: when the claim ends)
 //	otp:ea                    hash: entry id → attempts failed, for the entries in otp:er
-//	otp:ex                    zset: "<number>:<hex id>" of every pending verification, by its expiry
+//	otp:ex                    zset: "<number>:<hex id>" of every pending verification, by its expiry; and "~" at 0 while otp:e holds entries
 //
 // On a Cluster the last four are one set per hash slot, named with the
 // suffix ":{<tag>}" for a short tag of that slot, and a number's events go
-// to its own slot's set, so each script stays on one slot; Claim finds the
-// slots with work by one pipelined XLEN and ZCOUNT per slot.
+// to its own slot's set, so each script stays on one slot. Claim finds the
+// slots with work by one pipelined ZCOUNT of otp:ex up to now per slot,
+// which counts a due expiry or the "~" of a stream with entries.
 //
 // Keeping the current verification in the number's own hash, its id as raw
 // bytes and the bcrypt hash unpacked from its text form keeps a pending

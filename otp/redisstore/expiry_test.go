@@ -72,8 +72,9 @@ func TestExpiry(t *testing.T) {
 				s := newEventStore(c)
 				v := mustCreate(t, s, 5)
 				tc.change(t, s, v)
-				if n := c.ZCard(ctx, "otp:ex").Val(); tc.expires.IsZero() != (n == 0) {
-					t.Errorf("%d expiry members after the change", n)
+				member := number + ":" + v.ID[len("ver_"):]
+				if err := c.ZScore(ctx, "otp:ex", member).Err(); tc.expires.IsZero() != (err == redis.Nil) {
+					t.Errorf("expiry member after the change: %v", err)
 				}
 				before := t0.Add(5*time.Minute - time.Millisecond)
 				if !tc.expires.IsZero() {
@@ -87,6 +88,9 @@ func TestExpiry(t *testing.T) {
 				if tc.expires.IsZero() {
 					if got := drain(t, s, t0.Add(2*time.Hour)); len(got) != 0 {
 						t.Errorf("after its end: %v, want nothing", got)
+					}
+					if n := c.ZCard(ctx, "otp:ex").Val(); n != 0 {
+						t.Errorf("%d expiry members left with no event out", n)
 					}
 					return
 				}

@@ -18,6 +18,8 @@ import (
 var _ events.Outbox = (*Store)(nil)
 
 const (
+	// activeMark is ACTIVE of lua/events.lua.
+	activeMark = "~"
 	// expiryBatch bounds the expiries one Claim records per partition; the
 	// rest wait for the next Claim, well within the 60 s CONTRACT §9 allows.
 	expiryBatch = 256
@@ -37,13 +39,6 @@ type outboxState struct {
 	mu sync.Mutex
 	// reaped is when each stream's consumers were last looked at.
 	reaped map[string]time.Time
-}
-
-// work is a partition that may have something to do.
-type work struct {
-	partition
-	entries  bool // the stream holds entries
-	expiries bool // an expiry is due
 }
 
 // Claim hands consumer up to limit events due at now (see events.Outbox):
@@ -67,82 +62,78 @@ func (s *Store) Claim(ctx context.Context, consumer string, now time.Time, limit
 	start := int(s.outbox.next.Add(1) % uint64(max(len(parts), 1)))
 	for i := range parts {
 		p := parts[(start+i)%len(parts)]
-		if p.expiries {
-			n, err := s.expire(ctx, p.partition, now)
-			if err != nil {
-				return nil, storeErr("claim", err)
-			}
-			p.entries = p.entries || n > 0
+		if err := s.expire(ctx, p, now); err != nil {
+			return nil, storeErr("claim", err)
 		}
-		if !p.entries || len(out) >= limit {
+		if len(out) >= limit {
 			continue
 		}
-		got, err := s.poll(ctx, p.partition, consumer, now, limit-len(out), lease)
+		got, err := s.poll(ctx, p, consumer, now, limit-len(out), lease)
 		if err != nil {
 			return nil, storeErr("claim", err)
 		}
 		out = append(out, got...)
-		s.reap(ctx, p.partition, now)
+		s.reap(ctx, p, now)
 	}
 	return out, nil
 }
 
 // work lists the partitions to look at: the one of a single Redis, or the
-// slots of a Cluster that hold entries or a due expiry, found with one
-// pipelined XLEN and ZCOUNT per slot rather than a scan of the keyspace.
-func (s *Store) work(ctx context.Context, now time.Time) ([]work, error) {
+// slots of a Cluster with work, found by one pipelined ZCOUNT per slot of
+// its expiry zset, where a due expiry or the mark of a stream holding
+// entries (ACTIVE in lua/events.lua) counts, rather than a scan of the
+// keyspace.
+func (s *Store) work(ctx context.Context, now time.Time) ([]partition, error) {
 	if !s.cluster {
-		return []work{{partition: single, entries: true, expiries: true}}, nil
+		return []partition{single}, nil
 	}
 	parts := slotPartitions()
-	lens := make([]*redis.IntCmd, len(parts))
-	dues := make([]*redis.IntCmd, len(parts))
+	counts := make([]*redis.IntCmd, len(parts))
 	until := strconv.FormatInt(ms(now), 10)
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, part := range parts {
-			lens[i] = p.XLen(ctx, part.stream)
-			dues[i] = p.ZCount(ctx, part.expiry, "-inf", until)
+			counts[i] = p.ZCount(ctx, part.expiry, "-inf", until)
 		}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	var active []work
+	var active []partition
 	for i, part := range parts {
-		if w := (work{part, lens[i].Val() > 0, dues[i].Val() > 0}); w.entries || w.expiries {
-			active = append(active, w)
+		if counts[i].Val() > 0 {
+			active = append(active, part)
 		}
 	}
 	return active, nil
 }
 
 // expire records verification.expired for the verifications of p whose
-// expiry is due by now, and reports how many it recorded.
-func (s *Store) expire(ctx context.Context, p partition, now time.Time) (int, error) {
+// expiry is due by now.
+func (s *Store) expire(ctx context.Context, p partition, now time.Time) error {
 	members, err := s.rdb.ZRangeByScore(ctx, p.expiry, &redis.ZRangeBy{
 		Min: "-inf", Max: strconv.FormatInt(ms(now), 10), Count: expiryBatch,
 	}).Result()
 	if err != nil {
-		return 0, err
+		return err
 	}
-	recorded := 0
 	for _, m := range members {
+		if m == activeMark {
+			continue
+		}
 		number, hexID, ok := strings.Cut(m, ":")
 		if !ok || rawID(hexID) == "" {
 			// Not written by this store; it would come back every time.
 			if err := s.rdb.ZRem(ctx, p.expiry, m).Err(); err != nil {
-				return recorded, err
+				return err
 			}
 			continue
 		}
 		keys := []string{s.phoneKey(number), s.archiveKey(number, hexID), p.stream, p.expiry, s.queueKey(number, hexID)}
-		n, err := expireScript.Run(ctx, s.rdb, keys, append([]any{m, ms(now), rawID(hexID)}, s.eventArgs(number)...)...).Int()
-		if err != nil {
-			return recorded, err
+		if err := expireScript.Run(ctx, s.rdb, keys, append([]any{m, ms(now), rawID(hexID)}, s.eventArgs(number)...)...).Err(); err != nil {
+			return err
 		}
-		recorded += n
 	}
-	return recorded, nil
+	return nil
 }
 
 // poll claims up to count entries of p for consumer.
@@ -249,7 +240,7 @@ func (s *Store) Done(ctx context.Context, p events.Pending, now time.Time) error
 
 // done ends entry id of p, whose verification's queue is queue.
 func (s *Store) done(ctx context.Context, p partition, id, queue string, now time.Time) error {
-	return doneScript.Run(ctx, s.rdb, []string{p.stream, p.retry, p.attempts, queue}, id, ms(now)).Err()
+	return doneScript.Run(ctx, s.rdb, []string{p.stream, p.retry, p.attempts, queue, p.expiry}, id, ms(now)).Err()
 }
 
 // queueOf is the queue of the verification an entry of p names in its meta

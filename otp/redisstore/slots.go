@@ -14,7 +14,7 @@ type partition struct {
 	stream   string // the events, read by the consumer group
 	retry    string // zset: entries put back, by when they are due
 	attempts string // hash: entry id → failed attempts, while in retry
-	expiry   string // zset: "<number>:<hex id>" of pending verifications, by expiry
+	expiry   string // zset: "<number>:<hex id>" of pending verifications, by expiry, and activeMark
 }
 
 func newPartition(suffix string) partition {

@@ -1,5 +1,5 @@
 -- KEYS[1] stream, KEYS[2] retry zset, KEYS[3] attempts hash, KEYS[4] queue
--- of the entry's verification. ARGV: entry id, now.
+-- of the entry's verification, KEYS[5] expiry zset. ARGV: entry id, now.
 -- Ends the entry for good and moves the next waiting event of its
 -- verification into the stream, deliverable from now. An entry that is
 -- gone was done already: nothing happens, so the next event is released
@@ -19,8 +19,11 @@ if redis.call('LINDEX', KEYS[4], 0) == id then
     local f = decode(next_event)
     f[#f + 1] = 'H'
     f[#f + 1] = ARGV[2]
-    redis.call('LPUSH', KEYS[4], xadd(KEYS[1], f))
+    redis.call('LPUSH', KEYS[4], xadd(KEYS[1], KEYS[5], f))
     redis.call('PEXPIRE', KEYS[4], QUEUE_TTL)
   end
+end
+if redis.call('XLEN', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[5], ACTIVE)
 end
 return 1

@@ -64,10 +64,19 @@ local function decode(blob)
   return list
 end
 
--- xadd appends fields to stream, creating the stream with its group first.
-local function xadd(stream, fields)
+-- ACTIVE is the member of the expiry zset, always due, that marks a
+-- stream holding entries, so one ZCOUNT per Cluster slot finds every slot
+-- with work.
+local ACTIVE = '~'
+
+-- xadd appends fields to stream, creating the stream with its group first,
+-- and marks it active in expiry.
+local function xadd(stream, expiry, fields)
   if redis.call('EXISTS', stream) == 0 then
     redis.call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
+  end
+  if redis.call('XLEN', stream) == 0 then
+    redis.call('ZADD', expiry, 0, ACTIVE)
   end
   return redis.call('XADD', stream, '*', unpack(fields))
 end
@@ -89,7 +98,7 @@ local function emit(ev, queue, typ, at, raw_id, v)
   else
     f[#f + 1] = 'H'
     f[#f + 1] = tostring(at)
-    redis.call('RPUSH', queue, xadd(ev.stream, f))
+    redis.call('RPUSH', queue, xadd(ev.stream, ev.expiry, f))
   end
   redis.call('PEXPIRE', queue, QUEUE_TTL)
 end
