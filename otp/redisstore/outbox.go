@@ -25,10 +25,12 @@ const (
 	expiryBatch = 256
 	// reapEvery is how often a store looks for consumers that left.
 	reapEvery = 10 * time.Minute
-	// reapIdle is how long a consumer holding nothing has been silent
-	// before it counts as gone; a live one claims every few seconds.
-	reapIdle = time.Hour
 )
+
+// reapIdle is how long a consumer holding nothing has been silent before
+// it counts as gone; a live one claims every few seconds. A variable, as
+// only a test that shortens it can wait for Redis' idle clock.
+var reapIdle = time.Hour
 
 // outboxState is what a Store's outbox keeps between calls.
 type outboxState struct {
