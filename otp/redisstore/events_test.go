@@ -164,6 +164,7 @@ func TestEachChangeRecordsOneEvent(t *testing.T) {
 			t.Fatal("no code hash to look for")
 		}
 		assertNoEventHolds(t, c, hash)
+		assertNoEventHolds(t, c, fakeHash)
 	})
 }
 

@@ -206,5 +206,11 @@ func TestClusterSweepCost(t *testing.T) {
 		if n := measure("after every event was done", 0); n != slots {
 			t.Errorf("an idle Claim after the events were done sent %d commands: slots stayed active", n)
 		}
+		count.n.Store(0)
+		start := time.Now()
+		if _, err := s.Oldest(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("Oldest: %d commands, %v", count.n.Load(), time.Since(start))
 	})
 }

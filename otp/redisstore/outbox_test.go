@@ -327,3 +327,23 @@ func TestConcurrentConsumersShareTheWork(t *testing.T) {
 		}
 	})
 }
+
+// TestMalformedEntryIsDropped: an entry the store cannot render (not one
+// it wrote) is ended rather than handed out or left to block the stream.
+func TestMalformedEntryIsDropped(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := newEventStore(c)
+		mustCreate(t, s, 5)
+		if err := c.XAdd(ctx, &redis.XAddArgs{Stream: "otp:e", Values: []string{"E", "junk"}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		got := claim(t, s, "c1", t0)
+		if len(got) != 1 || got[0].Type != events.TypePending {
+			t.Fatalf("Claim = %v, want the one event the store wrote", types(got))
+		}
+		if n := c.XLen(ctx, "otp:e").Val(); n != 1 {
+			t.Errorf("%d entries in the stream, want the malformed one gone", n)
+		}
+	})
+}

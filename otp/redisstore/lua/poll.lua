@@ -7,7 +7,8 @@
 -- Returns {entry id, {field, value, ...}, attempts, claim} per entry; the
 -- claim is "r<lease end>" for a retry and "p<consumer>" for a first
 -- attempt, which Retry checks so that a claim that ran out puts nothing
--- back.
+-- back. A replay by go-redis finds what the lost run claimed already
+-- claimed: it comes back after the lease, as if its consumer had died.
 local consumer, count, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, count)
