@@ -302,3 +302,22 @@ func TestWithoutEventsNothingIsRecorded(t *testing.T) {
 		}
 	})
 }
+
+// TestWaitingEventKeepsItsBytes: an event that waited behind another
+// carries the values it recorded byte for byte, whatever they hold.
+func TestWaitingEventKeepsItsBytes(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := newEventStore(c)
+		mustCreate(t, s, 5)
+		status := "zugestellt ✓ \"/\\\x1f\x00"
+		if _, err := s.RecordDelivery(ctx, "1158493", otp.Delivery{Status: status, UpdatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		mustDone(t, s, claimOne(t, s, t0, events.TypePending), t0)
+		p := claimOne(t, s, t0, events.TypeDelivery)
+		if got := p.Verification.Delivery.Status; got != status {
+			t.Errorf("status after waiting = %q, want %q", got, status)
+		}
+	})
+}

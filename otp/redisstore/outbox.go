@@ -44,11 +44,12 @@ type outboxState struct {
 }
 
 // Claim hands consumer up to limit events due at now (see events.Outbox):
-// retries due by now, first attempts whose consumer answered for none of
-// them within lease, new events. It records the expiries due by now
-// first. A first attempt's lease runs on Redis' clock (XAUTOCLAIM's idle
-// time), a retry's on now. If it fails midway, what it claimed comes back
-// after lease.
+// retries due by now, first attempts another consumer claimed and neither
+// ended nor put back within lease, then new events; it records the
+// expiries due by now first. A first attempt's lease runs on Redis' clock
+// (the idle time XAUTOCLAIM checks, with the lease of the consumer that
+// takes it over), a retry's on the claimer's now. If Claim fails midway,
+// what it claimed comes back after lease.
 func (s *Store) Claim(ctx context.Context, consumer string, now time.Time, limit int, lease time.Duration) ([]events.Pending, error) {
 	if s.events == nil {
 		return nil, errors.New("claim: the store records no events (see WithEvents)")
@@ -270,11 +271,12 @@ func (s *Store) Retry(ctx context.Context, p events.Pending, due time.Time) erro
 	return nil
 }
 
-// Oldest returns when the first entry of the stream (of each Cluster
-// slot) happened. That is the oldest event waiting but for one released
-// by Done after a newer event of another verification was added, which is
-// no older than the wait of the event before it, so it is close enough
-// for a gauge.
+// Oldest returns when the first entry of the stream happened (the
+// earliest of each Cluster slot's first, one pipelined XRANGE per slot).
+// Entries go in as their events happen, but for one that waited behind an
+// earlier event of its verification, a delivery report (at the provider's
+// time) and an expiry (recorded by a Claim after it): close enough for a
+// gauge.
 func (s *Store) Oldest(ctx context.Context) (time.Time, error) {
 	parts := []partition{single}
 	if s.cluster {

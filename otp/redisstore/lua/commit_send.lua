@@ -21,8 +21,9 @@ local function done(created, sent)
   local v, flat = hmap(KEYS[1])
   settle(KEYS[1], v, now, retention, floor)
   if sent and ev then
-    emit(ev, v.i == ARGV[4] and KEYS[5] or KEYS[6], 'verification.pending', now, v.i, v)
-    redis.call('ZADD', ev.expiry, expires(v), expiry_member(ev, v.i))
+    local hex = tohex(v.i)
+    emit(ev, v.i == ARGV[4] and KEYS[5] or KEYS[6], 'verification.pending', now, hex, v)
+    redis.call('ZADD', ev.expiry, expires(v), expiry_member(ev, hex))
   end
   return {created, v.i, unpack(flat)}
 end

@@ -27,6 +27,6 @@ local changed = v.d ~= ARGV[2]
 redis.call('HSET', KEYS[1], 'd', ARGV[2], 'du', ARGV[3])
 if ev and changed then
   v.d, v.du = ARGV[2], ARGV[3]
-  emit(ev, KEYS[4], 'verification.delivery', ARGV[3], v.i, v)
+  emit(ev, KEYS[4], 'verification.delivery', ARGV[3], tohex(v.i), v)
 end
 return 1

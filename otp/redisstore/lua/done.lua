@@ -16,7 +16,7 @@ if redis.call('LINDEX', KEYS[4], 0) == id then
   redis.call('LPOP', KEYS[4])
   local next_event = redis.call('LPOP', KEYS[4])
   if next_event then
-    local f = decode(next_event)
+    local f = cjson.decode(next_event)
     f[#f + 1] = 'H'
     f[#f + 1] = ARGV[2]
     redis.call('LPUSH', KEYS[4], xadd(KEYS[1], KEYS[5], f))

@@ -33,7 +33,8 @@ finish(key, v, status, now, retention, cooldown)
 redis.call('HSET', key, 'w', mark)
 local after, flat = hmap(key)
 if ev then
-  emit(ev, KEYS[5], status == 'a' and 'verification.approved' or 'verification.canceled', now, ARGV[2], after)
-  redis.call('ZREM', ev.expiry, expiry_member(ev, ARGV[2]))
+  local hex = tohex(ARGV[2])
+  emit(ev, KEYS[5], status == 'a' and 'verification.approved' or 'verification.canceled', now, hex, after)
+  redis.call('ZREM', ev.expiry, expiry_member(ev, hex))
 end
 return {'ok', unpack(flat)}

@@ -14,8 +14,9 @@
 --
 -- Only one event of a verification is in the stream at a time. The
 -- verification's queue key (a list) exists while one is: its head is that
--- entry's id and the rest are the events waiting behind it, encoded by
--- encode() without H. Done pops the next one into the stream.
+-- entry's id and the rest are the events waiting behind it, their field
+-- lists (without H) as JSON arrays, which cjson writes in a fraction of
+-- the time Lua takes to join them. Done pops the next one into the stream.
 
 local GROUP = 'otpgate'
 -- A queue outlives the 24 h an event is retried for, renewed on each push,
@@ -35,33 +36,12 @@ local function event_args(ai, ki)
 end
 
 local function tohex(raw)
-  return (string.gsub(raw, '.', function(c) return string.format('%02x', string.byte(c)) end))
+  return string.format(string.rep('%02x', #raw), string.byte(raw, 1, -1))
 end
 
--- expiry_member names a verification in the expiry zset.
-local function expiry_member(ev, raw_id)
-  return ev.number .. ':' .. tohex(raw_id)
-end
-
--- encode packs a list of strings as "<length>:<bytes>" each, which any
--- bytes survive (field values are the app's and the providers').
-local function encode(list)
-  local out = {}
-  for i, s in ipairs(list) do
-    out[i] = #s .. ':' .. s
-  end
-  return table.concat(out)
-end
-
-local function decode(blob)
-  local list, pos = {}, 1
-  while pos <= #blob do
-    local colon = string.find(blob, ':', pos, true)
-    local n = tonumber(string.sub(blob, pos, colon - 1))
-    list[#list + 1] = string.sub(blob, colon + 1, colon + n)
-    pos = colon + n + 1
-  end
-  return list
+-- expiry_member names verification hex_id in the expiry zset.
+local function expiry_member(ev, hex_id)
+  return ev.number .. ':' .. hex_id
 end
 
 -- ACTIVE is the member of the expiry zset, always due, that marks a
@@ -81,11 +61,11 @@ local function xadd(stream, expiry, fields)
   return redis.call('XADD', stream, '*', unpack(fields))
 end
 
--- emit records event typ of verification raw_id, whose fields are v, as
+-- emit records event typ of verification hex_id, whose fields are v, as
 -- happened at at: into the stream if none of the verification's events is
 -- out, else behind the one that is.
-local function emit(ev, queue, typ, at, raw_id, v)
-  local f = {'E', ev.id, 'Y', typ, 'T', tostring(at), 'N', ev.number, 'V', tohex(raw_id),
+local function emit(ev, queue, typ, at, hex_id, v)
+  local f = {'E', ev.id, 'Y', typ, 'T', tostring(at), 'N', ev.number, 'V', hex_id,
     'L', ev.ttl, 'O', ev.cooldown, 'R', tostring(ev.retention)}
   for _, k in ipairs(SNAPSHOT) do
     if v[k] then
@@ -94,7 +74,7 @@ local function emit(ev, queue, typ, at, raw_id, v)
     end
   end
   if redis.call('EXISTS', queue) == 1 then
-    redis.call('RPUSH', queue, encode(f))
+    redis.call('RPUSH', queue, cjson.encode(f))
   else
     f[#f + 1] = 'H'
     f[#f + 1] = tostring(at)

@@ -21,5 +21,5 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 if v.c == nil or v.s or gone(v, now, ev.retention) then
   return 0
 end
-emit(ev, KEYS[5], 'verification.expired', expires(v), ARGV[3], v)
+emit(ev, KEYS[5], 'verification.expired', expires(v), tohex(ARGV[3]), v)
 return 1

@@ -57,9 +57,10 @@ local function ended(status, typ)
   finish(key, v, status, now, retention, cooldown)
   redis.call('HSET', key, 'w', ARGV[3] .. ':' .. left)
   if ev then
+    local hex = tohex(ARGV[2])
     v.s = status
-    emit(ev, KEYS[5], typ, now, ARGV[2], v)
-    redis.call('ZREM', ev.expiry, expiry_member(ev, ARGV[2]))
+    emit(ev, KEYS[5], typ, now, hex, v)
+    redis.call('ZREM', ev.expiry, expiry_member(ev, hex))
   end
 end
 if ARGV[4] == '1' and gen == v.k then
