@@ -9,7 +9,23 @@ import (
 )
 
 // Option changes how New and NewIdempotency build their store.
-type Option func(*writer)
+type Option func(*options)
+
+// options are what the Options chose.
+type options struct {
+	acks    int
+	timeout time.Duration
+	// events is nil unless WithEvents asked for them; only New uses it.
+	events *EventConfig
+}
+
+func collect(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
 
 // WithReplicaAcks makes every write a client is told about (a stored start
 // or resend, an attempt reservation, an approval, a cancel, an idempotency
@@ -17,7 +33,7 @@ type Option func(*writer)
 // fail with otp.ErrUnavailable if they do not, so a failover cannot lose
 // what a client was told happened.
 func WithReplicaAcks(n int, timeout time.Duration) Option {
-	return func(w *writer) { w.acks, w.timeout = n, timeout }
+	return func(o *options) { o.acks, o.timeout = n, timeout }
 }
 
 // writer sends the writes a client is told about, with WAIT after them
@@ -28,12 +44,8 @@ type writer struct {
 	timeout time.Duration
 }
 
-func newWriter(rdb redis.UniversalClient, opts []Option) writer {
-	w := writer{rdb: rdb}
-	for _, o := range opts {
-		o(&w)
-	}
-	return w
+func newWriter(rdb redis.UniversalClient, o options) writer {
+	return writer{rdb: rdb, acks: o.acks, timeout: o.timeout}
 }
 
 // script runs sc; with acks it waits for the replicas to hold its effect,

@@ -21,7 +21,7 @@ type Idempotency struct {
 // completed record waits for the replicas, since a replay is what it
 // promises the client.
 func NewIdempotency(rdb redis.UniversalClient, opts ...Option) *Idempotency {
-	return &Idempotency{rdb: rdb, w: newWriter(rdb, opts)}
+	return &Idempotency{rdb: rdb, w: newWriter(rdb, collect(opts))}
 }
 
 // claimScript stores the claim unless the key exists and returns what was

@@ -1,48 +1,3 @@
-// Package redisstore keeps otpgate's verification state in Redis: an
-// otp.Store on go-redis. Every decision about a verification (reserving and
-// releasing a send, recording a sent code, using and resolving an attempt,
-// ending one without a code, filing a delivery report) is one Lua script
-// on the keys of one phone number, which share a Cluster hash tag, so it
-// is atomic; each script is safe to run twice, since go-redis resends one
-// after a dropped connection.
-//
-// Two operations add single-command writes and reads around their script.
-// CommitSend writes a new verification's id index (SET) before the script,
-// reads the current verification's id (HGET) to name its archive key, runs
-// the script (again if that id changed meanwhile), then writes, rarely, a
-// replacement id index and then the message index. RecordDelivery reads
-// the message index (GET) and then runs its script. Each index is one
-// command, and the order makes a failure between two steps harmless. The
-// id index goes first, so no verification is stored without it; one whose
-// verification never got written reads as not found and expires on its
-// own. The message index goes last, so a failure before it only leaves
-// that SMS's delivery reports unfiled; CommitSend then still returns the
-// verification, with otp.ErrMessageNotIndexed, since the SMS is out and its
-// code works. A failed replacement id index fails the commit, as without
-// it the verification holding the code could not be found by id. The
-// commit script checks the id the HGET read and asks for a retry if it
-// changed, so a stale read is never applied; the delivery script checks
-// that the message is still the verification's latest, so a stale message
-// index files nothing.
-//
-// With WithReplicaAcks, every write a client is told about (the id index
-// and commit of a start or resend, an attempt reservation, its resolution,
-// an approval or cancel without a code, an idempotency record) is followed
-// on its connection by WAIT, and fails as unavailable when the replicas do
-// not hold it in time.
-//
-// Keys:
-//
-//	otp:{<number>}           hash: the number's cooldown, send in flight, cached lookup and current verification
-//	otp:{<number>}:<hex id>  hash: an earlier verification of the number, still within retention
-//	otp:i:<hex id>           string: the number of a verification, to find it by id
-//	otp:m:<message id>       string: the number an SMS went to, to file delivery reports
-//
-// Keeping the current verification in the number's own hash, its id as raw
-// bytes and the bcrypt hash unpacked from its text form keeps a pending
-// verification under 460 bytes of MEMORY USAGE with its indexes (see
-// lua/common.lua for the fields). Every key expires when its content stops
-// being readable, so Redis frees the memory itself.
 package redisstore
 
 import (
@@ -64,16 +19,17 @@ var _ otp.Store = (*Store)(nil)
 //go:embed lua/*.lua
 var luaFS embed.FS
 
+// script is lua/<name>.lua after lua/common.lua and lua/events.lua.
 func script(name string) *redis.Script {
-	common, err := luaFS.ReadFile("lua/common.lua")
-	if err != nil {
-		panic(err)
+	var src []byte
+	for _, file := range []string{"common", "events", name} {
+		body, err := luaFS.ReadFile("lua/" + file + ".lua")
+		if err != nil {
+			panic(err)
+		}
+		src = append(append(src, body...), '\n')
 	}
-	body, err := luaFS.ReadFile("lua/" + name + ".lua")
-	if err != nil {
-		panic(err)
-	}
-	return redis.NewScript(string(common) + "\n" + string(body))
+	return redis.NewScript(string(src))
 }
 
 var (
@@ -86,17 +42,29 @@ var (
 	endScript      = script("end")
 	deliveryScript = script("delivery")
 	cacheLookup    = script("cache_lookup")
+	expireScript   = script("expire")
+	pollScript     = script("poll")
+	doneScript     = script("done")
+	retryScript    = script("retry")
+	reapScript     = script("reap")
 )
 
-// Store is an otp.Store on Redis (single, Sentinel or Cluster).
+// Store is an otp.Store on Redis (single, Sentinel or Cluster), and the
+// delivery.Outbox of the events it records.
 type Store struct {
 	rdb redis.UniversalClient
 	w   writer
+	// events is nil when no events are recorded.
+	events  *EventConfig
+	cluster bool
+	outbox  outboxState
 }
 
 // New returns a Store on client.
 func New(client redis.UniversalClient, opts ...Option) *Store {
-	return &Store{rdb: client, w: newWriter(client, opts)}
+	o := collect(opts)
+	_, cluster := client.(*redis.ClusterClient)
+	return &Store{rdb: client, w: newWriter(client, o), events: o.events, cluster: cluster}
 }
 
 // prefix starts every key of the store.
@@ -224,14 +192,20 @@ func (s *Store) CommitSend(ctx context.Context, c otp.SendCommit) (*otp.Verifica
 			return nil, false, storeErr("commit send", err)
 		}
 	}
+	renewed := hexOf(c.ReuseID)
+	if renewed == "" {
+		renewed = hexOf(c.NewID)
+	}
+	evKeys, evArgs := s.eventKeys(c.To, hexOf(c.NewID), renewed)
 	for range maxCommitTries {
 		current, err := s.rdb.HGet(ctx, pk, "i").Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, false, storeErr("commit send", err)
 		}
-		res, err := s.w.script(ctx, commitSend, []string{pk, s.archiveKey(c.To, hex.EncodeToString([]byte(current)))},
-			ms(c.Now), c.Token, rawID(c.ReuseID), rawID(c.NewID), packHash(c.CodeHash), c.MessageID,
-			dur(c.TTL), dur(c.Retention), c.MaxAttempts, packLookup(c.Lookup), current, dur(c.Cooldown), c.Sender).Slice()
+		keys := append([]string{pk, s.archiveKey(c.To, hex.EncodeToString([]byte(current)))}, evKeys...)
+		args := append([]any{ms(c.Now), c.Token, rawID(c.ReuseID), rawID(c.NewID), packHash(c.CodeHash), c.MessageID,
+			dur(c.TTL), dur(c.Retention), c.MaxAttempts, packLookup(c.Lookup), current, dur(c.Cooldown), c.Sender}, evArgs...)
+		res, err := s.w.script(ctx, commitSend, keys, args...).Slice()
 		if err != nil {
 			return nil, false, storeErr("commit send", err)
 		}
@@ -323,7 +297,9 @@ func (s *Store) ResolveAttempt(ctx context.Context, a *otp.Attempt, right bool, 
 	if right {
 		rightArg = "1"
 	}
-	res, err := s.w.script(ctx, resolveAttempt, keys, ms(now), rawID(a.ID), a.Nonce, rightArg, dur(retention), dur(cooldown)).Slice()
+	evKeys, evArgs := s.eventKeys(a.To, hexOf(a.ID))
+	res, err := s.w.script(ctx, resolveAttempt, append(keys, evKeys...),
+		append([]any{ms(now), rawID(a.ID), a.Nonce, rightArg, dur(retention), dur(cooldown)}, evArgs...)...).Slice()
 	if err != nil {
 		return nil, storeErr("resolve attempt", err)
 	}
@@ -362,7 +338,9 @@ func (s *Store) End(ctx context.Context, id, nonce string, status otp.Status, no
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.w.script(ctx, endScript, keys, ms(now), rawID(id), dur(retention), nonce, dur(cooldown), code).Slice()
+	evKeys, evArgs := s.eventKeys(number, hexOf(id))
+	res, err := s.w.script(ctx, endScript, append(keys, evKeys...),
+		append([]any{ms(now), rawID(id), dur(retention), nonce, dur(cooldown), code}, evArgs...)...).Slice()
 	if err != nil {
 		return nil, storeErr("end", err)
 	}
@@ -381,9 +359,31 @@ func (s *Store) RecordDelivery(ctx context.Context, messageID string, d otp.Deli
 	if err != nil {
 		return false, storeErr("record delivery", err)
 	}
-	n, err := deliveryScript.Run(ctx, s.rdb, []string{s.phoneKey(number)}, messageID, d.Status, ms(d.UpdatedAt)).Int()
-	if err != nil {
-		return false, storeErr("record delivery", err)
+	pk := s.phoneKey(number)
+	for range maxCommitTries {
+		keys := []string{pk}
+		args := []any{messageID, d.Status, ms(d.UpdatedAt)}
+		if s.events != nil {
+			// The event goes to the queue of the verification the report
+			// is about, which the script checks is still the current one.
+			current, err := s.rdb.HGet(ctx, pk, "i").Result()
+			if errors.Is(err, redis.Nil) {
+				return false, nil
+			}
+			if err != nil {
+				return false, storeErr("record delivery", err)
+			}
+			evKeys, evArgs := s.eventKeys(number, hex.EncodeToString([]byte(current)))
+			keys = append(keys, evKeys...)
+			args = append(append(args, current), evArgs...)
+		}
+		n, err := deliveryScript.Run(ctx, s.rdb, keys, args...).Int()
+		if err != nil {
+			return false, storeErr("record delivery", err)
+		}
+		if n != 2 {
+			return n == 1, nil
+		}
 	}
-	return n == 1, nil
+	return false, fmt.Errorf("record delivery: current verification kept changing: %w", otp.ErrUnavailable)
 }

@@ -21,9 +21,9 @@ type benchStore struct {
 	g   int // guesses made, to name each one
 }
 
-func newBenchStore(b *testing.B) *benchStore {
+func newBenchStore(b *testing.B, opts ...redisstore.Option) *benchStore {
 	b.Helper()
-	return &benchStore{s: redisstore.New(redistest.Real(b)), ctx: context.Background(), now: time.Now()}
+	return &benchStore{s: redisstore.New(redistest.Real(b), opts...), ctx: context.Background(), now: time.Now()}
 }
 
 // create is what a start costs the store: reserve a send, commit it.
@@ -65,14 +65,23 @@ func (bs *benchStore) attempt(b *testing.B, v *otp.Verification, right bool) *ot
 }
 
 // BenchmarkStore times each store operation of the hot paths on a real
-// Redis: the Redis side of a start, a check and a GET.
+// Redis: the Redis side of a start, a check and a GET; a start and an
+// approval also with events, which they then record.
 func BenchmarkStore(b *testing.B) {
-	b.Run("create", func(b *testing.B) {
-		bs := newBenchStore(b)
-		for b.Loop() {
-			bs.create(b, 5)
-		}
-	})
+	for _, tc := range []struct {
+		name string
+		opts []redisstore.Option
+	}{
+		{"create", nil},
+		{"create-events", []redisstore.Option{redisstore.WithEvents(evConfig)}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			bs := newBenchStore(b, tc.opts...)
+			for b.Loop() {
+				bs.create(b, 5)
+			}
+		})
+	}
 	b.Run("reserve-attempt", func(b *testing.B) {
 		bs := newBenchStore(b)
 		var v *otp.Verification
@@ -93,12 +102,14 @@ func BenchmarkStore(b *testing.B) {
 		name  string
 		right bool
 		want  otp.Status
+		opts  []redisstore.Option
 	}{
-		{"reserve+resolve-approve", true, otp.StatusApproved},
-		{"reserve+resolve-fail", false, otp.StatusPending},
+		{"reserve+resolve-approve", true, otp.StatusApproved, nil},
+		{"reserve+resolve-approve-events", true, otp.StatusApproved, []redisstore.Option{redisstore.WithEvents(evConfig)}},
+		{"reserve+resolve-fail", false, otp.StatusPending, nil},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			bs := newBenchStore(b)
+			bs := newBenchStore(b, tc.opts...)
 			v := bs.create(b, 1<<30)
 			for b.Loop() {
 				if tc.right {

@@ -35,6 +35,11 @@
 --       is what it answers (a bare k was written by an older version); it
 --       goes once the guess is resolved, to keep the hash small
 --
+-- Events (lua/events.lua) add no field here: they live in a stream with
+-- its retry, attempts and expiry keys (otp:e, otp:er, otp:ea, otp:ex, on a
+-- Cluster one set per slot, otp:e:{<tag>} ...) and, while one of a
+-- verification is out, in its queue otp:{<number>}:q:<hex id>.
+--
 -- Times are milliseconds of the service's clock, passed in as ARGV, never
 -- Redis TIME, so a test clock rules expiry. Key TTLs follow the same clock.
 

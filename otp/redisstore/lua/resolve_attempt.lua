@@ -10,9 +10,12 @@
 -- compared, so a right guess in flight can still win. A retry of the guess
 -- that approved or ended the verification answers as it did; a retry of
 -- another one, whose field is gone, answers with the attempts left now.
+-- With events (ARGV 7-11, KEYS[3] stream, KEYS[4] expiry zset, KEYS[5]
+-- queue) the end it makes is recorded, once like the end itself.
 -- Returns {'notfound'}, {'notpending', status}, {'approved', attempts left}
 -- or {'wrong', status, attempts left}.
 local now, retention, cooldown = tonumber(ARGV[1]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local ev = event_args(7, 3)
 local key, v = pick(ARGV[2])
 if gone(v, now, retention) then
   return {'notfound'}
@@ -50,13 +53,21 @@ if expires(v) <= now then
   return {'notpending', 'expired'}
 end
 local left = own or tonumber(v.a)
-if ARGV[4] == '1' and gen == v.k then
-  finish(key, v, 'a', now, retention, cooldown)
+local function ended(status, typ)
+  finish(key, v, status, now, retention, cooldown)
   redis.call('HSET', key, 'w', ARGV[3] .. ':' .. left)
+  if ev then
+    local hex = tohex(ARGV[2])
+    v.s = status
+    emit(ev, KEYS[5], typ, now, hex, v)
+    redis.call('ZREM', ev.expiry, expiry_member(ev, hex))
+  end
+end
+if ARGV[4] == '1' and gen == v.k then
+  ended('a', 'verification.approved')
   return {'approved', left}
 end
 if tonumber(v.a) <= 0 and not inflight(v) then
-  finish(key, v, 'm', now, retention, cooldown)
-  redis.call('HSET', key, 'w', ARGV[3] .. ':' .. left)
+  ended('m', 'verification.max_attempts_reached')
 end
 return wrong(left)

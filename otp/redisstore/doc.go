@@ -1,0 +1,70 @@
+// Package redisstore keeps otpgate's verification state in Redis: an
+// otp.Store on go-redis. Every decision about a verification (reserving and
+// releasing a send, recording a sent code, using and resolving an attempt,
+// ending one without a code, filing a delivery report) is one Lua script
+// on the keys of one phone number, which share a Cluster hash tag, so it
+// is atomic; each script is safe to run twice, since go-redis resends one
+// after a dropped connection.
+//
+// Two operations add single-command writes and reads around their script.
+// CommitSend writes a new verification's id index (SET) before the script,
+// reads the current verification's id (HGET) to name its archive key, runs
+// the script (again if that id changed meanwhile), then writes, rarely, a
+// replacement id index and then the message index. RecordDelivery reads
+// the message index (GET) and then runs its script. Each index is one
+// command, and the order makes a failure between two steps harmless. The
+// id index goes first, so no verification is stored without it; one whose
+// verification never got written reads as not found and expires on its
+// own. The message index goes last, so a failure before it only leaves
+// that SMS's delivery reports unfiled; CommitSend then still returns the
+// verification, with otp.ErrMessageNotIndexed, since the SMS is out and its
+// code works. A failed replacement id index fails the commit, as without
+// it the verification holding the code could not be found by id. The
+// commit script checks the id the HGET read and asks for a retry if it
+// changed, so a stale read is never applied; the delivery script checks
+// that the message is still the verification's latest, so a stale message
+// index files nothing.
+//
+// With WithReplicaAcks, every write a client is told about (the id index
+// and commit of a start or resend, an attempt reservation, its resolution,
+// an approval or cancel without a code, an idempotency record) is followed
+// on its connection by WAIT, and fails as unavailable when the replicas do
+// not hold it in time.
+//
+// Events: with WithEvents, the scripts that make a change an app is told
+// about (a send, an approval, a cancel, running out of attempts, a new
+// delivery status) also record it as an event, and the Store is the
+// delivery.Outbox that hands them out. Each verification has one event in
+// the stream at a time, the rest wait in its queue, so they go out in
+// order; a pending verification is in the expiry zset, which Claim reads
+// to record verification.expired. Stream entries carry a snapshot of the
+// verification's fields (never its code hash), rendered as Get renders
+// them and presented as at the event's time, so every attempt carries the
+// same bytes. Without WithEvents no event key is written.
+//
+// Keys:
+//
+//	otp:{<number>}            hash: the number's cooldown, send in flight, cached lookup and current verification
+//	otp:{<number>}:<hex id>   hash: an earlier verification of the number, still within retention
+//	otp:i:<hex id>            string: the number of a verification, to find it by id
+//	otp:m:<message id>        string: the number an SMS went to, to file delivery reports
+//	otp:{<number>}:q:<hex id> list: while an event of the verification is in the stream, its entry id and then the events waiting behind it
+//	otp:e                     stream: the events to deliver, read by the consumer group "otpgate"
+//	otp:er                    zset: entries put back, by when they are due again (claimed: when the claim ends)
+//	otp:ea                    hash: entry id → attempts failed, for the entries in otp:er
+//	otp:ex                    zset: "<number>:<hex id>" of every pending verification, by its expiry; and "~" at 0 while otp:e holds entries
+//
+// On a Cluster the last four are one set per hash slot, named with the
+// suffix ":{<tag>}" for a short tag of that slot, and a number's events go
+// to its own slot's set, so each script stays on one slot. Claim finds the
+// slots with work by one pipelined ZCOUNT of otp:ex up to now per slot,
+// which counts a due expiry or the "~" of a stream with entries.
+//
+// Keeping the current verification in the number's own hash, its id as raw
+// bytes and the bcrypt hash unpacked from its text form keeps a pending
+// verification under 460 bytes of MEMORY USAGE with its indexes (see
+// lua/common.lua for the fields). Every key of a verification expires when
+// its content stops being readable, so Redis frees the memory itself; an
+// event's entry goes when it is done, and its expiry member when the
+// verification ends or expires.
+package redisstore

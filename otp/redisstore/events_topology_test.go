@@ -1,0 +1,216 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/otpgate/otpgate/events"
+	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/redisstore"
+	"github.com/otpgate/otpgate/otp/redisstore/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// TestEventsOnEveryTopology records, claims and expires events of numbers
+// spread over the Cluster's slots and masters, so a script touching keys
+// of two slots would fail with CROSSSLOT, and a slot Claim overlooked
+// would leave its events behind.
+func TestEventsOnEveryTopology(t *testing.T) {
+	redistest.EachTopology(t, func(t *testing.T, tp redistest.Topology) {
+		ctx := context.Background()
+		s := newEventStore(tp.Client)
+		const n = 12
+		ids := map[string]bool{}
+		var vs []*otp.Verification
+		for i := range n {
+			v := createFor(t, s, fmt.Sprintf("6421%07d", i*1237), i)
+			ids[v.ID] = true
+			vs = append(vs, v)
+			if _, err := s.RecordDelivery(ctx, fmt.Sprintf("msg-%d", i), otp.Delivery{Status: "delivered", UpdatedAt: t0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, v := range vs[:n-1] {
+			if i%2 == 0 {
+				approve(t, s, v, t0)
+			} else if _, err := s.End(ctx, v.ID, "n", otp.StatusCanceled, t0, time.Hour, cooldown); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := []events.Type{events.TypePending, events.TypeDelivery, events.TypeApproved}
+		if tp.Cluster != nil {
+			t.Logf("%d numbers on %d masters", n, mastersOf(t, tp, vs))
+		}
+		now := t0.Add(5 * time.Minute) // the last one expires now
+		seen := map[string][]events.Type{}
+		for round := 0; ; round++ {
+			got := byVerification(t, claim(t, s, "c1", now))
+			if len(got) == 0 {
+				break
+			}
+			if round == 0 && len(got) != n {
+				t.Errorf("first claim found events of %d verifications, want all %d", len(got), n)
+			}
+			for id, p := range got {
+				if !ids[id] {
+					t.Errorf("event of unknown verification %s", id)
+				}
+				seen[id] = append(seen[id], p.Type)
+				mustDone(t, s, p, now)
+			}
+		}
+		for i, v := range vs {
+			w := want
+			switch {
+			case i == n-1:
+				w = []events.Type{events.TypePending, events.TypeDelivery, events.TypeExpired}
+			case i%2 == 1:
+				w = []events.Type{events.TypePending, events.TypeDelivery, events.TypeCanceled}
+			}
+			if fmt.Sprint(seen[v.ID]) != fmt.Sprint(w) {
+				t.Errorf("%s (%s): %v, want %v", v.ID, v.To, seen[v.ID], w)
+			}
+		}
+	})
+}
+
+// mastersOf counts the Cluster masters the numbers of vs live on.
+func mastersOf(t *testing.T, tp redistest.Topology, vs []*otp.Verification) int {
+	t.Helper()
+	cc := tp.Client.(*redis.ClusterClient)
+	addrs := map[string]bool{}
+	for _, v := range vs {
+		m, err := cc.MasterForKey(context.Background(), "otp:{"+v.To+"}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[m.Options().Addr] = true
+	}
+	if len(addrs) < 2 {
+		t.Fatalf("the numbers live on %d master(s); the test needs them spread", len(addrs))
+	}
+	return len(addrs)
+}
+
+// TestOldestOnEveryTopology: Oldest is when the oldest event still out
+// happened, over every slot.
+func TestOldestOnEveryTopology(t *testing.T) {
+	redistest.EachTopology(t, func(t *testing.T, tp redistest.Topology) {
+		ctx := context.Background()
+		s := newEventStore(tp.Client)
+		at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+		const n = 6
+		for i := range n {
+			to := fmt.Sprintf("6421%07d", i*1237)
+			r := reservation("tok", at(i))
+			r.To = to
+			if _, err := s.ReserveSend(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			c := commit(at(i), "", fmt.Sprintf("ver_%032x", i+1), fakeHash, "", 5)
+			c.To = to
+			if _, _, err := s.CommitSend(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out := claim(t, s, "c1", at(n))
+		sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+		for i, p := range out {
+			if oldest, err := s.Oldest(ctx); err != nil || !oldest.Equal(at(i)) {
+				t.Errorf("Oldest with %d done = %v, %v; want %v", i, oldest, err, at(i))
+			}
+			mustDone(t, s, p, at(n))
+		}
+		if oldest, err := s.Oldest(ctx); err != nil || !oldest.IsZero() || len(out) != n {
+			t.Errorf("Oldest after all %d of %d were done = %v, %v; want zero", len(out), n, oldest, err)
+		}
+	})
+}
+
+// counter counts the commands a client sends.
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// TestClusterSweepCost measures what Claim's look over every slot costs on
+// the three-master test Cluster, idle and with events in a few slots.
+func TestClusterSweepCost(t *testing.T) {
+	redistest.EachTopology(t, func(t *testing.T, tp redistest.Topology) {
+		if tp.Cluster == nil {
+			t.Skip("only a Cluster sweeps its slots")
+		}
+		ctx := context.Background()
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: tp.Cluster.Addrs})
+		t.Cleanup(func() { _ = cc.Close() })
+		var count counter
+		cc.AddHook(&count)
+		s := redisstore.New(cc, redisstore.WithEvents(evConfig))
+		// measure claims five times, putting back what it got, and returns
+		// the commands of the last Claim.
+		measure := func(what string, want int) int64 {
+			t.Helper()
+			var times []time.Duration
+			var cmds int64
+			for range 5 {
+				count.n.Store(0)
+				start := time.Now()
+				got, err := s.Claim(ctx, "c1", t0, 100, lease)
+				times = append(times, time.Since(start))
+				cmds = count.n.Load()
+				if err != nil || len(got) != want {
+					t.Fatalf("Claim %s = %d events, %v; want %d", what, len(got), err, want)
+				}
+				for _, p := range got {
+					if err := s.Retry(ctx, p, t0); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+			t.Logf("Claim %s: %d commands, median %v (min %v, max %v)", what, cmds, times[2], times[0], times[4])
+			return cmds
+		}
+		const slots = 16384
+		if n := measure("with no event", 0); n != slots {
+			t.Errorf("an idle Claim sent %d commands, want one per slot", n)
+		}
+		for i := range 8 {
+			createFor(t, s, fmt.Sprintf("6421%07d", i*1237), i)
+		}
+		measure("with events in 8 slots", 8)
+		got, err := s.Claim(ctx, "c1", t0, 100, lease)
+		if err != nil || len(got) != 8 {
+			t.Fatalf("Claim = %d, %v", len(got), err)
+		}
+		for _, p := range got {
+			mustDone(t, s, p, t0)
+		}
+		if n := measure("after every event was done", 0); n != slots {
+			t.Errorf("an idle Claim after the events were done sent %d commands: slots stayed active", n)
+		}
+		count.n.Store(0)
+		start := time.Now()
+		if _, err := s.Oldest(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("Oldest: %d commands, %v", count.n.Load(), time.Since(start))
+	})
+}
