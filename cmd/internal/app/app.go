@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpgate/otpgate/api"
@@ -108,7 +109,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 		warnWithoutPersistence(ctx, rdb, log)
 	}
 
-	metrics, err := api.NewMetrics(nil)
+	reg := prometheus.NewRegistry()
+	metrics, err := api.NewMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +144,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	if cfg.RedisMinReplicaAcks > 0 {
 		storeOpts = append(storeOpts, redisstore.WithReplicaAcks(cfg.RedisMinReplicaAcks, cfg.RedisReplicaAckTimeout))
 	}
-	store := redisstore.New(rdb, storeOpts...)
+	store := redisstore.New(rdb, append(eventOptions(cfg), storeOpts...)...)
+	if err := a.startEvents(cfg, store, reg, log, o.now); err != nil {
+		return nil, err
+	}
 
 	svcOpts := []otp.Option{
 		otp.WithLimits(limits),
