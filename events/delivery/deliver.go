@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -72,6 +73,12 @@ type Deliverer struct {
 	now     func() time.Time
 	client  *http.Client
 	log     *slog.Logger
+
+	// dues are when the events this deliverer put back become due, so it
+	// claims again right then rather than at its next round.
+	mu      sync.Mutex
+	dues    dueHeap
+	retried chan struct{}
 }
 
 // NewDeliverer checks cfg and returns a Deliverer.
@@ -86,7 +93,7 @@ func NewDeliverer(cfg Config) (*Deliverer, error) {
 	case cfg.Data == nil:
 		return nil, errors.New("delivery: no data renderer")
 	}
-	d := &Deliverer{cfg: cfg, consume: cfg.Consumer, now: cfg.Now, client: cfg.Client, log: cfg.Logger}
+	d := &Deliverer{cfg: cfg, consume: cfg.Consumer, now: cfg.Now, client: cfg.Client, log: cfg.Logger, retried: make(chan struct{}, 1)}
 	if d.consume == "" {
 		host, _ := os.Hostname()
 		d.consume = host + "-" + randomHex(4)
@@ -125,13 +132,13 @@ func (d *Deliverer) Run(ctx context.Context) {
 	defer wg.Wait()
 	slots := make(chan struct{}, d.cfg.Workers)
 	wake := make(chan struct{}, 1)
-	tick := time.NewTicker(d.cfg.Interval)
-	defer tick.Stop()
 	var lastOldest time.Time
 	for {
 		n := d.cfg.Workers - len(slots)
 		if n > 0 {
-			batch, err := d.cfg.Outbox.Claim(ctx, d.consume, d.now(), n, Lease)
+			now := d.now()
+			d.passed(now)
+			batch, err := d.cfg.Outbox.Claim(ctx, d.consume, now, n, Lease)
 			if err != nil && ctx.Err() == nil {
 				d.log.Warn("events: claiming due events failed", "err", err)
 			}
@@ -162,12 +169,63 @@ func (d *Deliverer) Run(ctx context.Context) {
 			lastOldest = time.Now()
 			d.observeOldest(ctx)
 		}
+		timer := time.NewTimer(d.untilNext())
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
-		case <-tick.C:
+		case <-timer.C:
+		case <-d.retried:
+			timer.Stop()
 		}
 	}
+}
+
+// untilNext is how long to wait before claiming again: the interval, or
+// less when an event this deliverer put back falls due sooner.
+func (d *Deliverer) untilNext() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	wait := d.cfg.Interval
+	if len(d.dues) > 0 {
+		wait = min(wait, max(d.dues[0].Sub(d.now()), 0))
+	}
+	return wait
+}
+
+// putBack notes when an event put back falls due, and wakes Run to
+// reschedule its wait.
+func (d *Deliverer) putBack(due time.Time) {
+	d.mu.Lock()
+	heap.Push(&d.dues, due)
+	d.mu.Unlock()
+	select {
+	case d.retried <- struct{}{}:
+	default:
+	}
+}
+
+// passed forgets the dues up to now: the Claim that follows takes them.
+func (d *Deliverer) passed(now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for len(d.dues) > 0 && !d.dues[0].After(now) {
+		heap.Pop(&d.dues)
+	}
+}
+
+// dueHeap is a min-heap of times.
+type dueHeap []time.Time
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].Before(h[j]) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(time.Time)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
 }
 
 func (d *Deliverer) observeOldest(ctx context.Context) {
@@ -220,6 +278,7 @@ func (d *Deliverer) attempt(ctx context.Context, p Pending) {
 		log.Warn("events: putting a failed event back failed; it is retried once its lease runs out", "err", err)
 		return
 	}
+	d.putBack(due)
 	d.count(p.Type, OutcomeRetried)
 }
 

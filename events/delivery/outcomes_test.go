@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -213,5 +214,46 @@ func TestBackoff(t *testing.T) {
 		if got := delivery.Backoff(tc.n, tc.jitter); got != tc.want {
 			t.Errorf("Backoff(%d, %v) = %v, want %v", tc.n, tc.jitter, got, tc.want)
 		}
+	}
+}
+
+// TestARetryGoesWhenDueNotAtTheNextRound runs on the wall clock with rounds
+// an hour apart: the event put back is claimed again when its backoff ends.
+func TestARetryGoesWhenDueNotAtTheNextRound(t *testing.T) {
+	o := &memOutbox{}
+	o.add(pending("a", evtA, time.Now()))
+	var mu sync.Mutex
+	var times []time.Time
+	rc := newReceiver(t, otptest.NewClock(time.Now()), func(_ string, n int) int {
+		mu.Lock()
+		times = append(times, time.Now())
+		mu.Unlock()
+		if n == 1 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	d, err := delivery.NewDeliverer(delivery.Config{
+		Outbox: o, URL: rc.URL, Secrets: mustSecrets(t, testSecret), Data: api.VerificationObject,
+		Interval: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		d.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-stopped
+	}()
+	waitFor(t, "the retry to succeed", func() bool { done, _, _ := o.state("a"); return done })
+	mu.Lock()
+	defer mu.Unlock()
+	if gap := times[1].Sub(times[0]); gap < 750*time.Millisecond || gap > 1250*time.Millisecond+250*time.Millisecond {
+		t.Errorf("the retry came %v after the first attempt, want its 1 s backoff ±25 %%", gap)
 	}
 }
