@@ -56,9 +56,19 @@
 //
 // On a Cluster the last four are one set per hash slot, named with the
 // suffix ":{<tag>}" for a short tag of that slot, and a number's events go
-// to its own slot's set, so each script stays on one slot. Claim finds the
-// slots with work by one pipelined ZCOUNT of otp:ex up to now per slot,
-// which counts a due expiry or the "~" of a stream with entries.
+// to its own slot's set, so each script stays on one slot. A Store finds
+// the slots with work by a sweep: one pipelined ZCOUNT of otp:ex up to now
+// per slot, which counts a due expiry or the "~" of a stream with entries;
+// 16384 commands, 20-60 ms on the three-master test Cluster. Claim sweeps
+// at most every 2 s of the now it is given. Between sweeps it polls only
+// the slots the last sweep found active and those the Store itself gave
+// work since: an event it recorded or its Done let go, at once, and an
+// event it put back with Retry, once due. That is two commands per slot
+// (1-2 ms for 8) and none when there is no work, so a replica that
+// claims every 500 ms sends 8192 commands a second while idle, where one
+// sweep per Claim sent 32768. Work another replica gave a slot the Store
+// did not know of, and an expiry there, waits for the next sweep: at most
+// 2 s later than on a single Redis.
 //
 // Keeping the current verification in the number's own hash, its id as raw
 // bytes and the bcrypt hash unpacked from its text form keeps a pending

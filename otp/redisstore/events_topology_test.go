@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/otpgate/otpgate/events"
 	"github.com/otpgate/otpgate/otp"
-	"github.com/otpgate/otpgate/otp/redisstore"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -128,89 +126,5 @@ func TestOldestOnEveryTopology(t *testing.T) {
 		if oldest, err := s.Oldest(ctx); err != nil || !oldest.IsZero() || len(out) != n {
 			t.Errorf("Oldest after all %d of %d were done = %v, %v; want zero", len(out), n, oldest, err)
 		}
-	})
-}
-
-// counter counts the commands a client sends.
-type counter struct{ n atomic.Int64 }
-
-func (c *counter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
-// TestClusterSweepCost measures what Claim's look over every slot costs on
-// the three-master test Cluster, idle and with events in a few slots.
-func TestClusterSweepCost(t *testing.T) {
-	redistest.EachTopology(t, func(t *testing.T, tp redistest.Topology) {
-		if tp.Cluster == nil {
-			t.Skip("only a Cluster sweeps its slots")
-		}
-		ctx := context.Background()
-		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: tp.Cluster.Addrs})
-		t.Cleanup(func() { _ = cc.Close() })
-		var count counter
-		cc.AddHook(&count)
-		s := redisstore.New(cc, redisstore.WithEvents(evConfig))
-		// measure claims five times, putting back what it got, and returns
-		// the commands of the last Claim.
-		measure := func(what string, want int) int64 {
-			t.Helper()
-			var times []time.Duration
-			var cmds int64
-			for range 5 {
-				count.n.Store(0)
-				start := time.Now()
-				got, err := s.Claim(ctx, "c1", t0, 100, lease)
-				times = append(times, time.Since(start))
-				cmds = count.n.Load()
-				if err != nil || len(got) != want {
-					t.Fatalf("Claim %s = %d events, %v; want %d", what, len(got), err, want)
-				}
-				for _, p := range got {
-					if err := s.Retry(ctx, p, t0); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-			t.Logf("Claim %s: %d commands, median %v (min %v, max %v)", what, cmds, times[2], times[0], times[4])
-			return cmds
-		}
-		const slots = 16384
-		if n := measure("with no event", 0); n != slots {
-			t.Errorf("an idle Claim sent %d commands, want one per slot", n)
-		}
-		for i := range 8 {
-			createFor(t, s, fmt.Sprintf("6421%07d", i*1237), i)
-		}
-		measure("with events in 8 slots", 8)
-		got, err := s.Claim(ctx, "c1", t0, 100, lease)
-		if err != nil || len(got) != 8 {
-			t.Fatalf("Claim = %d, %v", len(got), err)
-		}
-		for _, p := range got {
-			mustDone(t, s, p, t0)
-		}
-		if n := measure("after every event was done", 0); n != slots {
-			t.Errorf("an idle Claim after the events were done sent %d commands: slots stayed active", n)
-		}
-		count.n.Store(0)
-		start := time.Now()
-		if _, err := s.Oldest(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("Oldest: %d commands, %v", count.n.Load(), time.Since(start))
 	})
 }

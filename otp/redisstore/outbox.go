@@ -38,6 +38,8 @@ type outboxState struct {
 	// next rotates where Claim starts among the active partitions, so
 	// that a busy slot does not keep the others waiting.
 	next atomic.Uint64
+	// slots is what the store knows of a Cluster's slots between sweeps.
+	slots slotState
 
 	mu sync.Mutex
 	// reaped is when each stream's consumers were last looked at.
@@ -50,7 +52,8 @@ type outboxState struct {
 // expiries due by now first. A first attempt's lease runs on Redis' clock
 // (the idle time XAUTOCLAIM checks, with the lease of the consumer that
 // takes it over), a retry's on the claimer's now. If Claim fails midway,
-// what it claimed comes back after lease.
+// what it claimed comes back after lease. On a Cluster it looks at the
+// slots work lists, asking every slot at most every sweepEvery of now.
 func (s *Store) Claim(ctx context.Context, consumer string, now time.Time, limit int, lease time.Duration) ([]delivery.Pending, error) {
 	if s.events == nil {
 		return nil, errors.New("claim: the store records no events (see WithEvents)")
@@ -58,7 +61,8 @@ func (s *Store) Claim(ctx context.Context, consumer string, now time.Time, limit
 	if lease < time.Millisecond {
 		return nil, fmt.Errorf("claim: lease %v is under a millisecond", lease)
 	}
-	parts, err := s.work(ctx, now)
+	parts, taken, err := s.work(ctx, now)
+	defer s.keep(taken)
 	if err != nil {
 		return nil, storeErr("claim", err)
 	}
@@ -72,43 +76,18 @@ func (s *Store) Claim(ctx context.Context, consumer string, now time.Time, limit
 		if len(out) >= limit {
 			continue
 		}
-		got, err := s.poll(ctx, p, consumer, now, limit-len(out), lease)
+		want := limit - len(out)
+		got, err := s.poll(ctx, p, consumer, now, want, lease)
 		if err != nil {
 			return nil, storeErr("claim", err)
+		}
+		if len(got) < want {
+			delete(taken, p.slot)
 		}
 		out = append(out, got...)
 		s.reap(ctx, p, now)
 	}
 	return out, nil
-}
-
-// work lists the partitions to look at: the one of a single Redis, or the
-// slots of a Cluster with work, found by one pipelined ZCOUNT per slot of
-// its expiry zset, where a due expiry or the mark of a stream holding
-// entries (ACTIVE in lua/events.lua) counts, rather than a scan of the
-// keyspace.
-func (s *Store) work(ctx context.Context, now time.Time) ([]partition, error) {
-	if !s.cluster {
-		return []partition{single}, nil
-	}
-	parts := slotPartitions()
-	counts := make([]*redis.IntCmd, len(parts))
-	until := strconv.FormatInt(ms(now), 10)
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, part := range parts {
-			counts[i] = p.ZCount(ctx, part.expiry, "-inf", until)
-		}
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	var active []partition
-	for i, part := range parts {
-		if counts[i].Val() > 0 {
-			active = append(active, part)
-		}
-	}
-	return active, nil
 }
 
 // expire records verification.expired for the verifications of p whose
@@ -133,6 +112,7 @@ func (s *Store) expire(ctx context.Context, p partition, now time.Time) error {
 			continue
 		}
 		keys := []string{s.phoneKey(number), s.archiveKey(number, hexID), p.stream, p.expiry, s.queueKey(number, hexID)}
+		// No hint: Claim polls p after this, or again at its next call.
 		if err := expireScript.Run(ctx, s.rdb, keys, append([]any{m, ms(now), rawID(hexID)}, s.eventArgs(number)...)...).Err(); err != nil {
 			return err
 		}
@@ -244,7 +224,10 @@ func (s *Store) Done(ctx context.Context, p delivery.Pending, now time.Time) err
 
 // done ends entry id of p, whose verification's queue is queue.
 func (s *Store) done(ctx context.Context, p partition, id, queue string, now time.Time) error {
-	return doneScript.Run(ctx, s.rdb, []string{p.stream, p.retry, p.attempts, queue, p.expiry}, id, ms(now)).Err()
+	err := doneScript.Run(ctx, s.rdb, []string{p.stream, p.retry, p.attempts, queue, p.expiry}, id, ms(now)).Err()
+	// It may have let the verification's next event into the stream.
+	s.hint(p, time.Time{})
+	return err
 }
 
 // queueOf is the queue of the verification an entry of p names in its meta
@@ -266,7 +249,9 @@ func (s *Store) Retry(ctx context.Context, p delivery.Pending, due time.Time) er
 	}
 	part := s.partitionOf(r.number)
 	keys := []string{part.stream, part.retry, part.attempts, s.queueKey(r.number, r.hexID)}
-	if err := retryScript.Run(ctx, s.rdb, keys, r.entry, ms(due), p.Attempts+1, r.claim).Err(); err != nil {
+	err = retryScript.Run(ctx, s.rdb, keys, r.entry, ms(due), p.Attempts+1, r.claim).Err()
+	s.hint(part, due)
+	if err != nil {
 		return storeErr("retry", err)
 	}
 	return nil

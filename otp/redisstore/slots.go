@@ -15,10 +15,12 @@ type partition struct {
 	retry    string // zset: entries put back, by when they are due
 	attempts string // hash: entry id → failed attempts, while in retry
 	expiry   string // zset: "<number>:<hex id>" of pending verifications, by expiry, and activeMark
+	slot     int    // its hash slot on a Cluster
 }
 
-func newPartition(suffix string) partition {
+func newPartition(slot int, suffix string) partition {
 	return partition{
+		slot:     slot,
 		stream:   prefix + "e" + suffix,
 		retry:    prefix + "er" + suffix,
 		attempts: prefix + "ea" + suffix,
@@ -27,14 +29,14 @@ func newPartition(suffix string) partition {
 }
 
 // single is the one partition of a single or Sentinel Redis.
-var single = newPartition("")
+var single = newPartition(0, "")
 
 // slotPartitions are the partitions of a Cluster, by slot, built on first
 // use.
 var slotPartitions = sync.OnceValue(func() []partition {
 	parts := make([]partition, slotCount)
 	for slot, tag := range slotTags() {
-		parts[slot] = newPartition(":{" + tag + "}")
+		parts[slot] = newPartition(slot, ":{"+tag+"}")
 	}
 	return parts
 })

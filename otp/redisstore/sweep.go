@@ -1,0 +1,149 @@
+package redisstore
+
+// How Claim finds the slots of a Cluster with work without asking all
+// 16384 of them each time: a full sweep every sweepEvery, and between
+// sweeps the slots the last one found active plus those this Store gave
+// work since (hints).
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// sweepEvery is how often, on the now Claim is given, a Store asks every
+// slot of a Cluster whether it has work. It bounds how late Claim finds an
+// event another replica recorded, or an expiry, in a slot it did not know
+// of: far within the 60 s CONTRACT §9 allows for an expiry.
+const sweepEvery = 2 * time.Second
+
+// slotState is what a Store knows of a Cluster's slots between sweeps.
+type slotState struct {
+	mu sync.Mutex
+	// swept is the now of the last sweep, zero before the first; active
+	// are the slots it found with work.
+	swept  time.Time
+	active []int
+	// hints are the slots this Store gave work since, each with when that
+	// work is due: at once (zero) for an event it recorded, a Retry's due
+	// time for an event it put back.
+	hints map[int][]time.Time
+}
+
+// work lists the partitions Claim looks at, and the hinted slots among
+// them, which it took out of s's hints: Claim gives back (keep) those
+// it did not drain.
+func (s *Store) work(ctx context.Context, now time.Time) ([]partition, map[int]bool, error) {
+	if !s.cluster {
+		return []partition{single}, nil, nil
+	}
+	st := &s.outbox.slots
+	st.mu.Lock()
+	// A clock that went back cannot tell how long ago the sweep was.
+	sweep := st.swept.IsZero() || now.Sub(st.swept) >= sweepEvery || now.Before(st.swept)
+	var slots []int
+	if !sweep {
+		slots = slices.Clone(st.active)
+	}
+	taken := st.take(now)
+	st.mu.Unlock()
+	if sweep {
+		active, err := s.sweep(ctx, now)
+		if err != nil {
+			return nil, taken, err
+		}
+		st.mu.Lock()
+		st.swept, st.active = now, active
+		st.mu.Unlock()
+		// A copy: the sort below must not touch what other Claims read.
+		slots = slices.Clone(active)
+	}
+	for slot := range taken {
+		slots = append(slots, slot)
+	}
+	slices.Sort(slots)
+	slots = slices.Compact(slots)
+	all := slotPartitions()
+	parts := make([]partition, len(slots))
+	for i, slot := range slots {
+		parts[i] = all[slot]
+	}
+	return parts, taken, nil
+}
+
+// sweep finds the slots with work, by one pipelined ZCOUNT per slot of
+// its expiry zset, where a due expiry or the mark of a stream holding
+// entries (ACTIVE in lua/events.lua) counts, rather than a scan of the
+// keyspace.
+func (s *Store) sweep(ctx context.Context, now time.Time) ([]int, error) {
+	parts := slotPartitions()
+	counts := make([]*redis.IntCmd, len(parts))
+	until := strconv.FormatInt(ms(now), 10)
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, part := range parts {
+			counts[i] = p.ZCount(ctx, part.expiry, "-inf", until)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var active []int
+	for slot, c := range counts {
+		if c.Val() > 0 {
+			active = append(active, slot)
+		}
+	}
+	return active, nil
+}
+
+// take removes from the hints, and returns, the slots with a hint due by
+// now. st.mu must be held.
+func (st *slotState) take(now time.Time) map[int]bool {
+	taken := map[int]bool{}
+	for slot, dues := range st.hints {
+		before := len(dues)
+		dues = slices.DeleteFunc(dues, func(due time.Time) bool { return !due.After(now) })
+		if len(dues) < before {
+			taken[slot] = true
+		}
+		if len(dues) == 0 {
+			delete(st.hints, slot)
+		} else {
+			st.hints[slot] = dues
+		}
+	}
+	return taken
+}
+
+// hint tells the next Claims that p may have work due at due; the zero
+// time means at once. Call it after the script that gave the work returns
+// (or fails, as it may have run), so that a Claim that takes the hint
+// finds the work.
+func (s *Store) hint(p partition, due time.Time) {
+	if s.cluster && s.events != nil {
+		s.outbox.slots.add(p.slot, due)
+	}
+}
+
+func (st *slotState) add(slot int, due time.Time) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.hints == nil {
+		st.hints = make(map[int][]time.Time)
+	}
+	if !slices.ContainsFunc(st.hints[slot], due.Equal) {
+		st.hints[slot] = append(st.hints[slot], due)
+	}
+}
+
+// keep gives back the hints of the taken slots Claim did not drain, due
+// at once.
+func (s *Store) keep(taken map[int]bool) {
+	for slot := range taken {
+		s.outbox.slots.add(slot, time.Time{})
+	}
+}
