@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"bytes"
-	"container/heap"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +12,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -101,9 +101,16 @@ func NewDeliverer(cfg Config) (*Deliverer, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	if d.cfg.Workers <= 0 {
+		d.cfg.Workers = 32
+	}
 	if d.client == nil {
+		// Every worker keeps its connection, so attempts do not handshake anew.
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.MaxIdleConnsPerHost = d.cfg.Workers
 		d.client = &http.Client{
-			Timeout: Timeout,
+			Timeout:   Timeout,
+			Transport: transport,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
 			},
@@ -115,129 +122,23 @@ func NewDeliverer(cfg Config) (*Deliverer, error) {
 	if d.cfg.Interval <= 0 {
 		d.cfg.Interval = 500 * time.Millisecond
 	}
-	if d.cfg.Workers <= 0 {
-		d.cfg.Workers = 32
-	}
 	return d, nil
 }
 
-// oldestEvery is how often the age of the oldest waiting event is read
-// for the metric.
-const oldestEvery = 10 * time.Second
-
-// Run delivers events until ctx is done, then waits for the attempts in
-// flight, which a cancelled ctx cuts short and puts back for later.
-func (d *Deliverer) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	slots := make(chan struct{}, d.cfg.Workers)
-	wake := make(chan struct{}, 1)
-	var lastOldest time.Time
-	for {
-		n := d.cfg.Workers - len(slots)
-		if n > 0 {
-			now := d.now()
-			d.passed(now)
-			batch, err := d.cfg.Outbox.Claim(ctx, d.consume, now, n, Lease)
-			if err != nil && ctx.Err() == nil {
-				d.log.Warn("events: claiming due events failed", "err", err)
-			}
-			for _, p := range batch {
-				slots <- struct{}{}
-				wg.Go(func() {
-					defer func() {
-						<-slots
-						select {
-						case wake <- struct{}{}:
-						default:
-						}
-					}()
-					d.attempt(ctx, p)
-				})
-			}
-			if err == nil && len(batch) == n {
-				// More may be due already: claim again once a worker is free.
-				select {
-				case <-ctx.Done():
-					return
-				case <-wake:
-					continue
-				}
-			}
-		}
-		if d.cfg.Metrics != nil && time.Since(lastOldest) >= oldestEvery {
-			lastOldest = time.Now()
-			d.observeOldest(ctx)
-		}
-		timer := time.NewTimer(d.untilNext())
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-timer.C:
-		case <-d.retried:
-			timer.Stop()
-		}
-	}
-}
-
-// untilNext is how long to wait before claiming again: the interval, or
-// less when an event this deliverer put back falls due sooner.
-func (d *Deliverer) untilNext() time.Duration {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	wait := d.cfg.Interval
-	if len(d.dues) > 0 {
-		wait = min(wait, max(d.dues[0].Sub(d.now()), 0))
-	}
-	return wait
-}
-
-// putBack notes when an event put back falls due, and wakes Run to
-// reschedule its wait.
-func (d *Deliverer) putBack(due time.Time) {
-	d.mu.Lock()
-	heap.Push(&d.dues, due)
-	d.mu.Unlock()
-	select {
-	case d.retried <- struct{}{}:
-	default:
-	}
-}
-
-// passed forgets the dues up to now: the Claim that follows takes them.
-func (d *Deliverer) passed(now time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for len(d.dues) > 0 && !d.dues[0].After(now) {
-		heap.Pop(&d.dues)
-	}
-}
-
-// dueHeap is a min-heap of times.
-type dueHeap []time.Time
-
-func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return h[i].Before(h[j]) }
-func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)        { *h = append(*h, x.(time.Time)) }
-func (h *dueHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return t
-}
-
-func (d *Deliverer) observeOldest(ctx context.Context) {
-	oldest, err := d.cfg.Outbox.Oldest(ctx)
+func (d *Deliverer) observeStats(ctx context.Context) {
+	st, err := d.cfg.Outbox.Stats(ctx)
 	if err != nil {
 		return
 	}
 	age := time.Duration(0)
-	if !oldest.IsZero() {
-		age = max(d.now().Sub(oldest), 0)
+	if !st.Oldest.IsZero() {
+		age = max(d.now().Sub(st.Oldest), 0)
 	}
 	d.cfg.Metrics.oldest.Set(age.Seconds())
+	for t, n := range st.Refused {
+		d.cfg.Metrics.total.WithLabelValues(string(t), OutcomeDropped).Add(float64(n))
+		d.log.Warn("events: the outbox was full, so events were not recorded", "type", string(t), "count", n)
+	}
 }
 
 // Outcomes of an attempt, as otpgate_events_total counts them.
@@ -247,47 +148,68 @@ const (
 	OutcomeDropped   = "dropped"
 )
 
-// attempt posts p once and tells the Outbox how it went.
-func (d *Deliverer) attempt(ctx context.Context, p Pending) {
+// afterTimeout bounds recording an attempt's outcome once shutdown cut
+// the attempt short, so a dead Redis cannot hold up Close.
+const afterTimeout = 2 * time.Second
+
+// attempt posts p once and tells the Outbox how it went. It reports
+// whether it ended p, which may let the next event of its verification go.
+func (d *Deliverer) attempt(ctx context.Context, p Pending) bool {
 	status, err := d.post(ctx, p.Message)
+	err = withoutURL(err)
 	// The outcome is recorded even when shutdown cut the attempt short,
 	// so that another deliverer may take the event at once.
-	after := context.WithoutCancel(ctx)
+	after, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterTimeout)
+	defer cancel()
 	log := d.log.With("event", p.ID, "type", string(p.Type), "verification", verificationID(p.Message), "attempt", p.Attempts+1)
 	switch {
 	case err == nil && status >= 200 && status < 300:
-		d.finish(after, p, OutcomeDelivered)
-		return
+		return d.finish(after, p, OutcomeDelivered)
 	case err == nil && status == http.StatusGone:
 		log.Info("events: the receiver answered 410 Gone; the event is not retried")
-		d.finish(after, p, OutcomeDropped)
-		return
+		return d.finish(after, p, OutcomeDropped)
 	}
 	now := d.now()
 	due := now.Add(Backoff(p.Attempts+1, jitter()))
 	if due.Sub(p.Since) > MaxRetryTime {
 		log.Warn("events: dropping an event its receiver did not take for 24 h", "status", status, "err", err)
-		d.finish(after, p, OutcomeDropped)
-		return
+		return d.finish(after, p, OutcomeDropped)
 	}
 	if ctx.Err() != nil {
 		due = now
 	}
 	log.Info("events: delivery failed; retrying", "status", status, "err", err, "retry_at", due)
-	if err := d.cfg.Outbox.Retry(after, p, due); err != nil {
+	put, err := d.cfg.Outbox.Retry(after, p, due)
+	switch {
+	case err != nil:
 		log.Warn("events: putting a failed event back failed; it is retried once its lease runs out", "err", err)
-		return
+	case put:
+		d.putBack(due)
+		d.count(p.Type, OutcomeRetried)
 	}
-	d.putBack(due)
-	d.count(p.Type, OutcomeRetried)
+	return false
 }
 
-func (d *Deliverer) finish(ctx context.Context, p Pending, outcome string) {
-	if err := d.cfg.Outbox.Done(ctx, p, d.now()); err != nil {
-		d.log.Warn("events: recording a finished event failed; it may be delivered again", "event", p.ID, "err", err)
-		return
+// withoutURL drops the URL that net/http puts in its errors: the
+// receiver's query may carry a key, which start-up never logs either.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
 	}
-	d.count(p.Type, outcome)
+	return err
+}
+
+func (d *Deliverer) finish(ctx context.Context, p Pending, outcome string) bool {
+	ended, err := d.cfg.Outbox.Done(ctx, p, d.now())
+	if err != nil {
+		d.log.Warn("events: recording a finished event failed; it may be delivered again", "event", p.ID, "err", err)
+		return false
+	}
+	if ended {
+		d.count(p.Type, outcome)
+	}
+	return ended
 }
 
 func (d *Deliverer) count(t events.Type, outcome string) {

@@ -66,32 +66,37 @@ func (o *memOutbox) item(ref string) *memItem {
 	panic("unknown ref " + ref)
 }
 
-func (o *memOutbox) Done(_ context.Context, p delivery.Pending, _ time.Time) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.item(p.Ref).done = true
-	return nil
-}
-
-func (o *memOutbox) Retry(_ context.Context, p delivery.Pending, due time.Time) error {
+func (o *memOutbox) Done(_ context.Context, p delivery.Pending, _ time.Time) (bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	it := o.item(p.Ref)
+	ended := !it.done
+	it.done = true
+	return ended, nil
+}
+
+func (o *memOutbox) Retry(_ context.Context, p delivery.Pending, due time.Time) (bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	it := o.item(p.Ref)
+	if it.done {
+		return false, nil
+	}
 	it.p.Attempts++
 	it.due, it.leased = due, time.Time{}
 	o.retries = append(o.retries, due)
-	return nil
+	return true, nil
 }
 
-func (o *memOutbox) Oldest(context.Context) (time.Time, error) {
+func (o *memOutbox) Stats(context.Context) (delivery.Stats, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, it := range o.items {
 		if !it.done {
-			return it.p.At, nil
+			return delivery.Stats{Oldest: it.p.At}, nil
 		}
 	}
-	return time.Time{}, nil
+	return delivery.Stats{}, nil
 }
 
 func (o *memOutbox) state(ref string) (done bool, attempts int, due time.Time) {

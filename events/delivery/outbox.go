@@ -53,11 +53,25 @@ type Outbox interface {
 	// Claim also records the expiry of verifications that expired by now.
 	Claim(ctx context.Context, consumer string, now time.Time, max int, lease time.Duration) ([]Pending, error)
 	// Done ends p for good (delivered, gone or dropped) and lets the next
-	// message of its verification go. Doing it twice does nothing more.
-	Done(ctx context.Context, p Pending, now time.Time) error
-	// Retry puts p back with one failed attempt more, due at due.
-	Retry(ctx context.Context, p Pending, due time.Time) error
-	// Oldest returns when the oldest message still waiting happened, or the
-	// zero time when none waits.
-	Oldest(ctx context.Context) (time.Time, error)
+	// message of its verification go. It reports whether this call ended
+	// p: false when p was ended already (a duplicate attempt after a
+	// takeover got there first).
+	Done(ctx context.Context, p Pending, now time.Time) (bool, error)
+	// Retry puts p back with one failed attempt more, due at due. It
+	// reports whether it did: false when p's lease ran out and another
+	// consumer holds it now, which then answers for it.
+	Retry(ctx context.Context, p Pending, due time.Time) (bool, error)
+	// Stats reads what the metrics show of the outbox.
+	Stats(ctx context.Context) (Stats, error)
+}
+
+// Stats is the state of an Outbox for metrics.
+type Stats struct {
+	// Oldest is when the oldest waiting message happened; zero when none
+	// waits.
+	Oldest time.Time
+	// Refused counts, by type, the events the outbox did not record since
+	// the previous Stats because it was full; each refusal is counted by
+	// one Stats call only, whichever replica makes it.
+	Refused map[events.Type]int
 }

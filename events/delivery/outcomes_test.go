@@ -3,8 +3,10 @@ package delivery_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -255,5 +257,39 @@ func TestARetryGoesWhenDueNotAtTheNextRound(t *testing.T) {
 	defer mu.Unlock()
 	if gap := times[1].Sub(times[0]); gap < 750*time.Millisecond || gap > 1250*time.Millisecond+250*time.Millisecond {
 		t.Errorf("the retry came %v after the first attempt, want its 1 s backoff ±25 %%", gap)
+	}
+}
+
+// TestABacklogGoesAsFastAsTheReceiverTakesIt runs rounds an hour apart: a
+// backlog of many times the workers is delivered by claiming again as
+// workers free up, not one batch a round.
+func TestABacklogGoesAsFastAsTheReceiverTakesIt(t *testing.T) {
+	clock := otptest.NewClock(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
+	o := &memOutbox{}
+	const n = 640
+	for i := range n {
+		o.add(pending(strconv.Itoa(i), "evt_"+strconv.Itoa(i), clock.Now()))
+	}
+	rc := newReceiver(t, clock, func(string, int) int { return http.StatusNoContent })
+	run(t, o, rc.URL, clock, func(c *delivery.Config) { c.Interval = time.Hour; c.Workers = 8 })
+	waitFor(t, "the backlog to be delivered", func() bool { return len(rc.got()) == n })
+	for i := range n {
+		if done, _, _ := o.state(strconv.Itoa(i)); !done {
+			t.Fatalf("event %d was delivered but not ended", i)
+		}
+	}
+}
+
+func TestAFailedAttemptLogsNoURL(t *testing.T) {
+	clock := otptest.NewClock(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
+	o := &memOutbox{}
+	o.add(pending("a", evtA, clock.Now()))
+	var logs otptest.LogBuffer
+	run(t, o, "http://127.0.0.1:1/hook?key=SUPERSECRETKEY", clock, func(c *delivery.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	waitFor(t, "the failed attempt", func() bool { _, n, _ := o.state("a"); return n == 1 })
+	if strings.Contains(logs.String(), "SUPERSECRETKEY") || !strings.Contains(logs.String(), "delivery failed") {
+		t.Errorf("log = %s, want the failure without the URL's query", logs.String())
 	}
 }

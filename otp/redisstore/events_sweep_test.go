@@ -215,7 +215,7 @@ func TestClusterHintsUnderConcurrency(t *testing.T) {
 						mu.Lock()
 						claims[p.ID]++
 						mu.Unlock()
-						if err := s.Done(ctx, p, at); err != nil {
+						if _, err := s.Done(ctx, p, at); err != nil {
 							t.Error(err)
 						}
 					}
@@ -297,7 +297,7 @@ func TestClusterRetryIsPolledWhenDue(t *testing.T) {
 			t.Fatalf("Claim = %v, want the send", types(got))
 		}
 		due := base.Add(redisstore.SweepEvery * 3 / 4)
-		if err := s.Retry(context.Background(), got[0], due); err != nil {
+		if _, err := s.Retry(context.Background(), got[0], due); err != nil {
 			t.Fatal(err)
 		}
 		if got, n, _ := s.claim(t, due.Add(-time.Millisecond), 100); len(got) != 0 || n != 0 {
@@ -382,7 +382,7 @@ func TestClusterIdleClaimsCostTheActiveSlots(t *testing.T) {
 
 		start := time.Now()
 		s.count.n.Store(0)
-		if _, err := s.Oldest(context.Background()); err != nil {
+		if _, err := s.Stats(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("Oldest: %d commands, %v", s.count.n.Load(), time.Since(start))

@@ -58,7 +58,7 @@ func claimOne(t *testing.T, s *redisstore.Store, now time.Time, typ events.Type)
 
 func mustDone(t *testing.T, s *redisstore.Store, p delivery.Pending, now time.Time) {
 	t.Helper()
-	if err := s.Done(context.Background(), p, now); err != nil {
+	if _, err := s.Done(context.Background(), p, now); err != nil {
 		t.Fatalf("Done %s: %v", p.ID, err)
 	}
 }

@@ -118,13 +118,13 @@ func TestOldestOnEveryTopology(t *testing.T) {
 		out := claim(t, s, "c1", at(n))
 		sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 		for i, p := range out {
-			if oldest, err := s.Oldest(ctx); err != nil || !oldest.Equal(at(i)) {
-				t.Errorf("Oldest with %d done = %v, %v; want %v", i, oldest, err, at(i))
+			if st, err := s.Stats(ctx); err != nil || !st.Oldest.Equal(at(i)) {
+				t.Errorf("Oldest with %d done = %v, %v; want %v", i, st.Oldest, err, at(i))
 			}
 			mustDone(t, s, p, at(n))
 		}
-		if oldest, err := s.Oldest(ctx); err != nil || !oldest.IsZero() || len(out) != n {
-			t.Errorf("Oldest after all %d of %d were done = %v, %v; want zero", len(out), n, oldest, err)
+		if st, err := s.Stats(ctx); err != nil || !st.Oldest.IsZero() || len(out) != n {
+			t.Errorf("Oldest after all %d of %d were done = %v, %v; want zero", len(out), n, st.Oldest, err)
 		}
 	})
 }

@@ -141,7 +141,7 @@ func (s *Store) poll(ctx context.Context, p partition, consumer string, now time
 			// An entry that cannot be rendered never will be: it is ended
 			// rather than handed out, or its verification's later events
 			// would wait behind it for good.
-			if err := s.done(ctx, p, id, s.queueOf(p, fieldMap(fields)), now); err != nil {
+			if _, err := s.done(ctx, p, id, s.queueOf(p, fieldMap(fields)), now); err != nil {
 				return nil, err
 			}
 			continue
@@ -211,23 +211,24 @@ func parseRef(op, s string) (ref, error) {
 
 // Done ends p for good and lets the next event of its verification go,
 // deliverable from now. Done of an event already done does nothing.
-func (s *Store) Done(ctx context.Context, p delivery.Pending, now time.Time) error {
+func (s *Store) Done(ctx context.Context, p delivery.Pending, now time.Time) (bool, error) {
 	r, err := parseRef("done", p.Ref)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if err := s.done(ctx, s.partitionOf(r.number), r.entry, s.queueKey(r.number, r.hexID), now); err != nil {
-		return storeErr("done", err)
+	ended, err := s.done(ctx, s.partitionOf(r.number), r.entry, s.queueKey(r.number, r.hexID), now)
+	if err != nil {
+		return false, storeErr("done", err)
 	}
-	return nil
+	return ended, nil
 }
 
 // done ends entry id of p, whose verification's queue is queue.
-func (s *Store) done(ctx context.Context, p partition, id, queue string, now time.Time) error {
-	err := doneScript.Run(ctx, s.rdb, []string{p.stream, p.retry, p.attempts, queue, p.expiry}, id, ms(now)).Err()
+func (s *Store) done(ctx context.Context, p partition, id, queue string, now time.Time) (bool, error) {
+	n, err := doneScript.Run(ctx, s.rdb, []string{p.stream, p.retry, p.attempts, queue, p.expiry}, id, ms(now)).Int()
 	// It may have let the verification's next event into the stream.
 	s.hint(p, time.Time{})
-	return err
+	return n == 1, err
 }
 
 // queueOf is the queue of the verification an entry of p names in its meta
@@ -242,28 +243,37 @@ func (s *Store) queueOf(p partition, meta map[string]string) string {
 // Retry puts p back with one failed attempt more, due at due, unless its
 // claim ran out and another consumer claimed it since: that one answers
 // for it now.
-func (s *Store) Retry(ctx context.Context, p delivery.Pending, due time.Time) error {
+func (s *Store) Retry(ctx context.Context, p delivery.Pending, due time.Time) (bool, error) {
 	r, err := parseRef("retry", p.Ref)
 	if err != nil {
-		return err
+		return false, err
 	}
 	part := s.partitionOf(r.number)
 	keys := []string{part.stream, part.retry, part.attempts, s.queueKey(r.number, r.hexID)}
-	err = retryScript.Run(ctx, s.rdb, keys, r.entry, ms(due), p.Attempts+1, r.claim).Err()
+	n, err := retryScript.Run(ctx, s.rdb, keys, r.entry, ms(due), p.Attempts+1, r.claim).Int()
 	s.hint(part, due)
 	if err != nil {
-		return storeErr("retry", err)
+		return false, storeErr("retry", err)
 	}
-	return nil
+	return n == 1, nil
 }
 
-// Oldest returns when the first entry of the stream happened (the
+// Stats reads the outbox for metrics; see oldest for what Oldest means.
+func (s *Store) Stats(ctx context.Context) (delivery.Stats, error) {
+	oldest, err := s.oldest(ctx)
+	if err != nil {
+		return delivery.Stats{}, err
+	}
+	return delivery.Stats{Oldest: oldest}, nil
+}
+
+// oldest returns when the first entry of the stream happened (the
 // earliest of each Cluster slot's first, one pipelined XRANGE per slot).
 // Entries go in as their events happen, but for one that waited behind an
 // earlier event of its verification, a delivery report (at the provider's
 // time) and an expiry (recorded by a Claim after it): close enough for a
 // gauge.
-func (s *Store) Oldest(ctx context.Context) (time.Time, error) {
+func (s *Store) oldest(ctx context.Context) (time.Time, error) {
 	parts := []partition{single}
 	if s.cluster {
 		parts = slotPartitions()

@@ -39,7 +39,7 @@ func TestConsumersThatLeftAreReaped(t *testing.T) {
 			t.Fatalf("Claim(%s) = %v, %v", consumer, got, err)
 		}
 		if consumer == "left" {
-			if err := s.Done(ctx, got[0], t0); err != nil {
+			if _, err := s.Done(ctx, got[0], t0); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -117,7 +117,7 @@ func TestRetryIsDueAtItsTime(t *testing.T) {
 		mustCreate(t, s, 5)
 		first := claimOne(t, s, t0, events.TypePending)
 		due := t0.Add(10 * time.Second)
-		if err := s.Retry(ctx, first, due); err != nil {
+		if _, err := s.Retry(ctx, first, due); err != nil {
 			t.Fatal(err)
 		}
 		if got := claim(t, s, "c1", due.Add(-time.Millisecond)); len(got) != 0 {
@@ -135,13 +135,13 @@ func TestRetryIsDueAtItsTime(t *testing.T) {
 			t.Fatalf("claim after the lease = %+v, want %s again", stolen, first.ID)
 		}
 		// c1, whose lease ran out, puts nothing back: c2 answers for it.
-		if err := s.Retry(ctx, again[0], due.Add(lease+time.Second)); err != nil {
+		if _, err := s.Retry(ctx, again[0], due.Add(lease+time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		if got := claim(t, s, "c3", due.Add(2*lease-time.Millisecond)); len(got) != 0 {
 			t.Fatalf("a stale Retry made it claimable within c2's lease: %v", types(got))
 		}
-		if err := s.Retry(ctx, stolen[0], due.Add(3*lease)); err != nil {
+		if _, err := s.Retry(ctx, stolen[0], due.Add(3*lease)); err != nil {
 			t.Fatal(err)
 		}
 		third := claim(t, s, "c3", due.Add(3*lease))
@@ -177,13 +177,13 @@ func TestOrphanedFirstAttemptIsClaimedAfterTheLease(t *testing.T) {
 			t.Fatalf("claim after the lease = %+v, %v; want %s, still a first attempt", got, err, orphan[0].ID)
 		}
 		// The dead consumer's late Retry puts nothing back; alive's does.
-		if err := s.Retry(ctx, orphan[0], t0); err != nil {
+		if _, err := s.Retry(ctx, orphan[0], t0); err != nil {
 			t.Fatal(err)
 		}
 		if n := c.ZCard(ctx, "otp:er").Val(); n != 0 {
 			t.Fatalf("a stale Retry scheduled the event (%d members)", n)
 		}
-		if err := s.Retry(ctx, got[0], t0.Add(time.Second)); err != nil {
+		if _, err := s.Retry(ctx, got[0], t0.Add(time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		if n := c.ZCard(ctx, "otp:er").Val(); n != 1 {
@@ -212,7 +212,7 @@ func TestDoneIsIdempotent(t *testing.T) {
 		resend(t, s, v, t0.Add(2*time.Minute))
 		now := t0.Add(3 * time.Minute)
 		p := claimOne(t, s, now, events.TypePending)
-		if err := s.Retry(ctx, p, now); err != nil {
+		if _, err := s.Retry(ctx, p, now); err != nil {
 			t.Fatal(err)
 		}
 		stolen := claimOne(t, s, now, events.TypePending)
@@ -287,9 +287,9 @@ func TestConcurrentConsumersShareTheWork(t *testing.T) {
 							mu.Unlock()
 							var err error
 							if retried(p) {
-								err = s.Retry(ctx, p, now.Add(time.Second))
+								_, err = s.Retry(ctx, p, now.Add(time.Second))
 							} else {
-								err = s.Done(ctx, p, now)
+								_, err = s.Done(ctx, p, now)
 							}
 							if err != nil {
 								t.Error(err)
