@@ -152,6 +152,13 @@ func TestManyExpiriesInOneClaim(t *testing.T) {
 					t.Errorf("one Claim recorded %d expiries, want %d", got, tc.want)
 				}
 				t.Logf("one Claim recorded %d expiries in %v", c.XLen(ctx, "otp:e").Val(), took)
+				ids := map[any]bool{}
+				for _, e := range c.XRange(ctx, "otp:e", "-", "+").Val() {
+					ids[e.Values["E"]] = true
+				}
+				if int64(len(ids)) != tc.want {
+					t.Errorf("%d distinct event ids for %d expiries", len(ids), tc.want)
+				}
 			})
 		})
 	}

@@ -113,14 +113,11 @@ func (s *Store) Claim(ctx context.Context, consumer string, now time.Time, limit
 // expiry is due by now: a batch per script run, and more while the runs
 // come back full until deadline.
 func (s *Store) expire(ctx context.Context, p partition, now, deadline time.Time) error {
-	args := []any{ms(now), prefix, dur(s.events.TTL), dur(s.events.Cooldown), dur(s.events.Retention), s.maxHeadsOf()}
 	for {
-		batch := args
-		for range expiryBatch {
-			batch = append(batch, newEventID())
-		}
+		args := []any{ms(now), prefix, dur(s.events.TTL), dur(s.events.Cooldown), dur(s.events.Retention),
+			s.maxHeadsOf(), newEventID(), expiryBatch}
 		// No hint: Claim polls p after this, or again at its next call.
-		n, err := expireScript.Run(ctx, s.rdb, []string{p.stream, p.expiry, p.refused}, batch...).Int()
+		n, err := expireScript.Run(ctx, s.rdb, []string{p.stream, p.expiry, p.refused}, args...).Int()
 		if err != nil || n < expiryBatch || time.Now().After(deadline) {
 			return err
 		}

@@ -1,7 +1,7 @@
 -- KEYS[1] stream, KEYS[2] expiry zset, KEYS[3] refused hash.
 -- ARGV: now, key prefix, ttl, cooldown, retention, max heads (the event
--- arguments of events.lua), then one event id per member it may take.
--- Takes up to that many members of the expiry zset due by now, lowest
+-- arguments of events.lua), a random seed (32 hex) and the batch size.
+-- Takes up to batch members of the expiry zset due by now, lowest
 -- first, and records verification.expired, at its expiry, for each whose
 -- verification is still pending past it, once: the member goes with it.
 -- A member whose verification ended or is gone just goes; one that was
@@ -9,10 +9,13 @@
 -- only mends a send made without events). The keys of each verification
 -- are named from its member, which the caller cannot know before the
 -- script reads it; they share the partition's Cluster slot, as a number's
--- events go to its own slot. Returns how many members it read, the
--- active mark included: as many as ids means there may be more.
+-- events go to its own slot. The k-th event's id is the first 32 hex
+-- digits of SHA-1 of the seed and k: as unique and unguessable as the
+-- seed, which Go draws per call, without 128 ids travelling to each idle
+-- Cluster slot. Returns how many members it read, the active mark
+-- included: as many as batch means there may be more.
 local now, prefix, retention = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[5])
-local batch = #ARGV - 6
+local seed, batch = ARGV[7], tonumber(ARGV[8])
 local members = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, batch)
 local used = 0
 for _, m in ipairs(members) do
@@ -35,7 +38,7 @@ for _, m in ipairs(members) do
       redis.call('ZREM', KEYS[2], m)
       if not (v.c == nil or v.s or gone(v, now, retention)) then
         used = used + 1
-        local ev = {id = ARGV[6 + used], number = number, ttl = ARGV[3], cooldown = ARGV[4],
+        local ev = {id = string.sub(redis.sha1hex(seed .. ':' .. used), 1, 32), number = number, ttl = ARGV[3], cooldown = ARGV[4],
           retention = retention, max_heads = tonumber(ARGV[6]), now = ARGV[1],
           stream = KEYS[1], expiry = KEYS[2], refused = KEYS[3]}
         emit(ev, own .. ':q:' .. hex, 'verification.expired', expires(v), hex, v)
