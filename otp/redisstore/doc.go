@@ -42,6 +42,18 @@
 // them and presented as at the event's time, so every attempt carries the
 // same bytes. Without WithEvents no event key is written.
 //
+// An event is deliverable from when it was recorded, on the service's
+// clock (the scripts' now; EventConfig.Now for a delivery report), and
+// keeps that time while it waits, so the deliverer's day of retries makes
+// a verification's events all end within a day of being recorded. The
+// outbox is bounded so that a receiver that is down cannot fill Redis
+// until it refuses writes: a partition's stream holds at most 50000
+// entries (16 per Cluster slot), one per verification with an event out,
+// and a verification at most 32 events waiting behind its own. An event
+// with no room is not recorded but counted by type in the partition's
+// refused hash, and the change itself commits; Stats takes the counts
+// atomically, so each is reported by one Stats call of one replica.
+//
 // Keys:
 //
 //	otp:{<number>}            hash: the number's cooldown, send in flight, cached lookup and current verification
@@ -52,13 +64,15 @@
 //	otp:e                     stream: the events to deliver, read by the consumer group "otpgate"
 //	otp:er                    zset: entries put back, by when they are due again (claimed: when the claim ends)
 //	otp:ea                    hash: entry id → attempts failed, for the entries in otp:er
-//	otp:ex                    zset: "<number>:<hex id>" of every pending verification, by its expiry; and "~" at 0 while otp:e holds entries
+//	otp:ex                    zset: "<number>:<hex id>" of every pending verification, by its expiry; and "~" at 0 while otp:e holds entries or otp:ed counts
+//	otp:ed                    hash: event type → events refused for want of room since Stats last took them
 //
-// On a Cluster the last four are one set per hash slot, named with the
+// On a Cluster the last five are one set per hash slot, named with the
 // suffix ":{<tag>}" for a short tag of that slot, and a number's events go
 // to its own slot's set, so each script stays on one slot. A Store finds
 // the slots with work by a sweep: one pipelined ZCOUNT of otp:ex up to now
-// per slot, which counts a due expiry or the "~" of a stream with entries;
+// per slot, which counts a due expiry or the "~" of a slot with entries
+// or refused counts;
 // 16384 commands, 20-60 ms on the three-master test Cluster. Claim sweeps
 // at most every 2 s of the now it is given. Between sweeps it polls only
 // the slots the last sweep found active and those the Store itself gave
@@ -68,7 +82,17 @@
 // claims every 500 ms sends 8192 commands a second while idle, where one
 // sweep per Claim sent 32768. Work another replica gave a slot the Store
 // did not know of, and an expiry there, waits for the next sweep: at most
-// 2 s later than on a single Redis.
+// 2 s later than on a single Redis. Stats reads the same slots, one script
+// each, rather than all 16384.
+//
+// Claim records due expiries in batches of 128, one script per batch that
+// reads the expiry zset itself (so replicas claiming side by side take
+// different members), and runs further batches while they come back full,
+// for up to 50 ms per Claim: 1000 expiries take one Claim of about 25 ms.
+// A partition that fails (a Cluster node failing over) is skipped by
+// Claim and Stats, which return what the others gave with no error, and
+// fail only when no partition answered; a sweep that failed on some slots
+// keeps what the last one knew of them and is tried again next Claim.
 //
 // Keeping the current verification in the number's own hash, its id as raw
 // bytes and the bcrypt hash unpacked from its text form keeps a pending

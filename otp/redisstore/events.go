@@ -13,12 +13,19 @@ type EventConfig struct {
 	TTL       time.Duration
 	Cooldown  time.Duration
 	Retention time.Duration
+	// Now is the service's clock, which stamps when an event was recorded
+	// for a change that has no now of its own (a delivery report); the
+	// deliverer retries an event for a day from then. Nil is time.Now.
+	Now func() time.Time
 }
 
 // WithEvents makes New's store record an event in the same script as each
 // change an app is told about (CONTRACT §9), for its events.Outbox to
 // hand out. Without it nothing is recorded and no event key is written.
 func WithEvents(c EventConfig) Option {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	return func(o *options) { o.events = &c }
 }
 
@@ -31,10 +38,10 @@ func newEventID() string {
 }
 
 // eventKeys returns the keys and arguments a script that records an event
-// of verification hexIDs[0] of number needs after its own (see event_args
-// in lua/events.lua), the queues of every hexID in turn; nothing without
-// events.
-func (s *Store) eventKeys(number string, hexIDs ...string) (keys []string, args []any) {
+// of verification hexIDs[0] of number at now needs after its own (see
+// event_args in lua/events.lua): the stream, the expiry zset, the queues
+// of every hexID in turn and the refused hash; nothing without events.
+func (s *Store) eventKeys(number string, now time.Time, hexIDs ...string) (keys []string, args []any) {
 	if s.events == nil {
 		return nil, nil
 	}
@@ -43,11 +50,12 @@ func (s *Store) eventKeys(number string, hexIDs ...string) (keys []string, args 
 	for _, id := range hexIDs {
 		keys = append(keys, s.queueKey(number, id))
 	}
-	return keys, s.eventArgs(number)
+	return append(keys, p.refused), s.eventArgs(number, now)
 }
 
 // eventArgs are the event arguments of one script call, with its own
-// event id.
-func (s *Store) eventArgs(number string) []any {
-	return []any{newEventID(), number, dur(s.events.TTL), dur(s.events.Cooldown), dur(s.events.Retention)}
+// event id, recorded at now.
+func (s *Store) eventArgs(number string, now time.Time) []any {
+	return []any{newEventID(), number, dur(s.events.TTL), dur(s.events.Cooldown), dur(s.events.Retention),
+		s.maxHeadsOf(), ms(now)}
 }

@@ -21,12 +21,17 @@ var _ delivery.Outbox = (*Store)(nil)
 const (
 	// activeMark is ACTIVE of lua/events.lua.
 	activeMark = "~"
-	// expiryBatch bounds the expiries one Claim records per partition; the
-	// rest wait for the next Claim, well within the 60 s CONTRACT §9 allows.
-	expiryBatch = 256
+	// expiryBatch is how many expiry members one run of lua/expire.lua
+	// takes: about 2 ms of Redis' time, so other commands wait little.
+	expiryBatch = 128
 	// reapEvery is how often a store looks for consumers that left.
 	reapEvery = 10 * time.Minute
 )
+
+// expiryBudget is how long, on the real clock, one Claim goes on running
+// full batches of expiries; the rest wait for the next Claim. Every
+// partition gets one batch whatever the budget. A variable, for tests.
+var expiryBudget = 50 * time.Millisecond
 
 // reapIdle is how long a consumer holding nothing has been silent before
 // it counts as gone; a live one claims every few seconds. A variable, as
@@ -54,6 +59,10 @@ type outboxState struct {
 // takes it over), a retry's on the claimer's now. If Claim fails midway,
 // what it claimed comes back after lease. On a Cluster it looks at the
 // slots work lists, asking every slot at most every sweepEvery of now.
+//
+// A partition that fails (a Cluster node failing over) is skipped, so the
+// others still deliver: Claim returns what it claimed with a nil error if
+// at least one partition answered, and an error only when none did.
 func (s *Store) Claim(ctx context.Context, consumer string, now time.Time, limit int, lease time.Duration) ([]delivery.Pending, error) {
 	if s.events == nil {
 		return nil, errors.New("claim: the store records no events (see WithEvents)")
@@ -63,61 +72,56 @@ func (s *Store) Claim(ctx context.Context, consumer string, now time.Time, limit
 	}
 	parts, taken, err := s.work(ctx, now)
 	defer s.keep(taken)
-	if err != nil {
+	if err != nil && len(parts) == 0 {
 		return nil, storeErr("claim", err)
 	}
+	errs := []error{err}
+	answered := false
 	var out []delivery.Pending
+	deadline := time.Now().Add(expiryBudget)
 	start := int(s.outbox.next.Add(1) % uint64(max(len(parts), 1)))
 	for i := range parts {
 		p := parts[(start+i)%len(parts)]
-		if err := s.expire(ctx, p, now); err != nil {
-			return nil, storeErr("claim", err)
+		if err := s.expire(ctx, p, now, deadline); err != nil {
+			errs = append(errs, err)
+			continue
 		}
 		if len(out) >= limit {
+			answered = true
 			continue
 		}
 		want := limit - len(out)
 		got, err := s.poll(ctx, p, consumer, now, want, lease)
+		out = append(out, got...)
 		if err != nil {
-			return nil, storeErr("claim", err)
+			errs = append(errs, err)
+			continue
 		}
+		answered = true
 		if len(got) < want {
 			delete(taken, p.slot)
 		}
-		out = append(out, got...)
 		s.reap(ctx, p, now)
+	}
+	if !answered && len(parts) > 0 {
+		return out, storeErr("claim", errors.Join(errs...))
 	}
 	return out, nil
 }
 
 // expire records verification.expired for the verifications of p whose
-// expiry is due by now.
-func (s *Store) expire(ctx context.Context, p partition, now time.Time) error {
-	members, err := s.rdb.ZRangeByScore(ctx, p.expiry, &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(ms(now), 10), Count: expiryBatch,
-	}).Result()
-	if err != nil {
-		return err
-	}
-	for _, m := range members {
-		if m == activeMark {
-			continue
-		}
-		number, hexID, ok := strings.Cut(m, ":")
-		if !ok || rawID(hexID) == "" {
-			// Not written by this store; it would come back every time.
-			if err := s.rdb.ZRem(ctx, p.expiry, m).Err(); err != nil {
-				return err
-			}
-			continue
-		}
-		keys := []string{s.phoneKey(number), s.archiveKey(number, hexID), p.stream, p.expiry, s.queueKey(number, hexID)}
+// expiry is due by now: a batch per script run, and more while the runs
+// come back full until deadline.
+func (s *Store) expire(ctx context.Context, p partition, now, deadline time.Time) error {
+	for {
+		args := []any{ms(now), prefix, dur(s.events.TTL), dur(s.events.Cooldown), dur(s.events.Retention),
+			s.maxHeadsOf(), newEventID(), expiryBatch}
 		// No hint: Claim polls p after this, or again at its next call.
-		if err := expireScript.Run(ctx, s.rdb, keys, append([]any{m, ms(now), rawID(hexID)}, s.eventArgs(number)...)...).Err(); err != nil {
+		n, err := expireScript.Run(ctx, s.rdb, []string{p.stream, p.expiry, p.refused}, args...).Int()
+		if err != nil || n < expiryBatch || time.Now().After(deadline) {
 			return err
 		}
 	}
-	return nil
 }
 
 // poll claims up to count entries of p for consumer.
@@ -225,7 +229,7 @@ func (s *Store) Done(ctx context.Context, p delivery.Pending, now time.Time) (bo
 
 // done ends entry id of p, whose verification's queue is queue.
 func (s *Store) done(ctx context.Context, p partition, id, queue string, now time.Time) (bool, error) {
-	n, err := doneScript.Run(ctx, s.rdb, []string{p.stream, p.retry, p.attempts, queue, p.expiry}, id, ms(now)).Int()
+	n, err := doneScript.Run(ctx, s.rdb, []string{p.stream, p.retry, p.attempts, queue, p.expiry, p.refused}, id, ms(now)).Int()
 	// It may have let the verification's next event into the stream.
 	s.hint(p, time.Time{})
 	return n == 1, err
@@ -258,49 +262,62 @@ func (s *Store) Retry(ctx context.Context, p delivery.Pending, due time.Time) (b
 	return n == 1, nil
 }
 
-// Stats reads the outbox for metrics; see oldest for what Oldest means.
+// Stats reads the outbox for metrics, one small script per partition
+// known to have work (every slot the last sweep found active or this Store
+// gave work since, on a Cluster): it takes the counts of the events each
+// refused for want of room, and reads when its first entry happened.
+// Oldest is the earliest of those: entries go in as their events happen,
+// but for one that waited behind an earlier event of its verification, a
+// delivery report (at the provider's time) and an expiry (recorded by a
+// Claim after it); close enough for a gauge. As with Claim, a partition
+// that fails is skipped, and Stats fails only when every one did, so
+// counts it took are never dropped.
 func (s *Store) Stats(ctx context.Context) (delivery.Stats, error) {
-	oldest, err := s.oldest(ctx)
-	if err != nil {
-		return delivery.Stats{}, err
-	}
-	return delivery.Stats{Oldest: oldest}, nil
-}
-
-// oldest returns when the first entry of the stream happened (the
-// earliest of each Cluster slot's first, one pipelined XRANGE per slot).
-// Entries go in as their events happen, but for one that waited behind an
-// earlier event of its verification, a delivery report (at the provider's
-// time) and an expiry (recorded by a Claim after it): close enough for a
-// gauge.
-func (s *Store) oldest(ctx context.Context) (time.Time, error) {
-	parts := []partition{single}
-	if s.cluster {
-		parts = slotPartitions()
-	}
-	firsts := make([]*redis.XMessageSliceCmd, len(parts))
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, part := range parts {
-			firsts[i] = p.XRangeN(ctx, part.stream, "-", "+", 1)
+	parts := s.known()
+	keys := func(p partition) []string { return []string{p.refused, p.stream, p.expiry} }
+	cmds := make([]*redis.Cmd, len(parts))
+	// Each command's own error is read below; the pipeline's is the first.
+	_, _ = s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i, p := range parts {
+			cmds[i] = statsScript.EvalSha(ctx, pipe, keys(p))
 		}
 		return nil
-	}); err != nil {
-		return time.Time{}, storeErr("oldest", err)
-	}
-	var oldest time.Time
-	for _, f := range firsts {
-		for _, e := range f.Val() {
-			t, _ := e.Values["T"].(string)
-			n, err := strconv.ParseInt(t, 10, 64)
-			if err != nil {
-				continue
+	})
+	var (
+		st   delivery.Stats
+		errs []error
+		ok   bool
+	)
+	for i, cmd := range cmds {
+		res, err := cmd.Slice()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			res, err = statsScript.Run(ctx, s.rdb, keys(parts[i])).Slice()
+		}
+		if err != nil || len(res) != 2 {
+			errs = append(errs, fmt.Errorf("%s: %v %w", parts[i].stream, res, err))
+			continue
+		}
+		ok = true
+		refused, _ := res[0].([]any)
+		for j := 0; j+1 < len(refused); j += 2 {
+			typ, _ := refused[j].(string)
+			n, _ := strconv.Atoi(fmt.Sprint(refused[j+1]))
+			if st.Refused == nil {
+				st.Refused = make(map[events.Type]int)
 			}
-			if at := time.UnixMilli(n); oldest.IsZero() || at.Before(oldest) {
-				oldest = at
+			st.Refused[events.Type(typ)] += n
+		}
+		at, _ := res[1].(string)
+		if n, err := strconv.ParseInt(at, 10, 64); err == nil {
+			if t := time.UnixMilli(n); st.Oldest.IsZero() || t.Before(st.Oldest) {
+				st.Oldest = t
 			}
 		}
 	}
-	return oldest, nil
+	if !ok && len(parts) > 0 {
+		return st, storeErr("stats", errors.Join(errs...))
+	}
+	return st, nil
 }
 
 // reap deletes p's consumers that left, every reapEvery at most. It is

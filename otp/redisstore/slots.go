@@ -15,6 +15,7 @@ type partition struct {
 	retry    string // zset: entries put back, by when they are due
 	attempts string // hash: entry id → failed attempts, while in retry
 	expiry   string // zset: "<number>:<hex id>" of pending verifications, by expiry, and activeMark
+	refused  string // hash: event type → events not recorded for want of room, until Stats takes them
 	slot     int    // its hash slot on a Cluster
 }
 
@@ -25,7 +26,27 @@ func newPartition(slot int, suffix string) partition {
 		retry:    prefix + "er" + suffix,
 		attempts: prefix + "ea" + suffix,
 		expiry:   prefix + "ex" + suffix,
+		refused:  prefix + "ed" + suffix,
 	}
+}
+
+// maxHeads bounds the entries of one partition's stream, one per
+// verification with an event out, and so the outbox (see lua/events.lua):
+// on a single Redis, measured on 7.0 (TestEventMemory), 50000 heads of
+// 575 bytes with at most 32 waiting events of 351 bytes each are 590 MB
+// at the very worst, 360 MB with the 20 events a verification makes at
+// most; a Cluster allows 16 a slot, 262144 in all, spread over its masters.
+const (
+	maxHeads     = 50000
+	maxSlotHeads = 16
+)
+
+// maxHeadsOf is maxHeads of the store's partitions.
+func (s *Store) maxHeadsOf() int {
+	if s.cluster {
+		return maxSlotHeads
+	}
+	return maxHeads
 }
 
 // single is the one partition of a single or Sentinel Redis.

@@ -46,6 +46,7 @@ var (
 	pollScript     = script("poll")
 	doneScript     = script("done")
 	retryScript    = script("retry")
+	statsScript    = script("stats")
 	reapScript     = script("reap")
 )
 
@@ -196,7 +197,7 @@ func (s *Store) CommitSend(ctx context.Context, c otp.SendCommit) (*otp.Verifica
 	if renewed == "" {
 		renewed = hexOf(c.NewID)
 	}
-	evKeys, evArgs := s.eventKeys(c.To, hexOf(c.NewID), renewed)
+	evKeys, evArgs := s.eventKeys(c.To, c.Now, hexOf(c.NewID), renewed)
 	for range maxCommitTries {
 		current, err := s.rdb.HGet(ctx, pk, "i").Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
@@ -298,7 +299,7 @@ func (s *Store) ResolveAttempt(ctx context.Context, a *otp.Attempt, right bool, 
 	if right {
 		rightArg = "1"
 	}
-	evKeys, evArgs := s.eventKeys(a.To, hexOf(a.ID))
+	evKeys, evArgs := s.eventKeys(a.To, now, hexOf(a.ID))
 	res, err := s.w.script(ctx, resolveAttempt, append(keys, evKeys...),
 		append([]any{ms(now), rawID(a.ID), a.Nonce, rightArg, dur(retention), dur(cooldown)}, evArgs...)...).Slice()
 	s.hint(s.partitionOf(a.To), time.Time{})
@@ -340,7 +341,7 @@ func (s *Store) End(ctx context.Context, id, nonce string, status otp.Status, no
 	if err != nil {
 		return nil, err
 	}
-	evKeys, evArgs := s.eventKeys(number, hexOf(id))
+	evKeys, evArgs := s.eventKeys(number, now, hexOf(id))
 	res, err := s.w.script(ctx, endScript, append(keys, evKeys...),
 		append([]any{ms(now), rawID(id), dur(retention), nonce, dur(cooldown), code}, evArgs...)...).Slice()
 	s.hint(s.partitionOf(number), time.Time{})
@@ -376,7 +377,7 @@ func (s *Store) RecordDelivery(ctx context.Context, messageID string, d otp.Deli
 			if err != nil {
 				return false, storeErr("record delivery", err)
 			}
-			evKeys, evArgs := s.eventKeys(number, hex.EncodeToString([]byte(current)))
+			evKeys, evArgs := s.eventKeys(number, s.events.Now(), hex.EncodeToString([]byte(current)))
 			keys = append(keys, evKeys...)
 			args = append(append(args, current), evArgs...)
 		}

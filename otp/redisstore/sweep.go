@@ -36,7 +36,9 @@ type slotState struct {
 
 // work lists the partitions Claim looks at, and the hinted slots among
 // them, which it took out of s's hints: Claim gives back (keep) those
-// it did not drain.
+// it did not drain. A sweep that failed on some slots returns its error
+// with the partitions it could list: slots it could not ask keep what the
+// last sweep knew of them, and the next Claim sweeps again.
 func (s *Store) work(ctx context.Context, now time.Time) ([]partition, map[int]bool, error) {
 	if !s.cluster {
 		return []partition{single}, nil, nil
@@ -51,13 +53,21 @@ func (s *Store) work(ctx context.Context, now time.Time) ([]partition, map[int]b
 	}
 	taken := st.take(now)
 	st.mu.Unlock()
+	var err error
 	if sweep {
-		active, err := s.sweep(ctx, now)
-		if err != nil {
-			return nil, taken, err
-		}
+		var active []int
+		var failed map[int]bool
+		active, failed, err = s.sweep(ctx, now)
 		st.mu.Lock()
-		st.swept, st.active = now, active
+		for _, slot := range st.active {
+			if failed[slot] {
+				active = append(active, slot)
+			}
+		}
+		if err == nil {
+			st.swept = now
+		}
+		st.active = active
 		st.mu.Unlock()
 		// A copy: the sort below must not touch what other Claims read.
 		slots = slices.Clone(active)
@@ -65,6 +75,27 @@ func (s *Store) work(ctx context.Context, now time.Time) ([]partition, map[int]b
 	for slot := range taken {
 		slots = append(slots, slot)
 	}
+	return partitionsOf(slots), taken, err
+}
+
+// known lists the partitions that may hold work: on a Cluster, the slots
+// the last sweep found active and those with a hint, due or not.
+func (s *Store) known() []partition {
+	if !s.cluster {
+		return []partition{single}
+	}
+	st := &s.outbox.slots
+	st.mu.Lock()
+	slots := slices.Clone(st.active)
+	for slot := range st.hints {
+		slots = append(slots, slot)
+	}
+	st.mu.Unlock()
+	return partitionsOf(slots)
+}
+
+// partitionsOf returns the partitions of slots, in slot order, once each.
+func partitionsOf(slots []int) []partition {
 	slices.Sort(slots)
 	slots = slices.Compact(slots)
 	all := slotPartitions()
@@ -72,32 +103,42 @@ func (s *Store) work(ctx context.Context, now time.Time) ([]partition, map[int]b
 	for i, slot := range slots {
 		parts[i] = all[slot]
 	}
-	return parts, taken, nil
+	return parts
 }
 
 // sweep finds the slots with work, by one pipelined ZCOUNT per slot of
-// its expiry zset, where a due expiry or the mark of a stream holding
-// entries (ACTIVE in lua/events.lua) counts, rather than a scan of the
-// keyspace.
-func (s *Store) sweep(ctx context.Context, now time.Time) ([]int, error) {
+// its expiry zset, where a due expiry or the mark of a partition with
+// entries or refused counts (ACTIVE in lua/events.lua) counts, rather
+// than a scan of the keyspace. It also returns the slots it could not
+// ask, with the error of one of them.
+func (s *Store) sweep(ctx context.Context, now time.Time) ([]int, map[int]bool, error) {
 	parts := slotPartitions()
 	counts := make([]*redis.IntCmd, len(parts))
 	until := strconv.FormatInt(ms(now), 10)
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	// Each command's own error is read below; the pipeline's is kept for
+	// commands a failure left unsent, which read as no work.
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, part := range parts {
 			counts[i] = p.ZCount(ctx, part.expiry, "-inf", until)
 		}
 		return nil
-	}); err != nil {
-		return nil, err
-	}
-	var active []int
+	})
+	var (
+		active []int
+		failed map[int]bool
+	)
 	for slot, c := range counts {
-		if c.Val() > 0 {
+		switch n, cerr := c.Result(); {
+		case cerr != nil:
+			if failed == nil {
+				failed = make(map[int]bool)
+			}
+			failed[slot], err = true, cerr
+		case n > 0:
 			active = append(active, slot)
 		}
 	}
-	return active, nil
+	return active, failed, err
 }
 
 // take removes from the hints, and returns, the slots with a hint due by

@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	if cfg.RedisMinReplicaAcks > 0 {
 		storeOpts = append(storeOpts, redisstore.WithReplicaAcks(cfg.RedisMinReplicaAcks, cfg.RedisReplicaAckTimeout))
 	}
-	store := redisstore.New(rdb, append(eventOptions(cfg), storeOpts...)...)
+	store := redisstore.New(rdb, append(eventOptions(cfg, o.now), storeOpts...)...)
 	if err := a.startEvents(cfg, store, reg, log, o.now); err != nil {
 		return nil, err
 	}

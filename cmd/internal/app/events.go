@@ -14,13 +14,14 @@ import (
 )
 
 // eventOptions makes the store record events when they have somewhere to
-// go: nothing is queued without OTPGATE_EVENTS_URL.
-func eventOptions(cfg *config.Config) []redisstore.Option {
+// go: nothing is queued without OTPGATE_EVENTS_URL. Events are stamped
+// with the app's clock now (nil: time.Now), as every other change is.
+func eventOptions(cfg *config.Config, now func() time.Time) []redisstore.Option {
 	if !cfg.Events.Enabled() {
 		return nil
 	}
 	return []redisstore.Option{redisstore.WithEvents(redisstore.EventConfig{
-		TTL: cfg.OTPTTL, Cooldown: cfg.ResendCooldown, Retention: cfg.Retention,
+		TTL: cfg.OTPTTL, Cooldown: cfg.ResendCooldown, Retention: cfg.Retention, Now: now,
 	})}
 }
 

@@ -3,8 +3,9 @@
 -- retention, max attempts, lookup ('' for none), current id, cooldown,
 -- sender ('' when unknown), then the event arguments (see events.lua).
 -- With events, KEYS[3] stream, KEYS[4] expiry zset, KEYS[5] queue of the
--- new id, KEYS[6] queue of the id to renew: each send records
--- verification.pending and (re)schedules the verification's expiry.
+-- new id, KEYS[6] queue of the id to renew, KEYS[7] refused hash: each
+-- send records verification.pending and (re)schedules the verification's
+-- expiry.
 -- Returns {'retry'} when the current verification is not ARGV[11] any more,
 -- else {created (0/1), id, fields...}.
 local now, ttl, retention = tonumber(ARGV[1]), tonumber(ARGV[7]), tonumber(ARGV[8])

@@ -1,10 +1,11 @@
 -- KEYS[1] number hash. ARGV: message id, status, updated at, then with
 -- events the current verification's id as the caller read it and the event
--- arguments (ARGV 5-9; KEYS[2] stream, KEYS[3] expiry zset, KEYS[4] queue
--- of that verification).
+-- arguments (ARGV 5-11; KEYS[2] stream, KEYS[3] expiry zset, KEYS[4] queue
+-- of that verification, KEYS[5] refused hash).
 -- Only a report on the current verification's latest SMS is kept, and a
 -- late report never moves a final state back. A report that changes the
--- stored status is recorded as verification.delivery, at its own time.
+-- stored status is recorded as verification.delivery, at its own time
+-- (deliverable from the service's now in the event arguments).
 -- Returns 0 when the number has no verification any more, 2 when the
 -- current verification is not the one the caller read (read it again),
 -- else 1.

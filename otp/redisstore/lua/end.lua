@@ -6,8 +6,9 @@
 -- did. The nonce goes in w as "!<nonce>", which no guess's
 -- "<nonce>:<left>" (nor an older bare nonce) can be, so a check never
 -- takes this end for its own approval, nor an end a check's for its own.
--- With events (ARGV 7-11, KEYS[3] stream, KEYS[4] expiry zset, KEYS[5]
--- queue) the end is recorded as approved or canceled, once.
+-- With events (ARGV 7-13, KEYS[3] stream, KEYS[4] expiry zset, KEYS[5]
+-- queue, KEYS[6] refused hash) the end is recorded as approved or
+-- canceled, once.
 -- Returns {'notfound'}, {'notpending', status} or {'ok', fields...}.
 local now, retention, cooldown = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[5])
 local status, mark = ARGV[6], '!' .. ARGV[4]

@@ -10,13 +10,22 @@
 --   E event id (32 hex)   Y type        T when it happened
 --   N number              V verification id (32 hex)
 --   L O R the TTL, cooldown and retention the snapshot renders with
---   H when it became deliverable (the one before it was done)
+--   H when it was recorded, on the service's clock: the deliverer retries
+--     it for 24 h from then, so a verification's events all end within
+--     24 h of being recorded, however long they waited behind each other
 --
 -- Only one event of a verification is in the stream at a time. The
 -- verification's queue key (a list) exists while one is: its head is that
 -- entry's id and the rest are the events waiting behind it, their field
--- lists (without H) as JSON arrays, which cjson writes in a fraction of
--- the time Lua takes to join them. Done pops the next one into the stream.
+-- lists as JSON arrays, which cjson writes in a fraction of the time Lua
+-- takes to join them. Done pops the next one into the stream.
+--
+-- The outbox is bounded, so that a receiver that is down never makes Redis
+-- grow until it refuses writes: an event that would make the partition's
+-- stream hold more than max_heads entries (one per verification with an
+-- event out), or its verification's queue more than MAX_WAITING waiting
+-- events, is not recorded but counted, by type, in the partition's
+-- refused hash, which Stats takes. The change itself always commits.
 
 local GROUP = 'otpgate'
 -- A queue outlives the 24 h an event is retried for, renewed on each push,
@@ -24,15 +33,21 @@ local GROUP = 'otpgate'
 local QUEUE_TTL = 25 * 3600 * 1000
 local SNAPSHOT = {'s', 'c', 'e', 'n', 'r', 'a', 'k', 'm', 'g', 'x', 'd', 'du', 'l'}
 
+-- MAX_WAITING bounds the events waiting behind a verification's one out;
+-- a verification makes about 20 in all.
+local MAX_WAITING = 32
+
 -- event_args reads the event arguments from ARGV[ai] on (event id, number,
--- ttl, cooldown, retention) and the stream and expiry keys from KEYS[ki]
--- on; nil when the caller records no events.
+-- ttl, cooldown, retention, max heads, now) and the stream and expiry keys
+-- from KEYS[ki] on; the refused hash is the last key. Nil when the caller
+-- records no events.
 local function event_args(ai, ki)
   if (ARGV[ai] or '') == '' then
     return nil
   end
   return {id = ARGV[ai], number = ARGV[ai + 1], ttl = ARGV[ai + 2], cooldown = ARGV[ai + 3],
-    retention = tonumber(ARGV[ai + 4]), stream = KEYS[ki], expiry = KEYS[ki + 1]}
+    retention = tonumber(ARGV[ai + 4]), max_heads = tonumber(ARGV[ai + 5]), now = ARGV[ai + 6],
+    stream = KEYS[ki], expiry = KEYS[ki + 1], refused = KEYS[#KEYS]}
 end
 
 local function tohex(raw)
@@ -45,39 +60,49 @@ local function expiry_member(ev, hex_id)
 end
 
 -- ACTIVE is the member of the expiry zset, always due, that marks a
--- stream holding entries, so one ZCOUNT per Cluster slot finds every slot
--- with work.
+-- partition whose stream holds entries or whose refused hash holds counts,
+-- so one ZCOUNT per Cluster slot finds every slot with work.
 local ACTIVE = '~'
 
 -- xadd appends fields to stream, creating the stream with its group first,
--- and marks it active in expiry.
+-- and marks it active in expiry: on every entry, so that a mark lost
+-- somehow comes back with the next one.
 local function xadd(stream, expiry, fields)
   if redis.call('EXISTS', stream) == 0 then
     redis.call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
   end
-  if redis.call('XLEN', stream) == 0 then
-    redis.call('ZADD', expiry, 0, ACTIVE)
-  end
+  redis.call('ZADD', expiry, 'NX', 0, ACTIVE)
   return redis.call('XADD', stream, '*', unpack(fields))
+end
+
+-- refuse counts an event of type typ the outbox had no room for.
+local function refuse(ev, typ)
+  redis.call('HINCRBY', ev.refused, typ, 1)
+  redis.call('ZADD', ev.expiry, 'NX', 0, ACTIVE)
 end
 
 -- emit records event typ of verification hex_id, whose fields are v, as
 -- happened at at: into the stream if none of the verification's events is
--- out, else behind the one that is.
+-- out, else behind the one that is; if there is no room, it counts it as
+-- refused instead.
 local function emit(ev, queue, typ, at, hex_id, v)
+  -- The queue holds the id of the entry out, then the waiting events.
+  local held = redis.call('LLEN', queue)
+  if held > MAX_WAITING or (held == 0 and redis.call('XLEN', ev.stream) >= ev.max_heads) then
+    refuse(ev, typ)
+    return
+  end
   local f = {'E', ev.id, 'Y', typ, 'T', tostring(at), 'N', ev.number, 'V', hex_id,
-    'L', ev.ttl, 'O', ev.cooldown, 'R', tostring(ev.retention)}
+    'L', ev.ttl, 'O', ev.cooldown, 'R', tostring(ev.retention), 'H', ev.now}
   for _, k in ipairs(SNAPSHOT) do
     if v[k] then
       f[#f + 1] = k
       f[#f + 1] = v[k]
     end
   end
-  if redis.call('EXISTS', queue) == 1 then
+  if held > 0 then
     redis.call('RPUSH', queue, cjson.encode(f))
   else
-    f[#f + 1] = 'H'
-    f[#f + 1] = tostring(at)
     redis.call('RPUSH', queue, xadd(ev.stream, ev.expiry, f))
   end
   redis.call('PEXPIRE', queue, QUEUE_TTL)

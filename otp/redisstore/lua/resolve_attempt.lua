@@ -10,8 +10,9 @@
 -- compared, so a right guess in flight can still win. A retry of the guess
 -- that approved or ended the verification answers as it did; a retry of
 -- another one, whose field is gone, answers with the attempts left now.
--- With events (ARGV 7-11, KEYS[3] stream, KEYS[4] expiry zset, KEYS[5]
--- queue) the end it makes is recorded, once like the end itself.
+-- With events (ARGV 7-13, KEYS[3] stream, KEYS[4] expiry zset, KEYS[5]
+-- queue, KEYS[6] refused hash) the end it makes is recorded, once like the
+-- end itself.
 -- Returns {'notfound'}, {'notpending', status}, {'approved', attempts left}
 -- or {'wrong', status, attempts left}.
 local now, retention, cooldown = tonumber(ARGV[1]), tonumber(ARGV[5]), tonumber(ARGV[6])
