@@ -47,9 +47,9 @@
 // keeps that time while it waits, so the deliverer's day of retries makes
 // a verification's events all end within a day of being recorded. The
 // outbox is bounded so that a receiver that is down cannot fill Redis
-// until it refuses writes: a partition's stream holds at most 50000
-// entries (16 per Cluster slot), one per verification with an event out,
-// and a verification at most 32 events waiting behind its own. An event
+// until it refuses writes: a partition's stream holds at most 20000
+// entries (8 per Cluster slot), one per verification with an event out,
+// and a verification at most 16 events waiting behind its own. An event
 // with no room is not recorded but counted by type in the partition's
 // refused hash, and the change itself commits; Stats takes the counts
 // atomically, so each is reported by one Stats call of one replica.

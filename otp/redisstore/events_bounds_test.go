@@ -72,9 +72,9 @@ func checkBounds(t *testing.T, c redis.UniversalClient) {
 		t.Errorf("refused = %v, want %v", got, want)
 	}
 
-	// v's queue fills at 32 waiting events; the report is stored anyway.
+	// v's queue fills at 16 waiting events; the report is stored anyway.
 	statuses := []string{"delivered", "undelivered"}
-	for i := range 33 {
+	for i := range 17 {
 		if _, err := s.RecordDelivery(ctx, "1158493", otp.Delivery{Status: statuses[i%2], UpdatedAt: t0}); err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func checkBounds(t *testing.T, c redis.UniversalClient) {
 	if got, want := refused(t, s), map[events.Type]int{events.TypeDelivery: 1}; !maps.Equal(got, want) {
 		t.Errorf("refused = %v, want %v", got, want)
 	}
-	if got, err := s.Get(ctx, v.ID, t0, time.Hour); err != nil || got.Delivery.Status != statuses[32%2] {
+	if got, err := s.Get(ctx, v.ID, t0, time.Hour); err != nil || got.Delivery.Status != statuses[16%2] {
 		t.Errorf("status after the refused report = %+v, %v; want it stored", got, err)
 	}
 }

@@ -32,13 +32,14 @@ func newPartition(slot int, suffix string) partition {
 
 // maxHeads bounds the entries of one partition's stream, one per
 // verification with an event out, and so the outbox (see lua/events.lua):
-// on a single Redis, measured on 7.0 (TestEventMemory), 50000 heads of
-// 575 bytes with at most 32 waiting events of 351 bytes each are 590 MB
-// at the very worst, 360 MB with the 20 events a verification makes at
-// most; a Cluster allows 16 a slot, 262144 in all, spread over its masters.
+// on a single Redis, measured on 7.0 (TestEventMemory), 20000 heads of
+// 575 bytes with at most 16 waiting events of 351 bytes each are 124 MB
+// at the very worst, 26 MB with the three events a verification mostly
+// makes, well inside deploy/'s 512 MB; a Cluster allows 8 a slot, 131072
+// in all, spread over its masters (167 MB with three events each).
 const (
-	maxHeads     = 50000
-	maxSlotHeads = 16
+	maxHeads     = 20000
+	maxSlotHeads = 8
 )
 
 // maxHeadsOf is maxHeads of the store's partitions.

@@ -35,7 +35,7 @@ local SNAPSHOT = {'s', 'c', 'e', 'n', 'r', 'a', 'k', 'm', 'g', 'x', 'd', 'du', '
 
 -- MAX_WAITING bounds the events waiting behind a verification's one out;
 -- a verification makes about 20 in all.
-local MAX_WAITING = 32
+local MAX_WAITING = 16
 
 -- event_args reads the event arguments from ARGV[ai] on (event id, number,
 -- ttl, cooldown, retention, max heads, now) and the stream and expiry keys
