@@ -27,7 +27,12 @@ type result struct {
 	errs    int
 	firstEr string // the first failure, to say why errs is not zero
 	elapsed time.Duration
-	lat     []time.Duration // of successful operations
+	lat     []time.Duration   // of successful operations
+	rounds  [][]time.Duration // lat of each round apart, for bootstrap
+	// others is the CPU time other processes used while it ran (with
+	// cpuKnown), which on a shared machine explains much of its latency.
+	others   time.Duration
+	cpuKnown bool
 }
 
 func (r *result) rate() float64 {
@@ -40,15 +45,6 @@ func (r *result) rate() float64 {
 // pct returns the p-th percentile (0 < p ≤ 100) of the latencies.
 func (r *result) pct(p float64) time.Duration {
 	return percentile(r.lat, p)
-}
-
-// percentile expects sorted durations; it returns the nearest-rank value.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(p/100*float64(len(sorted))+0.999999) - 1
-	return sorted[min(max(rank, 0), len(sorted)-1)]
 }
 
 // limits bound a phase: it stops at the deadline, after max successful
@@ -71,6 +67,7 @@ func runPhase(ctx context.Context, name string, lim limits, op func(ctx context.
 		count atomic.Int64
 		wg    sync.WaitGroup
 	)
+	machine0, self0, known0 := cpuTimes()
 	start := time.Now()
 	deadline := start.Add(lim.dur)
 	for range lim.clients {
@@ -106,7 +103,11 @@ func runPhase(ctx context.Context, name string, lim limits, op func(ctx context.
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
+	machine1, self1, known1 := cpuTimes()
+	// Read in turn and ticked apart, the two may disagree by a tick or two.
+	res.others, res.cpuKnown = max((machine1-machine0)-(self1-self0), 0), known0 && known1
 	slices.Sort(res.lat)
+	res.rounds = [][]time.Duration{slices.Clone(res.lat)}
 	return res
 }
 
@@ -116,21 +117,32 @@ type phase struct {
 	op   func(context.Context) error
 }
 
-// alternate runs a and b in turn, rounds times each for 1/rounds of the
-// limits, and adds up each one's rounds: a load that comes and goes on a
-// shared machine then weighs on both alike, not on whichever ran while it
-// lasted.
+// alternate runs a and b in turn, as rotate does.
 func alternate(ctx context.Context, rounds int, lim limits, a, b phase) (*result, *result) {
+	r := rotate(ctx, rounds, lim, nil, a, b)
+	return r[0], r[1]
+}
+
+// rotate runs the phases in turn, rounds times each for 1/rounds of the
+// limits, and adds up each one's rounds: a load that comes and goes on a
+// shared machine then weighs on all alike, not on whichever ran while it
+// lasted. between, when not nil, runs untimed after every phase, so that
+// work a phase left behind need not land on the next one's time.
+func rotate(ctx context.Context, rounds int, lim limits, between func(context.Context), phases ...phase) []*result {
 	lim.dur /= time.Duration(rounds)
 	if lim.max > 0 {
 		lim.max = max(lim.max/rounds, 1)
 	}
-	var ra, rb *result
+	res := make([]*result, len(phases))
 	for range rounds {
-		ra = merge(ra, runPhase(ctx, a.name, lim, a.op))
-		rb = merge(rb, runPhase(ctx, b.name, lim, b.op))
+		for i, ph := range phases {
+			res[i] = merge(res[i], runPhase(ctx, ph.name, lim, ph.op))
+			if between != nil {
+				between(ctx)
+			}
+		}
 	}
-	return ra, rb
+	return res
 }
 
 func merge(into, r *result) *result {
@@ -140,6 +152,9 @@ func merge(into, r *result) *result {
 	into.ok += r.ok
 	into.errs += r.errs
 	into.elapsed += r.elapsed
+	into.others += r.others
+	into.cpuKnown = into.cpuKnown && r.cpuKnown
+	into.rounds = append(into.rounds, r.rounds...)
 	if into.firstEr == "" {
 		into.firstEr = r.firstEr
 	}
@@ -218,6 +233,9 @@ type pool struct {
 	all     []verification
 	pending []verification // not yet guessed right or run out of attempts
 	done    []verification // approved
+	// changes counts the starts, approvals and lockouts made through the
+	// pool: each records one event when events are on.
+	changes atomic.Int64
 }
 
 func (p *pool) add(v verification) {
@@ -225,6 +243,7 @@ func (p *pool) add(v verification) {
 	defer p.mu.Unlock()
 	p.all = append(p.all, v)
 	p.pending = append(p.pending, v)
+	p.changes.Add(1)
 }
 
 func (p *pool) take() (verification, bool) {
@@ -302,8 +321,11 @@ func (c *client) checker(p *pool, wrong float64) func(context.Context) error {
 			return fmt.Errorf("check of %s: valid = %v, want %v", v.ID, res.Valid, !guessWrong)
 		case res.Valid:
 			p.approved(v)
+			p.changes.Add(1)
 		case res.Status == "pending" && res.AttemptsLeft > 0:
 			p.giveBack(v)
+		case res.Status == "max_attempts_reached":
+			p.changes.Add(1)
 		}
 		return nil
 	}

@@ -16,6 +16,7 @@
 //	go run ./cmd/otpgate-bench [-c 8] [-d 4s] [-cost 10]
 //	go run ./cmd/otpgate-bench -url http://127.0.0.1:8080 -key <client key>
 //	go run ./cmd/otpgate-bench -failover   # and the cost of a failover
+//	go run ./cmd/otpgate-bench -events     # and what events, and a hanging receiver, cost
 package main
 
 import (
@@ -60,7 +61,7 @@ type options struct {
 	cost, rounds, acks             int
 	wrong                          float64
 	lookup                         string
-	failover                       bool
+	failover, events               bool
 }
 
 func parse(args []string, out io.Writer) (options, error) {
@@ -79,6 +80,7 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.lookup, "lookup", "on", "OTP_LOOKUP of the in-process server: on or off")
 	fs.IntVar(&o.acks, "acks", 0, "REDIS_MIN_REPLICA_ACKS of the in-process server, which then runs as many replicas of its private redis-server and times WAIT under the load")
 	fs.BoolVar(&o.failover, "failover", false, "also measure starts whose first sender refuses at once against starts sent directly by the second (in-process only)")
+	fs.BoolVar(&o.events, "events", false, "also measure starts and checks with events off, on to a receiver that answers at once, and on to one that hangs (in-process only)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (server included when in-process) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -113,6 +115,9 @@ func parse(args []string, out io.Writer) (options, error) {
 	}
 	if o.failover && o.url != "" {
 		errs = append(errs, errors.New("-failover: only with the in-process server (no -url)"))
+	}
+	if o.events && o.url != "" {
+		errs = append(errs, errors.New("-events: only with the in-process server (no -url)"))
 	}
 	if o.lookup != "on" && o.lookup != "off" {
 		errs = append(errs, fmt.Errorf("-lookup %q: must be on or off", o.lookup))
@@ -219,6 +224,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
+	if o.events {
+		if rep.events, err = measureEvents(ctx, t, o, c.http); err != nil {
+			return err
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -238,6 +248,7 @@ type report struct {
 	pendingMem, doneMem             memory
 	acks                            *ackProbe       // nil without -acks
 	failover                        *failoverReport // nil without -failover
+	events                          *eventsReport   // nil without -events
 }
 
 func (r *report) write(w io.Writer) {
@@ -289,6 +300,9 @@ func (r *report) write(w io.Writer) {
 	}
 	if r.failover != nil {
 		r.failover.write(w)
+	}
+	if r.events != nil {
+		r.events.write(w)
 	}
 }
 

@@ -94,19 +94,36 @@ func startInProcess(ctx context.Context, redisURL string, cost int, lookup confi
 			return nil, err
 		}
 	}
+	cfg, err := t.productionConfig(redisURL, cost, lookup)
+	if err != nil {
+		return nil, err
+	}
+	cfg.RedisMinReplicaAcks = acks
+	if err := t.launch(ctx, cfg, t.rdb); err != nil {
+		return nil, err
+	}
+	t.store = redisstore.New(t.rdb)
+	t.retention = cfg.Retention
+	if t.bareURL, err = t.serve(http.HandlerFunc(t.bareGet), discardLog()); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
 
+// productionConfig is a production configuration, as an operator would
+// write it, on redisURL and with a Connexus fake of t's own as Connexus,
+// whose codes t reads.
+func (t *target) productionConfig(redisURL string, cost int, lookup config.LookupMode) (*config.Config, error) {
 	sb := sandbox.NewServer(sandbox.OnMessage(func(m sandbox.Message) {
 		t.codes.Store(digits(m.To), m.Code)
 		t.msgIDs.Store(digits(m.To), m.MessageID)
 	}))
 	t.closers = append(t.closers, sb.Close)
 	sb.SetBalance(1e9)
+	var err error
 	if t.key, err = randomHex(16); err != nil {
 		return nil, err
 	}
-
-	// A production configuration, as an operator would write it, with the
-	// fake as Connexus.
 	cfg := config.Default()
 	cfg.RedisURL = redisURL
 	cfg.ConnexusBaseURL = sb.URL
@@ -115,27 +132,29 @@ func startInProcess(ctx context.Context, redisURL string, cost int, lookup confi
 	cfg.BcryptCost = cost
 	cfg.Lookup = lookup
 	cfg.RatePerKey = perKeyRate
-	cfg.RedisMinReplicaAcks = acks
+	return cfg, nil
+}
+
+// launch builds otpgate from cfg on rdb, as cmd/otpgate does, and serves
+// it on a loopback port at t.url.
+func (t *target) launch(ctx context.Context, cfg *config.Config, rdb *redis.Client) error {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return err
 	}
-	// The server logs as cmd/otpgate does, into io.Discard: formatting is
-	// part of a request's cost, a terminal is not.
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	a, err := app.New(ctx, cfg, log, io.Discard, app.WithRedis(t.rdb))
+	log := discardLog()
+	a, err := app.New(ctx, cfg, log, io.Discard, app.WithRedis(rdb))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	t.closers = append(t.closers, a.Close)
-	t.store = redisstore.New(t.rdb)
-	t.retention = cfg.Retention
-	if t.url, err = t.serve(a.Handler, log); err != nil {
-		return nil, err
-	}
-	if t.bareURL, err = t.serve(http.HandlerFunc(t.bareGet), log); err != nil {
-		return nil, err
-	}
-	return t, nil
+	t.url, err = t.serve(a.Handler, log)
+	return err
+}
+
+// discardLog logs as cmd/otpgate does, into io.Discard: formatting is part
+// of a request's cost, a terminal is not.
+func discardLog() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(io.Discard, nil))
 }
 
 // serve runs h on a loopback port as cmd/otpgate serves, until close.
@@ -190,25 +209,34 @@ func (t *target) openRedis(ctx context.Context, redisURL string) (string, error)
 	if host, _, _ := net.SplitHostPort(opts.Addr); !isLoopback(host) {
 		return "", fmt.Errorf("-redis-url: %s is not a loopback address", host)
 	}
+	if t.rdb, err = t.connectEmpty(ctx, opts); err != nil {
+		return "", err
+	}
+	return redisURL, nil
+}
+
+// connectEmpty connects to the database of opts, which must hold no keys,
+// and flushes it again at close.
+func (t *target) connectEmpty(ctx context.Context, opts *redis.Options) (*redis.Client, error) {
 	// More connections than clients, so the pool never makes a request wait.
 	opts.PoolSize = 256
-	t.rdb = redis.NewClient(opts)
-	n, err := t.rdb.DBSize(ctx).Result()
+	rdb := redis.NewClient(opts)
+	n, err := rdb.DBSize(ctx).Result()
 	if err != nil {
-		_ = t.rdb.Close()
-		return "", fmt.Errorf("redis at %s: %w", opts.Addr, err)
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redis at %s: %w", opts.Addr, err)
 	}
 	if n > 0 {
-		_ = t.rdb.Close()
-		return "", fmt.Errorf("redis at %s: database %d holds %d keys; give an empty one (e.g. redis://127.0.0.1:6379/15)", opts.Addr, opts.DB, n)
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redis at %s: database %d holds %d keys; give an empty one (e.g. redis://127.0.0.1:6379/15)", opts.Addr, opts.DB, n)
 	}
 	t.closers = append(t.closers, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = t.rdb.FlushDB(cctx).Err()
-		_ = t.rdb.Close()
+		_ = rdb.FlushDB(cctx).Err()
+		_ = rdb.Close()
 	})
-	return redisURL, nil
+	return rdb, nil
 }
 
 // startRedisServer runs redis-server on a free loopback port, without
