@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/base64"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,29 +15,13 @@ import (
 // receiverProgram is the Go receiver the README's "Events to your app" shows.
 const receiverProgram = "testdata/events-receiver/main.go"
 
-func TestReadmeShowsTheGoReceiver(t *testing.T) {
-	src, err := os.ReadFile(receiverProgram)
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(readme, append(append([]byte("```go\n"), src...), "```\n"...)) {
-		t.Errorf("README.md does not show %s verbatim in a go block", receiverProgram)
-	}
-}
+func TestReadmeShowsTheGoReceiver(t *testing.T) { readmeShows(t, receiverProgram) }
 
 // TestGoReceiverTakesOtpgatesEvents builds the README's receiver and runs
 // it, as a reader would, beside the server in dev mode: it prints a start's
 // and a cancel's events, in order, and refuses a forged one.
 func TestGoReceiverTakesOtpgatesEvents(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "receiver")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "./"+filepath.Dir(receiverProgram))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildProgram(t, receiverProgram)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -14,8 +14,13 @@ import (
 // quickstart is the program the README's "Coming from Twilio Verify" shows.
 const quickstart = "testdata/twilio-quickstart/main.go"
 
-func TestReadmeShowsTheTwilioQuickstart(t *testing.T) {
-	src, err := os.ReadFile(quickstart)
+func TestReadmeShowsTheTwilioQuickstart(t *testing.T) { readmeShows(t, quickstart) }
+
+// readmeShows fails unless README.md shows the program at path verbatim in
+// a go block, so what a reader copies is what the tests run.
+func readmeShows(t *testing.T, path string) {
+	t.Helper()
+	src, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,19 +29,27 @@ func TestReadmeShowsTheTwilioQuickstart(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(readme, append(append([]byte("```go\n"), src...), "```\n"...)) {
-		t.Errorf("README.md does not show %s verbatim in a go block", quickstart)
+		t.Errorf("README.md does not show %s verbatim in a go block", path)
 	}
+}
+
+// buildProgram builds the program at path, as a reader would, and returns
+// the binary.
+func buildProgram(t *testing.T, path string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(filepath.Dir(path)))
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "./"+filepath.Dir(path))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // TestTwilioQuickstartRuns builds the README's program and runs it, as a
 // reader would, against the server in dev mode: the unmodified SDK creates
 // a verification and checks the code the sandbox printed.
 func TestTwilioQuickstartRuns(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "quickstart")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "./"+filepath.Dir(quickstart))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildProgram(t, quickstart)
 	in := start(t, map[string]string{})
 
 	cmd := exec.Command(bin, "-otpgate", in.base, "-to", "+64212345678")

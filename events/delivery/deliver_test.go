@@ -164,8 +164,9 @@ func mustSecrets(t *testing.T, list string) []events.Secret {
 	return s
 }
 
-// run starts a deliverer on o and stops it with the test.
-func run(t *testing.T, o delivery.Outbox, url string, clock *otptest.Clock, change ...func(*delivery.Config)) {
+// run starts a deliverer on o; stop (also run at the test's end) cancels
+// it and waits for Run to return.
+func run(t *testing.T, o delivery.Outbox, url string, clock *otptest.Clock, change ...func(*delivery.Config)) (stop func()) {
 	t.Helper()
 	cfg := delivery.Config{
 		Outbox:   o,
@@ -188,10 +189,12 @@ func run(t *testing.T, o delivery.Outbox, url string, clock *otptest.Clock, chan
 		defer close(stopped)
 		d.Run(ctx)
 	}()
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		<-stopped
-	})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // waitFor polls cond, which the deliverer makes true on its own time.

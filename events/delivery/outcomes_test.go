@@ -2,7 +2,6 @@ package delivery_test
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -176,22 +175,9 @@ func TestShutdownPutsAnAttemptInFlightBackAtOnce(t *testing.T) {
 		return http.StatusOK
 	})
 	defer close(release)
-	d, err := delivery.NewDeliverer(delivery.Config{
-		Outbox: o, URL: rc.URL, Secrets: mustSecrets(t, testSecret), Data: api.VerificationObject,
-		Now: clock.Now, Interval: time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		d.Run(ctx)
-	}()
+	stop := run(t, o, rc.URL, clock)
 	<-arrived
-	cancel()
-	<-stopped
+	stop()
 	done, attempts, due := o.state("a")
 	if done || attempts != 1 || !due.Equal(clock.Now()) {
 		t.Errorf("done %v, attempts %d, due %v; want it back, due now (%v)", done, attempts, due, clock.Now())
@@ -235,23 +221,7 @@ func TestARetryGoesWhenDueNotAtTheNextRound(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	d, err := delivery.NewDeliverer(delivery.Config{
-		Outbox: o, URL: rc.URL, Secrets: mustSecrets(t, testSecret), Data: api.VerificationObject,
-		Interval: time.Hour,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		d.Run(ctx)
-	}()
-	defer func() {
-		cancel()
-		<-stopped
-	}()
+	run(t, o, rc.URL, nil, func(c *delivery.Config) { c.Now, c.Interval = time.Now, time.Hour })
 	waitFor(t, "the retry to succeed", func() bool { done, _, _ := o.state("a"); return done })
 	mu.Lock()
 	defer mu.Unlock()

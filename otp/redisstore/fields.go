@@ -122,26 +122,39 @@ func status(code string) otp.Status {
 
 // parse reads the flat field/value list a script returns.
 func parse(id, number string, flat []any, retention time.Duration) (*otp.Verification, error) {
+	return fromMap(id, number, fieldMap(flat), retention)
+}
+
+// fieldMap reads a flat field/value list (HGETALL, a stream entry).
+func fieldMap(flat []any) map[string]string {
 	m := make(map[string]string, len(flat)/2)
 	for i := 0; i+1 < len(flat); i += 2 {
 		k, _ := flat[i].(string)
 		v, _ := flat[i+1].(string)
 		m[k] = v
 	}
-	return fromMap(id, number, m, retention)
+	return m
+}
+
+// numbers reads the integer fields of m, remembering the malformed ones.
+type numbers struct {
+	m   map[string]string
+	bad []string
+}
+
+func (n *numbers) get(field string) int64 {
+	v, err := strconv.ParseInt(n.m[field], 10, 64)
+	if err != nil {
+		n.bad = append(n.bad, field)
+	}
+	return v
 }
 
 // fromMap reads a verification's fields; retention is the one it ended
 // under, for EndedAt.
 func fromMap(id, number string, m map[string]string, retention time.Duration) (*otp.Verification, error) {
-	var bad []string
-	num := func(field string) int64 {
-		n, err := strconv.ParseInt(m[field], 10, 64)
-		if err != nil {
-			bad = append(bad, field)
-		}
-		return n
-	}
+	nums := &numbers{m: m}
+	num := nums.get
 	created := num("c")
 	v := &otp.Verification{
 		ID:           id,
@@ -170,8 +183,8 @@ func fromMap(id, number string, m map[string]string, retention time.Duration) (*
 	if d, ok := m["d"]; ok {
 		v.Delivery = &otp.Delivery{Status: d, UpdatedAt: time.UnixMilli(num("du"))}
 	}
-	if len(bad) > 0 {
-		return nil, fmt.Errorf("verification %s: malformed fields %v", id, bad)
+	if len(nums.bad) > 0 {
+		return nil, fmt.Errorf("verification %s: malformed fields %v", id, nums.bad)
 	}
 	return v, nil
 }

@@ -155,34 +155,18 @@ func (s *Store) poll(ctx context.Context, p partition, consumer string, now time
 	return out, nil
 }
 
-func fieldMap(flat []any) map[string]string {
-	m := make(map[string]string, len(flat)/2)
-	for i := 0; i+1 < len(flat); i += 2 {
-		k, _ := flat[i].(string)
-		v, _ := flat[i+1].(string)
-		m[k] = v
-	}
-	return m
-}
-
 // render turns a stream entry into the message it records: the snapshot
 // read as Get reads a verification, presented as the API presented it
 // when the event happened, so every attempt carries the same bytes.
 func render(id string, flat []any, attempts int, claim string) (delivery.Pending, error) {
 	m := fieldMap(flat)
-	var bad []string
-	num := func(field string) int64 {
-		n, err := strconv.ParseInt(m[field], 10, 64)
-		if err != nil {
-			bad = append(bad, field)
-		}
-		return n
-	}
+	nums := &numbers{m: m}
+	num := nums.get
 	at, since := time.UnixMilli(num("T")), time.UnixMilli(num("H"))
 	ttl, cooldown, retention := time.Duration(num("L"))*time.Millisecond,
 		time.Duration(num("O"))*time.Millisecond, time.Duration(num("R"))*time.Millisecond
 	number, hexID := m["N"], m["V"]
-	if len(bad) > 0 || number == "" || rawID(hexID) == "" || len(m["E"]) != 32 || m["Y"] == "" {
+	if len(nums.bad) > 0 || number == "" || rawID(hexID) == "" || len(m["E"]) != 32 || m["Y"] == "" {
 		return delivery.Pending{}, fmt.Errorf("event entry %s: malformed meta fields", id)
 	}
 	v, err := fromMap("ver_"+hexID, number, m, retention)
