@@ -3,14 +3,12 @@ package delivery
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -96,7 +94,7 @@ func NewDeliverer(cfg Config) (*Deliverer, error) {
 	d := &Deliverer{cfg: cfg, consume: cfg.Consumer, now: cfg.Now, client: cfg.Client, log: cfg.Logger, retried: make(chan struct{}, 1)}
 	if d.consume == "" {
 		host, _ := os.Hostname()
-		d.consume = host + "-" + randomHex(4)
+		d.consume = host + "-" + strconv.FormatUint(rand.Uint64(), 36)
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -276,20 +274,9 @@ func Backoff(n int, jitter float64) time.Duration {
 	return min(time.Duration(float64(wait)*jitter), MaxBackoff)
 }
 
-// jitter is uniform in [0.75, 1.25].
-func jitter() float64 {
-	n, err := rand.Int(rand.Reader, big.NewInt(1<<20))
-	if err != nil {
-		return 1
-	}
-	return 0.75 + 0.5*float64(n.Int64())/float64(1<<20)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// jitter is uniform in [0.75, 1.25]; it only spreads retries, so it
+// needs no cryptographic randomness.
+func jitter() float64 { return 0.75 + 0.5*rand.Float64() }
 
 func verificationID(m Message) string {
 	if m.Verification == nil {

@@ -124,7 +124,8 @@ func (s *Store) expire(ctx context.Context, p partition, now, deadline time.Time
 	}
 }
 
-// poll claims up to count entries of p for consumer.
+// poll claims up to count entries of p for consumer; with an error it
+// still returns what it claimed, which Claim hands out.
 func (s *Store) poll(ctx context.Context, p partition, consumer string, now time.Time, count int, lease time.Duration) ([]delivery.Pending, error) {
 	res, err := pollScript.Run(ctx, s.rdb, []string{p.stream, p.retry, p.attempts}, consumer, count, ms(now), dur(lease)).Slice()
 	if err != nil {
@@ -146,7 +147,7 @@ func (s *Store) poll(ctx context.Context, p partition, consumer string, now time
 			// rather than handed out, or its verification's later events
 			// would wait behind it for good.
 			if _, err := s.done(ctx, p, id, s.queueOf(p, fieldMap(fields)), now); err != nil {
-				return nil, err
+				return out, err
 			}
 			continue
 		}

@@ -207,7 +207,7 @@ func (s *Store) CommitSend(ctx context.Context, c otp.SendCommit) (*otp.Verifica
 		args := append([]any{ms(c.Now), c.Token, rawID(c.ReuseID), rawID(c.NewID), packHash(c.CodeHash), c.MessageID,
 			dur(c.TTL), dur(c.Retention), c.MaxAttempts, packLookup(c.Lookup), current, dur(c.Cooldown), c.Sender}, evArgs...)
 		res, err := s.w.script(ctx, commitSend, keys, args...).Slice()
-		s.hint(s.partitionOf(c.To), time.Time{})
+		s.hintNumber(c.To)
 		if err != nil {
 			return nil, false, storeErr("commit send", err)
 		}
@@ -302,7 +302,7 @@ func (s *Store) ResolveAttempt(ctx context.Context, a *otp.Attempt, right bool, 
 	evKeys, evArgs := s.eventKeys(a.To, now, hexOf(a.ID))
 	res, err := s.w.script(ctx, resolveAttempt, append(keys, evKeys...),
 		append([]any{ms(now), rawID(a.ID), a.Nonce, rightArg, dur(retention), dur(cooldown)}, evArgs...)...).Slice()
-	s.hint(s.partitionOf(a.To), time.Time{})
+	s.hintNumber(a.To)
 	if err != nil {
 		return nil, storeErr("resolve attempt", err)
 	}
@@ -344,7 +344,7 @@ func (s *Store) End(ctx context.Context, id, nonce string, status otp.Status, no
 	evKeys, evArgs := s.eventKeys(number, now, hexOf(id))
 	res, err := s.w.script(ctx, endScript, append(keys, evKeys...),
 		append([]any{ms(now), rawID(id), dur(retention), nonce, dur(cooldown), code}, evArgs...)...).Slice()
-	s.hint(s.partitionOf(number), time.Time{})
+	s.hintNumber(number)
 	if err != nil {
 		return nil, storeErr("end", err)
 	}
@@ -382,7 +382,7 @@ func (s *Store) RecordDelivery(ctx context.Context, messageID string, d otp.Deli
 			args = append(append(args, current), evArgs...)
 		}
 		n, err := deliveryScript.Run(ctx, s.rdb, keys, args...).Int()
-		s.hint(s.partitionOf(number), time.Time{})
+		s.hintNumber(number)
 		if err != nil {
 			return false, storeErr("record delivery", err)
 		}

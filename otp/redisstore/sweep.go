@@ -170,6 +170,15 @@ func (s *Store) hint(p partition, due time.Time) {
 	}
 }
 
+// hintNumber hints the slot of number, at once: a change to one of its
+// verifications may have recorded an event. Without events or a Cluster it
+// costs nothing, not even the slot's computation.
+func (s *Store) hintNumber(number string) {
+	if s.cluster && s.events != nil {
+		s.outbox.slots.add(keySlot(number), time.Time{})
+	}
+}
+
 func (st *slotState) add(slot int, due time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
