@@ -86,8 +86,10 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 	switch {
 	case res.Valid:
 		s.observer(EventApproved)
+		s.approved(ctx, id, a.To)
 		s.log.InfoContext(ctx, "verification approved", "id", id, "to", MaskPhone(a.To))
 	case res.Status == StatusMaxAttempts:
+		s.meter.Verification(StatusMaxAttempts, regionOf(a.To))
 		s.log.InfoContext(ctx, "verification out of attempts", "id", id, "to", MaskPhone(a.To))
 	}
 	return res, nil
@@ -146,9 +148,11 @@ func (s *Service) end(ctx context.Context, op, id string, status Status) (*Verif
 	}
 	if status == StatusApproved {
 		s.observer(EventApproved)
+		s.approved(ctx, id, v.To)
 		s.log.InfoContext(ctx, "verification approved without a code", "id", id, "to", MaskPhone(v.To))
 	} else {
 		s.observer(EventCanceled)
+		s.meter.Verification(StatusCanceled, regionOf(v.To))
 	}
 	return s.present(v, now), nil
 }

@@ -116,13 +116,16 @@ func (e *NotPendingError) Error() string { return "verification is " + string(e.
 func (e *NotPendingError) Is(target error) bool { return target == ErrNotPending }
 
 // LimitError carries the quota that refused an operation, so the API can
-// write X-RateLimit-* and Retry-After. Kind is ErrRateLimited, ErrCooldown
-// or ErrMaxSends, and the error matches it.
+// write X-RateLimit-* and Retry-After. Kind is ErrRateLimited, ErrCooldown,
+// ErrMaxSends, ErrSendBudget or ErrFraudGuard, and the error matches it.
 type LimitError struct {
 	Kind      error
 	Limit     int64
 	Remaining int64
 	Reset     time.Time // when the quota frees up again
+	// Warnings are the fraud guard's warnings that refused a start, for
+	// ErrFraudGuard.
+	Warnings []Warning
 }
 
 func (e *LimitError) Error() string { return e.Kind.Error() }

@@ -160,6 +160,11 @@ type Service struct {
 	limits   Limits
 	observer func(Event)
 	log      *slog.Logger
+
+	budgets   Budgets
+	budgetCfg BudgetConfig
+	allow     allowList
+	meter     Meter
 	// sendBudget is MaxSendTime but in tests.
 	sendBudget time.Duration
 }
@@ -177,6 +182,7 @@ func NewService(cfg Config, store Store, sender Sender, opts ...Option) (*Servic
 		now:        time.Now,
 		gen:        randomCode,
 		observer:   func(Event) {},
+		meter:      noMeter{},
 		log:        slog.New(slog.DiscardHandler),
 		sendBudget: MaxSendTime,
 	}
@@ -185,6 +191,12 @@ func NewService(cfg Config, store Store, sender Sender, opts ...Option) (*Servic
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("otp: config: %w", err)
+	}
+	if s.budgets != nil {
+		if err := s.budgetCfg.validate(); err != nil {
+			return nil, fmt.Errorf("otp: budgets: %w", err)
+		}
+		s.allow = newAllowList(s.budgetCfg.Allow)
 	}
 	if s.hasher == nil {
 		if cfg.BcryptCost < bcrypt.MinCost || cfg.BcryptCost > bcrypt.MaxCost {

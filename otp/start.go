@@ -45,6 +45,21 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification,
 	if !s.allowed[region] {
 		return nil, false, fmt.Errorf("start: region %s: %w", region, ErrCountryNotAllowed)
 	}
+	token, err := randomHex(16)
+	if err != nil {
+		return nil, false, err
+	}
+	// The budgets come before the lookup, so a refused start costs nothing.
+	budget, err := s.reserveBudget(ctx, number, region, req.ClientIP, token)
+	if err != nil {
+		return nil, false, fmt.Errorf("start %s: %w", MaskPhone(number), err)
+	}
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.releaseBudget(ctx, budget)
+		}
+	}()
 	lookup, err := s.lookupNumber(ctx, number, region)
 	if err != nil {
 		return nil, false, fmt.Errorf("start %s: %w", MaskPhone(number), err)
@@ -54,10 +69,6 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification,
 	}
 	if err := s.peek(ctx, s.limits.FailuresPerPhone, number); err != nil {
 		return nil, false, fmt.Errorf("start %s: failures: %w", MaskPhone(number), err)
-	}
-	token, err := randomHex(16)
-	if err != nil {
-		return nil, false, err
 	}
 	// From here on the caller's cancellation no longer applies: a send
 	// Connexus accepted must be recorded, or nothing holds the cooldown. The
@@ -76,12 +87,15 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification,
 		}
 		return nil, false, fmt.Errorf("start %s: %w", MaskPhone(number), err)
 	}
-	v, created, err = s.send(ctx, sendCtx, req, number, token, reuseID, lookup)
+	handedOff = true
+	v, created, err = s.send(ctx, sendCtx, req, number, region, token, reuseID, lookup, budget)
 	if err != nil {
 		return nil, false, fmt.Errorf("start %s: %w", MaskPhone(number), err)
 	}
+	s.bindBudget(ctx, budget, v.ID)
 	if created {
 		s.observer(EventStarted)
+		s.meter.Verification(StatusPending, region)
 	} else {
 		s.observer(EventResent)
 	}
@@ -92,12 +106,13 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification,
 // send delivers a code under a held reservation and records it. Until the
 // SMS is out, any failure releases the reservation so no cooldown starts;
 // after it, the state is written. ctx carries no cancellation; sendCtx is
-// ctx under the send budget.
-func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, token, reuseID string, lookup *Lookup) (*Verification, bool, error) {
+// ctx under the send budget. A release also gives back budget.
+func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, region, token, reuseID string, lookup *Lookup, budget *BudgetRequest) (*Verification, bool, error) {
 	release := func() {
 		if err := s.store.ReleaseSend(ctx, number, token); err != nil {
 			s.log.WarnContext(ctx, "release send reservation", "to", MaskPhone(number), "err", err)
 		}
+		s.releaseBudget(ctx, budget)
 	}
 	// Only peeked here and counted once the SMS is out: a failed send is
 	// not a send. The reservation keeps every other send to this number
@@ -140,6 +155,7 @@ func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, t
 		case failedMaybeSent:
 			s.hold(ctx, number, token)
 			s.countSend(ctx, number)
+			s.meter.SMSSent(region, "unknown")
 			err = maybeSent(err)
 		default:
 			release()
@@ -148,6 +164,7 @@ func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, t
 	}
 	s.observer(EventSMSSent)
 	s.countSend(ctx, number)
+	s.meter.SMSSent(region, cmp.Or(res.Sender, "unknown"))
 	sent := res.Code
 	if sent == "" {
 		sent = code

@@ -1,0 +1,204 @@
+package otp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// The refusals of the cost defences; each comes as a *LimitError whose
+// Reset says when to try again. A prefix past its static cap is refused
+// with ErrRateLimited.
+var (
+	// ErrSendBudget refuses a start past a daily send budget; it frees up
+	// at the next UTC midnight.
+	ErrSendBudget = errors.New("send budget exhausted")
+	// ErrFraudGuard refuses a start the fraud guard stopped in enforce mode.
+	ErrFraudGuard = errors.New("refused by the fraud guard")
+)
+
+// GuardMode is what the fraud guard does when a warning fires.
+type GuardMode string
+
+// The modes of OTP_FRAUD_GUARD.
+const (
+	GuardOff     GuardMode = "off"     // no guard; the static caps still hold
+	GuardRecord  GuardMode = "record"  // decide and log, never refuse
+	GuardEnforce GuardMode = "enforce" // refuse when a warning fires
+)
+
+// Warning names one threshold of the fraud guard, exactly as the decision
+// log and metrics spell it.
+type Warning string
+
+// The fraud guard's warnings.
+const (
+	WarnCountryDaily  Warning = "country_daily"
+	WarnCountryHourly Warning = "country_hourly"
+	WarnPrefixHourly  Warning = "prefix_hourly"
+	WarnIPCountries   Warning = "ip_countries"
+)
+
+// Floors are the fraud guard's thresholds with no history: unverified
+// sends per country in 24 h and in 1 h, per prefix in 1 h, and countries
+// without an approval per client IP in 24 h.
+type Floors struct {
+	CountryDay, CountryHour, PrefixHour, IPCountries int
+}
+
+// BudgetConfig holds the send budgets and the fraud guard (CONTRACT §9b).
+type BudgetConfig struct {
+	// PrefixLimit sends per PrefixWindow to all numbers of one prefix; 0
+	// is no cap.
+	PrefixLimit  int
+	PrefixWindow time.Duration
+	// Daily caps sends per UTC day by ISO country; the key "*" caps all
+	// countries together.
+	Daily map[string]int
+
+	Guard GuardMode
+	// Ratio is R: unverified sends tolerated per approval (0 < R ≤ 10).
+	Ratio  float64
+	Floors Floors
+	// Allow lists ISO countries and "+"-prefixes ("+6421555") the guard
+	// counts but never refuses.
+	Allow []string
+}
+
+// DefaultBudgetConfig returns the defaults of the public contract.
+func DefaultBudgetConfig() BudgetConfig {
+	return BudgetConfig{
+		PrefixLimit:  30,
+		PrefixWindow: time.Hour,
+		Guard:        GuardRecord,
+		Ratio:        0.5,
+		Floors:       Floors{CountryDay: 50, CountryHour: 10, PrefixHour: 5, IPCountries: 3},
+	}
+}
+
+func (c BudgetConfig) validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.PrefixLimit >= 0, "prefix limit %d must not be negative", c.PrefixLimit)
+	check(c.PrefixLimit == 0 || c.PrefixWindow > 0, "prefix window %v must be positive", c.PrefixWindow)
+	for cc, n := range c.Daily {
+		check(cc == "*" || phonenumbers.GetCountryCodeForRegion(cc) != 0, "daily limit country %q is unknown", cc)
+		check(n >= 1, "daily limit %s:%d must be at least 1", cc, n)
+	}
+	check(c.Guard == GuardOff || c.Guard == GuardRecord || c.Guard == GuardEnforce, "fraud guard mode %q must be off, record or enforce", c.Guard)
+	if c.Guard != GuardOff {
+		check(c.Ratio > 0 && c.Ratio <= 10, "fraud guard ratio %v must be above 0 and at most 10", c.Ratio)
+		f := c.Floors
+		check(f.CountryDay >= 1 && f.CountryHour >= 1 && f.PrefixHour >= 1 && f.IPCountries >= 1, "fraud guard floors %+v must each be at least 1", f)
+	}
+	for _, a := range c.Allow {
+		ok := phonenumbers.GetCountryCodeForRegion(a) != 0
+		if d, found := strings.CutPrefix(a, "+"); found {
+			ok = d != "" && strings.Trim(d, "0123456789") == ""
+		}
+		check(ok, "fraud guard allow entry %q is neither an ISO country nor a +prefix", a)
+	}
+	return errors.Join(errs...)
+}
+
+// BudgetRequest asks a Budgets for one SMS to Number. The Service fills it
+// in; the store applies it as given.
+type BudgetRequest struct {
+	Token   string // names the reservation in Release and Bind
+	Number  string // digits with country code, no '+'
+	Country string // ISO region of Number
+	Prefix  string // Number without its last 4 digits
+	// ClientIP is the per-IP key of the end user's address; "" skips the
+	// ip_countries warning.
+	ClientIP string
+	Now      time.Time
+
+	PrefixLimit  int
+	PrefixWindow time.Duration
+	// CountryDaily and AllDaily are the day's caps for Country and for all
+	// countries; 0 is no cap.
+	CountryDaily, AllDaily int
+
+	Guard  GuardMode
+	Ratio  float64
+	Floors Floors
+	// Allowed marks a number on the allow list: the guard counts it and
+	// reports its warnings, but never refuses it.
+	Allowed bool
+}
+
+// Budgets keeps the counters of the send budgets and the fraud guard. Each
+// method is atomic; any failure of the store itself matches ErrUnavailable.
+type Budgets interface {
+	// Reserve decides whether one SMS may go out under r. It refuses with a
+	// *LimitError of kind ErrRateLimited (the prefix cap), ErrSendBudget or
+	// ErrFraudGuard, counting nothing. Otherwise it counts the send and
+	// returns the warnings that fired (GuardRecord, or an allowed number).
+	Reserve(ctx context.Context, r BudgetRequest) ([]Warning, error)
+	// Release takes back a reservation whose SMS was not sent. Releasing
+	// one that is not held is a no-op.
+	Release(ctx context.Context, r BudgetRequest) error
+	// Bind ties the sent reservation token to verification id, so that the
+	// verification's approval verifies the send.
+	Bind(ctx context.Context, token, id string, now time.Time) error
+	// Approve verifies every send bound to verification id and counts one
+	// approval for its country, prefix and client IP. Approving twice
+	// counts once.
+	Approve(ctx context.Context, id string, now time.Time) error
+}
+
+// Decision is what the fraud guard made of one start.
+type Decision string
+
+// The decisions, as the log and metrics spell them.
+const (
+	DecisionAllowed Decision = "allowed" // no warning fired
+	DecisionRefused Decision = "refused" // a warning fired in enforce
+	// DecisionRecorded is a warning that fired in record mode: the send
+	// went ahead.
+	DecisionRecorded Decision = "recorded"
+	// DecisionAllowListed is a warning that fired for a number on the
+	// allow list: the send went ahead.
+	DecisionAllowListed Decision = "allow_listed"
+)
+
+// GuardDecision is one decision of the fraud guard, for metrics.
+type GuardDecision struct {
+	Decision Decision
+	Warnings []Warning
+	Country  string
+}
+
+// Meter counts what the cost defences watch, by country; api.Metrics is one.
+type Meter interface {
+	// Verification counts a verification that reached status: pending when
+	// it was created, or the status it ended with.
+	Verification(status Status, country string)
+	// SMSSent counts one SMS that costs money: sent, or maybe sent.
+	SMSSent(country, sender string)
+	// Decided counts one decision of the fraud guard.
+	Decided(d GuardDecision)
+}
+
+// WithBudgets applies the send budgets and the fraud guard of cfg, with
+// counters kept in b.
+func WithBudgets(b Budgets, cfg BudgetConfig) Option {
+	return func(s *Service) { s.budgets, s.budgetCfg = b, cfg }
+}
+
+// WithMeter has m count verifications, SMS and guard decisions by country.
+func WithMeter(m Meter) Option { return func(s *Service) { s.meter = m } }
+
+// NumberPrefix is the prefix §9b's caps and guard count a number under:
+// the number without its last 4 digits.
+func NumberPrefix(number string) string {
+	return number[:max(len(number)-4, 0)]
+}
