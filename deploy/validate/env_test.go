@@ -13,7 +13,7 @@ const deployDir = ".."
 // repoRoot is the root of the main module, the Docker build context.
 const repoRoot = "../.."
 
-// contractVars are the environment variables of CONTRACT.md §1, §7, §8 and §9; anything else
+// contractVars are the environment variables of CONTRACT.md §1, §7, §8, §9 and §9b; anything else
 // in a manifest or env file is a typo that otpgate would silently ignore.
 var contractVars = setOf(
 	"OTPGATE_ADDR", "REDIS_URL", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS",
@@ -30,7 +30,9 @@ var contractVars = setOf(
 	"OTPGATE_SENDERS", "OTP_MESSAGE", "OTPGATE_SENDER_COOLDOWN", "WEBSMS_BASE_URL",
 	"WEBSMS_ACCESS_TOKEN", "WEBSMS_USERNAME", "WEBSMS_PASSWORD", "WEBSMS_SENDER",
 	"SMSNEXUS_BASE_URL", "SMSNEXUS_TOKEN", "SMSNEXUS_FROM", "OTPGATE_TWILIO_SERVICES",
-	"OTPGATE_EVENTS_URL", "OTPGATE_EVENTS_SECRET",
+	"OTPGATE_EVENTS_URL", "OTPGATE_EVENTS_SECRET", "RATE_LIMIT_SENDS_PER_PREFIX",
+	"OTP_DAILY_SEND_LIMITS", "OTP_FRAUD_GUARD", "OTP_FRAUD_GUARD_ALLOW", "OTP_FRAUD_GUARD_RATIO",
+	"OTP_FRAUD_GUARD_FLOORS",
 )
 
 // secretVars hold credentials: they belong in a Secret or the env file,
