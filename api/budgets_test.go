@@ -67,7 +67,7 @@ func TestBudgetRefusals(t *testing.T) {
 				"Retry-After": fmt.Sprint(21*3600 + 55*60 + 55), "X-RateLimit-Limit": "500",
 				"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": fmt.Sprint(midnight.Unix()),
 			},
-			metrics: []string{`otpgate_rate_limit_rejections_total{scope="verification"} 1`},
+			metrics: []string{`otpgate_rate_limit_rejections_total{scope="send_budget"} 1`},
 		},
 		{
 			name: "fraud guard",
@@ -89,7 +89,8 @@ func TestBudgetRefusals(t *testing.T) {
 			},
 			code:    "rate_limited",
 			headers: map[string]string{"Retry-After": "90", "X-RateLimit-Limit": "30"},
-			metrics: []string{`otpgate_rate_limit_rejections_total{scope="verification"} 1`},
+			// The series the prefix alert of deploy/prometheus reads.
+			metrics: []string{`otpgate_rate_limit_rejections_total{scope="prefix"} 1`},
 		},
 	}
 	for _, tt := range tests {

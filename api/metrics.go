@@ -52,7 +52,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 	}, []string{"outcome"})
 	limited := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "otpgate", Name: "rate_limit_rejections_total",
-		Help: "Requests refused by a rate limit, by the scope of the limit.",
+		Help: "Requests refused by a limit, by its scope: verification (per number, per client IP, failures per number), prefix (RATE_LIMIT_SENDS_PER_PREFIX), send_budget (OTP_DAILY_SEND_LIMITS) or api_key.",
 	}, []string{"scope"})
 
 	m := &Metrics{
@@ -111,6 +111,8 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 		otp.EventLookupInvalid:     lookups.WithLabelValues("invalid"),
 		otp.EventLookupUnavailable: lookups.WithLabelValues("unavailable"),
 		otp.EventRateLimited:       limited.WithLabelValues("verification"),
+		otp.EventPrefixLimited:     limited.WithLabelValues("prefix"),
+		otp.EventSendBudget:        limited.WithLabelValues("send_budget"),
 	}
 	cs := []prometheus.Collector{
 		m.requests, m.requestDuration, m.upstream, failed, lookups, limited, m.deliveryReports, m.inbound, m.sends,

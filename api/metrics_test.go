@@ -72,7 +72,7 @@ func TestObserveCountsEveryEvent(t *testing.T) {
 	events := []otp.Event{
 		otp.EventStarted, otp.EventResent, otp.EventApproved, otp.EventCodeCompared, otp.EventWrongCode, otp.EventMaxAttempts,
 		otp.EventExpired, otp.EventCanceled, otp.EventSMSSent, otp.EventLookupOK, otp.EventLookupInvalid,
-		otp.EventLookupUnavailable, otp.EventRateLimited,
+		otp.EventLookupUnavailable, otp.EventRateLimited, otp.EventPrefixLimited, otp.EventSendBudget,
 	}
 	for _, e := range events {
 		m.Observe(e)
@@ -94,6 +94,8 @@ func TestObserveCountsEveryEvent(t *testing.T) {
 		`otpgate_lookups_total{outcome="invalid"} 1`,
 		`otpgate_lookups_total{outcome="unavailable"} 1`,
 		`otpgate_rate_limit_rejections_total{scope="verification"} 1`,
+		`otpgate_rate_limit_rejections_total{scope="prefix"} 1`,
+		`otpgate_rate_limit_rejections_total{scope="send_budget"} 1`,
 		`otpgate_rate_limit_rejections_total{scope="api_key"} 0`,
 		"go_goroutines",
 	} {
