@@ -21,6 +21,11 @@ const (
 	EventLookupInvalid     Event = "lookup_invalid"
 	EventLookupUnavailable Event = "lookup_unavailable"
 	EventRateLimited       Event = "rate_limited"
+	// EventPrefixLimited is a start refused by the static cap of sends per
+	// number prefix; it is not also an EventRateLimited.
+	EventPrefixLimited Event = "prefix_limited"
+	// EventSendBudgetExhausted is a start refused by a daily send budget.
+	EventSendBudgetExhausted Event = "send_budget_exhausted"
 	// EventCodeCompared is one guess compared with a stored code hash, right
 	// or wrong: the bcrypt work that OTP_MAX_ATTEMPTS bounds.
 	EventCodeCompared Event = "code_compared"

@@ -27,10 +27,13 @@ func (s *Service) reserveBudget(ctx context.Context, number, country, clientIP, 
 	}
 	warnings, err := s.budgets.Reserve(ctx, *r)
 	if le, ok := errors.AsType[*LimitError](err); ok {
-		if le.Kind == ErrFraudGuard {
+		switch le.Kind {
+		case ErrFraudGuard:
 			s.decided(ctx, r, DecisionRefused, le.Warnings)
-		} else {
-			s.observer(EventRateLimited)
+		case ErrSendBudget:
+			s.observer(EventSendBudgetExhausted)
+		default:
+			s.observer(EventPrefixLimited)
 		}
 		return nil, err
 	}
