@@ -72,7 +72,7 @@ func TestObserveCountsEveryEvent(t *testing.T) {
 	events := []otp.Event{
 		otp.EventStarted, otp.EventResent, otp.EventApproved, otp.EventCodeCompared, otp.EventWrongCode, otp.EventMaxAttempts,
 		otp.EventExpired, otp.EventCanceled, otp.EventSMSSent, otp.EventLookupOK, otp.EventLookupInvalid,
-		otp.EventLookupUnavailable, otp.EventRateLimited, otp.EventPrefixLimited, otp.EventSendBudget,
+		otp.EventLookupUnavailable, otp.EventRateLimited, otp.EventPrefixLimited, otp.EventSendBudgetExhausted,
 	}
 	for _, e := range events {
 		m.Observe(e)

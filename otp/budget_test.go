@@ -135,6 +135,12 @@ func TestRefusedStartCostsNothing(t *testing.T) {
 			if len(e.budgets.released) != 0 {
 				t.Errorf("released %v: a refusal holds nothing", e.budgets.released)
 			}
+			wantEvent := map[error]otp.Event{otp.ErrRateLimited: otp.EventPrefixLimited, otp.ErrSendBudget: otp.EventSendBudgetExhausted}[refusal.Kind]
+			for _, ev := range []otp.Event{otp.EventPrefixLimited, otp.EventSendBudgetExhausted, otp.EventRateLimited} {
+				if got, want := e.events.count(ev), map[bool]int{true: 1}[ev == wantEvent]; got != want {
+					t.Errorf("%s events = %d, want %d", ev, got, want)
+				}
+			}
 			logged := e.log.String()
 			if refusal.Kind != otp.ErrFraudGuard {
 				if strings.Contains(logged, "fraud guard") {

@@ -21,11 +21,11 @@ const (
 	EventLookupInvalid     Event = "lookup_invalid"
 	EventLookupUnavailable Event = "lookup_unavailable"
 	EventRateLimited       Event = "rate_limited"
-	// EventPrefixLimited is a start refused by RATE_LIMIT_SENDS_PER_PREFIX,
-	// which an alert watches apart from the other rate limits.
+	// EventPrefixLimited is a start refused by the static cap of sends per
+	// number prefix; it is not also an EventRateLimited.
 	EventPrefixLimited Event = "prefix_limited"
-	// EventSendBudget is a start refused by a daily send budget.
-	EventSendBudget Event = "send_budget_exhausted"
+	// EventSendBudgetExhausted is a start refused by a daily send budget.
+	EventSendBudgetExhausted Event = "send_budget_exhausted"
 	// EventCodeCompared is one guess compared with a stored code hash, right
 	// or wrong: the bcrypt work that OTP_MAX_ATTEMPTS bounds.
 	EventCodeCompared Event = "code_compared"

@@ -31,7 +31,7 @@ func (s *Service) reserveBudget(ctx context.Context, number, country, clientIP, 
 		case ErrFraudGuard:
 			s.decided(ctx, r, DecisionRefused, le.Warnings)
 		case ErrSendBudget:
-			s.observer(EventSendBudget)
+			s.observer(EventSendBudgetExhausted)
 		default:
 			s.observer(EventPrefixLimited)
 		}
