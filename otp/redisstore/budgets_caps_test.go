@@ -265,7 +265,8 @@ func TestBudgetsUnavailable(t *testing.T) {
 	_, m := redistest.Mini(t)
 	addr := m.Addr()
 	m.Close()
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	// No retries: the test wants the failure, not go-redis's backoff.
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
 	t.Cleanup(func() { _ = c.Close() })
 	s := redisstore.New(c)
 	ctx := context.Background()

@@ -128,7 +128,7 @@ func TestGuardThresholds(t *testing.T) {
 		{name: "the best of the 14 days before today", seed: func(t *testing.T, s *redisstore.Store) {
 			seed(t, s, 100, t0.Add(-25*time.Hour), elsewhere)
 			seed(t, s, 140, t0.AddDate(0, 0, -14), elsewhere)
-			seed(t, s, 400, t0.AddDate(0, 0, -15), elsewhere)
+			seed(t, s, 200, t0.AddDate(0, 0, -15), elsewhere)
 		}, send: hourly, want: 11, warns: []otp.Warning{otp.WarnCountryHourly}, limit: 11, reset: t0.Add(time.Hour)},
 		{name: "R × approvals in 24 h", seed: func(t *testing.T, s *redisstore.Store) {
 			seed(t, s, 200, t0.Add(-2*time.Hour), elsewhere)
