@@ -20,9 +20,12 @@ var _ otp.Store = (*Store)(nil)
 var luaFS embed.FS
 
 // script is lua/<name>.lua after lua/common.lua and lua/events.lua.
-func script(name string) *redis.Script {
+func script(name string) *redis.Script { return luaScript("common", "events", name) }
+
+// luaScript joins lua/<file>.lua of files, in order, into one script.
+func luaScript(files ...string) *redis.Script {
 	var src []byte
-	for _, file := range []string{"common", "events", name} {
+	for _, file := range files {
 		body, err := luaFS.ReadFile("lua/" + file + ".lua")
 		if err != nil {
 			panic(err)
