@@ -154,6 +154,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 		otp.WithLogger(log),
 		otp.WithObserver(metrics.Observe),
 		otp.WithMeter(metrics),
+		otp.WithBudgets(store, cfg.Budgets),
 	}
 	if providers.lookup != nil {
 		svcOpts = append(svcOpts, otp.WithNumberLookup(providers.lookup))
