@@ -54,6 +54,8 @@ var errorTable = []errorKind{
 	{otp.ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "Too many requests; retry later."},
 	{otp.ErrCooldown, http.StatusTooManyRequests, "resend_cooldown", "A code was sent to this number recently; retry later."},
 	{otp.ErrMaxSends, http.StatusTooManyRequests, "max_sends_reached", "No more codes may be sent for this verification."},
+	{otp.ErrSendBudget, http.StatusTooManyRequests, "send_budget_exhausted", "The daily budget of SMS codes is used up; retry at the time Retry-After gives."},
+	{otp.ErrFraudGuard, http.StatusTooManyRequests, "fraud_guard", "The fraud guard refused to send this code, as too many codes sent recently were never entered; retry later."},
 	{otp.ErrMaybeSent, http.StatusBadGateway, "upstream_error", "The SMS provider did not confirm the send; a code may arrive, but it will not work. Retry after the resend cooldown."},
 	{otp.ErrUpstream, http.StatusBadGateway, "upstream_error", "The SMS provider failed; nothing was sent. Retry later."},
 	{errIdempotencyUnsaved, http.StatusServiceUnavailable, "unavailable", "The code was sent and the verification stored, but saving this answer for Idempotency-Key replays was not confirmed, so a retry with this key is refused for a while; check the code by number (POST /v1/checks)."},

@@ -91,17 +91,7 @@ func newFixture(t testing.TB, rdb *redis.Client, edit ...func(*api.Config)) *fix
 		t.Fatalf("NewMetrics: %v", err)
 	}
 	f.metrics = m
-	svcCfg := otp.DefaultConfig()
-	svcCfg.Lookup = otp.LookupOff
-	svcCfg.BcryptCost = bcrypt.MinCost
-	svc, err := otp.NewService(svcCfg, redisstore.New(rdb), f.sender,
-		otp.WithClock(f.clock.Now),
-		otp.WithCodeGenerator(func(int) (string, error) { return testCode, nil }),
-		otp.WithObserver(m.Observe),
-	)
-	if err != nil {
-		t.Fatalf("NewService: %v", err)
-	}
+	svc := newService(t, rdb, f.sender, f.clock.Now, m)
 	cfg := api.Config{
 		Verifier:    svc,
 		Idempotency: redisstore.NewIdempotency(rdb),
@@ -121,6 +111,25 @@ func newFixture(t testing.TB, rdb *redis.Client, edit ...func(*api.Config)) *fix
 	}
 	f.h = h
 	return f
+}
+
+// newService is the real otp.Service the fixture serves: on rdb, sending
+// testCode through sender, counted in m as the server counts it.
+func newService(t testing.TB, rdb *redis.Client, sender otp.Sender, now func() time.Time, m *api.Metrics, opts ...otp.Option) *otp.Service {
+	t.Helper()
+	cfg := otp.DefaultConfig()
+	cfg.Lookup = otp.LookupOff
+	cfg.BcryptCost = bcrypt.MinCost
+	svc, err := otp.NewService(cfg, redisstore.New(rdb), sender, append([]otp.Option{
+		otp.WithClock(now),
+		otp.WithCodeGenerator(func(int) (string, error) { return testCode, nil }),
+		otp.WithObserver(m.Observe),
+		otp.WithMeter(m),
+	}, opts...)...)
+	if err != nil {
+		t.Fatalf("NewService: %v", err)
+	}
+	return svc
 }
 
 // do sends one request through the engine. headers are name/value pairs;

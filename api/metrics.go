@@ -26,7 +26,12 @@ type Metrics struct {
 	deliveryReports *prometheus.CounterVec
 	inbound         *prometheus.CounterVec
 	sends           *prometheus.CounterVec
+	verifications   *prometheus.CounterVec
+	sendCosts       *prometheus.CounterVec
+	guardDecisions  *prometheus.CounterVec
 }
+
+var _ otp.Meter = (*Metrics)(nil)
 
 // NewMetrics registers otpgate's metrics, and the Go and process
 // collectors, on reg; a nil reg is a fresh registry.
@@ -47,7 +52,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 	}, []string{"outcome"})
 	limited := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "otpgate", Name: "rate_limit_rejections_total",
-		Help: "Requests refused by a rate limit, by the scope of the limit.",
+		Help: "Requests refused by a limit, by its scope: verification (per number, per client IP, failures per number), prefix (RATE_LIMIT_SENDS_PER_PREFIX), send_budget (OTP_DAILY_SEND_LIMITS) or api_key.",
 	}, []string{"scope"})
 
 	m := &Metrics{
@@ -79,24 +84,39 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 			Namespace: "otpgate", Name: "sends_total",
 			Help: "Attempts of each sender at an SMS code: sent, failed_over (certainly nothing sent, the next sender tried), failed (nothing sent, no other sender tried) or maybe_sent.",
 		}, []string{"sender", "outcome"}),
+		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "otpgate", Name: "verifications_total",
+			Help: "Verifications by event (pending when created; approved, canceled or max_attempts_reached when they ended so) and ISO country of the number: approved over pending is the conversion the fraud guard watches.",
+		}, []string{"event", "country"}),
+		sendCosts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "otpgate", Name: "send_cost_events_total",
+			Help: "SMS codes that cost money (sent, or maybe sent), by ISO country of the number and sender (unknown when the send was not confirmed).",
+		}, []string{"country", "sender"}),
+		guardDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "otpgate", Name: "fraud_guard_decisions_total",
+			Help: "Decisions of the fraud guard (allowed, refused, recorded, allow_listed), by warning (none when none fired; one count per warning that fired) and ISO country.",
+		}, []string{"decision", "warning", "country"}),
 	}
 	m.events = map[otp.Event]prometheus.Counter{
-		otp.EventStarted:           counter("verifications_started_total", "Verifications created (first code sent)."),
-		otp.EventResent:            counter("verifications_resent_total", "Codes resent for a pending verification."),
-		otp.EventApproved:          counter("verifications_approved_total", "Verifications approved: by a right code, or by the app without one (/v2/ Status=approved)."),
-		otp.EventCodeCompared:      counter("code_comparisons_total", "Guesses compared with a stored code hash, right or wrong; at most OTP_MAX_ATTEMPTS per verification."),
-		otp.EventExpired:           counter("verifications_expired_total", "Checks or cancels that found a verification expired."),
-		otp.EventCanceled:          counter("verifications_canceled_total", "Verifications canceled."),
-		otp.EventSMSSent:           counter("sms_sent_total", "SMS codes accepted by the upstream."),
-		otp.EventWrongCode:         failed.WithLabelValues("wrong_code"),
-		otp.EventMaxAttempts:       failed.WithLabelValues("max_attempts"),
-		otp.EventLookupOK:          lookups.WithLabelValues("ok"),
-		otp.EventLookupInvalid:     lookups.WithLabelValues("invalid"),
-		otp.EventLookupUnavailable: lookups.WithLabelValues("unavailable"),
-		otp.EventRateLimited:       limited.WithLabelValues("verification"),
+		otp.EventStarted:             counter("verifications_started_total", "Verifications created (first code sent)."),
+		otp.EventResent:              counter("verifications_resent_total", "Codes resent for a pending verification."),
+		otp.EventApproved:            counter("verifications_approved_total", "Verifications approved: by a right code, or by the app without one (/v2/ Status=approved)."),
+		otp.EventCodeCompared:        counter("code_comparisons_total", "Guesses compared with a stored code hash, right or wrong; at most OTP_MAX_ATTEMPTS per verification."),
+		otp.EventExpired:             counter("verifications_expired_total", "Checks or cancels that found a verification expired."),
+		otp.EventCanceled:            counter("verifications_canceled_total", "Verifications canceled."),
+		otp.EventSMSSent:             counter("sms_sent_total", "SMS codes accepted by the upstream."),
+		otp.EventWrongCode:           failed.WithLabelValues("wrong_code"),
+		otp.EventMaxAttempts:         failed.WithLabelValues("max_attempts"),
+		otp.EventLookupOK:            lookups.WithLabelValues("ok"),
+		otp.EventLookupInvalid:       lookups.WithLabelValues("invalid"),
+		otp.EventLookupUnavailable:   lookups.WithLabelValues("unavailable"),
+		otp.EventRateLimited:         limited.WithLabelValues("verification"),
+		otp.EventPrefixLimited:       limited.WithLabelValues("prefix"),
+		otp.EventSendBudgetExhausted: limited.WithLabelValues("send_budget"),
 	}
 	cs := []prometheus.Collector{
 		m.requests, m.requestDuration, m.upstream, failed, lookups, limited, m.deliveryReports, m.inbound, m.sends,
+		m.verifications, m.sendCosts, m.guardDecisions,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
@@ -134,6 +154,29 @@ func (m *Metrics) observeKeyLimited() { m.keyLimited.Inc() }
 // otp.WithSendObserver.
 func (m *Metrics) ObserveSend(sender string, outcome otp.SendOutcome) {
 	m.sends.WithLabelValues(sender, string(outcome)).Inc()
+}
+
+// Verification counts a verification that reached status, for the
+// conversion by country; it is part of otp.Meter.
+func (m *Metrics) Verification(status otp.Status, country string) {
+	m.verifications.WithLabelValues(string(status), country).Inc()
+}
+
+// SMSSent counts one SMS that costs money; it is part of otp.Meter.
+func (m *Metrics) SMSSent(country, sender string) {
+	m.sendCosts.WithLabelValues(country, sender).Inc()
+}
+
+// Decided counts one decision of the fraud guard once per warning that
+// fired, or once as warning "none"; it is part of otp.Meter.
+func (m *Metrics) Decided(d otp.GuardDecision) {
+	if len(d.Warnings) == 0 {
+		m.guardDecisions.WithLabelValues(string(d.Decision), "none", d.Country).Inc()
+		return
+	}
+	for _, w := range d.Warnings {
+		m.guardDecisions.WithLabelValues(string(d.Decision), string(w), d.Country).Inc()
+	}
 }
 
 func (m *Metrics) observeDeliveryReport(status string) {

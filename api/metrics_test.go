@@ -3,6 +3,7 @@ package api_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,6 +49,9 @@ func TestNothingLeaks(t *testing.T) {
 		`otpgate_verifications_approved_total 1`,
 		`otpgate_sms_sent_total 1`,
 		`otpgate_verification_checks_failed_total{reason="wrong_code"} 1`,
+		`otpgate_verifications_total{country="NZ",event="pending"} 1`,
+		`otpgate_verifications_total{country="NZ",event="approved"} 1`,
+		`otpgate_send_cost_events_total{country="NZ",sender="unknown"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
@@ -68,7 +72,7 @@ func TestObserveCountsEveryEvent(t *testing.T) {
 	events := []otp.Event{
 		otp.EventStarted, otp.EventResent, otp.EventApproved, otp.EventCodeCompared, otp.EventWrongCode, otp.EventMaxAttempts,
 		otp.EventExpired, otp.EventCanceled, otp.EventSMSSent, otp.EventLookupOK, otp.EventLookupInvalid,
-		otp.EventLookupUnavailable, otp.EventRateLimited,
+		otp.EventLookupUnavailable, otp.EventRateLimited, otp.EventPrefixLimited, otp.EventSendBudgetExhausted,
 	}
 	for _, e := range events {
 		m.Observe(e)
@@ -90,12 +94,60 @@ func TestObserveCountsEveryEvent(t *testing.T) {
 		`otpgate_lookups_total{outcome="invalid"} 1`,
 		`otpgate_lookups_total{outcome="unavailable"} 1`,
 		`otpgate_rate_limit_rejections_total{scope="verification"} 1`,
+		`otpgate_rate_limit_rejections_total{scope="prefix"} 1`,
+		`otpgate_rate_limit_rejections_total{scope="send_budget"} 1`,
 		`otpgate_rate_limit_rejections_total{scope="api_key"} 0`,
 		"go_goroutines",
 	} {
 		if !strings.Contains(rec.Body.String(), want+"\n") && !strings.Contains(rec.Body.String(), want+" ") {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestMeterCountsByCountry: what otp.Meter is told shows on /metrics,
+// labelled as given, with one decision sample per warning that fired.
+func TestMeterCountsByCountry(t *testing.T) {
+	m, err := api.NewMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []otp.Status{otp.StatusPending, otp.StatusPending, otp.StatusApproved, otp.StatusCanceled, otp.StatusMaxAttempts} {
+		m.Verification(st, "NZ")
+	}
+	m.Verification(otp.StatusPending, "AU")
+	m.SMSSent("NZ", "connexus")
+	m.SMSSent("NZ", "connexus")
+	m.SMSSent("AU", "websms")
+	m.Decided(otp.GuardDecision{Decision: otp.DecisionAllowed, Country: "NZ"})
+	m.Decided(otp.GuardDecision{Decision: otp.DecisionRefused, Country: "NZ", Warnings: []otp.Warning{otp.WarnCountryDaily, otp.WarnPrefixHourly}})
+	m.Decided(otp.GuardDecision{Decision: otp.DecisionRefused, Country: "NZ", Warnings: []otp.Warning{otp.WarnPrefixHourly}})
+	m.Decided(otp.GuardDecision{Decision: otp.DecisionAllowListed, Country: "AU", Warnings: []otp.Warning{otp.WarnIPCountries}})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	var got []string
+	for line := range strings.Lines(rec.Body.String()) {
+		for _, name := range []string{"otpgate_verifications_total{", "otpgate_send_cost_events_total{", "otpgate_fraud_guard_decisions_total{"} {
+			if strings.HasPrefix(line, name) {
+				got = append(got, strings.TrimSuffix(line, "\n"))
+			}
+		}
+	}
+	want := []string{
+		`otpgate_fraud_guard_decisions_total{country="AU",decision="allow_listed",warning="ip_countries"} 1`,
+		`otpgate_fraud_guard_decisions_total{country="NZ",decision="allowed",warning="none"} 1`,
+		`otpgate_fraud_guard_decisions_total{country="NZ",decision="refused",warning="country_daily"} 1`,
+		`otpgate_fraud_guard_decisions_total{country="NZ",decision="refused",warning="prefix_hourly"} 2`,
+		`otpgate_send_cost_events_total{country="AU",sender="websms"} 1`,
+		`otpgate_send_cost_events_total{country="NZ",sender="connexus"} 2`,
+		`otpgate_verifications_total{country="AU",event="pending"} 1`,
+		`otpgate_verifications_total{country="NZ",event="approved"} 1`,
+		`otpgate_verifications_total{country="NZ",event="canceled"} 1`,
+		`otpgate_verifications_total{country="NZ",event="max_attempts_reached"} 1`,
+		`otpgate_verifications_total{country="NZ",event="pending"} 2`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("series:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -284,6 +284,8 @@ func TestErrorTable(t *testing.T) {
 		{"rate limited", &otp.LimitError{Kind: otp.ErrRateLimited, Limit: 20, Remaining: 0, Reset: reset}, 429, "rate_limited"},
 		{"cooldown", &otp.LimitError{Kind: otp.ErrCooldown, Limit: 1, Reset: reset}, 429, "resend_cooldown"},
 		{"max sends", &otp.LimitError{Kind: otp.ErrMaxSends, Limit: 5, Reset: reset}, 429, "max_sends_reached"},
+		{"send budget", &otp.LimitError{Kind: otp.ErrSendBudget, Limit: 500, Reset: reset}, 429, "send_budget_exhausted"},
+		{"fraud guard", &otp.LimitError{Kind: otp.ErrFraudGuard, Limit: 50, Reset: reset, Warnings: []otp.Warning{otp.WarnCountryDaily}}, 429, "fraud_guard"},
 		{"upstream", fmt.Errorf("send: %w: dial tcp 10.1.2.3:443", otp.ErrUpstream), 502, "upstream_error"},
 		{"upstream, maybe sent", fmt.Errorf("send: %w: %w: i/o timeout", otp.ErrUpstream, otp.ErrMaybeSent), 502, "upstream_error"},
 		{"unavailable", fmt.Errorf("get: %w: i/o timeout", otp.ErrUnavailable), 503, "unavailable"},

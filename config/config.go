@@ -104,13 +104,18 @@ type Config struct {
 	RateStartsPerIP   string // RATE_LIMIT_STARTS_PER_IP
 	RateChecksPerIP   string // RATE_LIMIT_CHECKS_PER_IP
 	RatePerKey        string // RATE_LIMIT_PER_KEY
+
+	// Budgets are the send budgets and the fraud guard:
+	// RATE_LIMIT_SENDS_PER_PREFIX, OTP_DAILY_SEND_LIMITS and OTP_FRAUD_GUARD*.
+	Budgets otp.BudgetConfig
 }
 
 // Default returns the configuration of an empty environment (dev mode),
 // except for the dev Twilio service: Load adds it only once it knows the
 // result is dev mode, so a Default made into a production configuration
 // serves no service nobody configured. The verification rules default to
-// otp.DefaultConfig, the one place the contract's defaults are written down.
+// otp.DefaultConfig and the budgets to otp.DefaultBudgetConfig, the one
+// place the contract's defaults are written down.
 func Default() *Config {
 	d := otp.DefaultConfig()
 	return &Config{
@@ -133,6 +138,7 @@ func Default() *Config {
 		RateStartsPerIP:     "20-H",
 		RateChecksPerIP:     "60-M",
 		RatePerKey:          "6000-M",
+		Budgets:             otp.DefaultBudgetConfig(),
 
 		RedisReplicaAckTimeout: 500 * time.Millisecond,
 	}
@@ -190,6 +196,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	p.str("RATE_LIMIT_STARTS_PER_IP", &c.RateStartsPerIP)
 	p.str("RATE_LIMIT_CHECKS_PER_IP", &c.RateChecksPerIP)
 	p.str("RATE_LIMIT_PER_KEY", &c.RatePerKey)
+	p.budgets(&c.Budgets)
 
 	c.ConnexusBaseURL = strings.TrimRight(c.ConnexusBaseURL, "/")
 	c.DefaultRegion = strings.ToUpper(c.DefaultRegion)
@@ -254,6 +261,7 @@ func (c *Config) validate() []error {
 	c.validateSenders(bad)
 	c.validateTwilio(bad)
 	c.validateEvents(bad)
+	c.validateBudgets(bad)
 
 	checkBaseURL(bad, "CONNEXUS_BASE_URL", c.ConnexusBaseURL)
 	if c.ConnexusClientID != "" && c.ConnexusClientSecret == "" {
@@ -341,7 +349,7 @@ func (c *Config) validate() []error {
 		{"RATE_LIMIT_CHECKS_PER_IP", c.RateChecksPerIP},
 		{"RATE_LIMIT_PER_KEY", c.RatePerKey},
 	} {
-		if err := checkRate(r.rate); err != nil {
+		if _, err := parseRate(r.rate); err != nil {
 			bad(r.name, "%v", err)
 		}
 	}
@@ -381,17 +389,17 @@ func (c *Config) Warnings() []string {
 	return append(w, c.twilioKeyWarnings()...)
 }
 
-// checkRate reports whether rate is a ulule/limiter formatted rate
-// ("5-H", "60-M", "100-D") with a limit of at least one.
-func checkRate(rate string) error {
+// parseRate reads a ulule/limiter formatted rate ("5-H", "60-M", "100-D")
+// and refuses a limit below one.
+func parseRate(rate string) (limiter.Rate, error) {
 	r, err := limiter.NewRateFromFormatted(rate)
 	if err != nil {
-		return fmt.Errorf("%q is not a rate like 5-H, 60-M or 100-D (limit-period, period S, M, H or D)", rate)
+		return r, fmt.Errorf("%q is not a rate like 5-H, 60-M or 100-D (limit-period, period S, M, H or D)", rate)
 	}
 	if r.Limit < 1 {
-		return fmt.Errorf("%q: the limit must be at least 1", rate)
+		return r, fmt.Errorf("%q: the limit must be at least 1", rate)
 	}
-	return nil
+	return r, nil
 }
 
 var keyName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -603,6 +611,7 @@ func (c *Config) attrs() []slog.Attr {
 		slog.String("RATE_LIMIT_CHECKS_PER_IP", c.RateChecksPerIP),
 		slog.String("RATE_LIMIT_PER_KEY", c.RatePerKey),
 	}...)...)
+	a = append(a, c.budgetAttrs()...)
 	return append(a, c.Events.attrs()...)
 }
 

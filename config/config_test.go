@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otpgate/otpgate/otp"
 )
 
 // prod is the smallest production environment; cases override it.
@@ -70,6 +72,8 @@ func TestDefaults(t *testing.T) {
 		RateStartsPerIP:     "20-H",
 		RateChecksPerIP:     "60-M",
 		RatePerKey:          "6000-M",
+		// The budgets' defaults are otp's to set (the simulation tunes them).
+		Budgets: otp.DefaultBudgetConfig(),
 
 		RedisReplicaAckTimeout: 500 * time.Millisecond,
 		TwilioServices:         []TwilioService{DevTwilioService},

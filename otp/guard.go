@@ -9,27 +9,35 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
+// reservation is a send counted by the budgets and not yet sent: what to
+// release if no SMS goes out, and the warnings to report once one does.
+type reservation struct {
+	req      BudgetRequest
+	warnings []Warning
+}
+
 // reserveBudget asks the budgets for one SMS to number, before anything
-// that costs money (the lookup, the send). It returns the reservation to
-// release if no SMS goes out, or nil when no budgets are kept.
-func (s *Service) reserveBudget(ctx context.Context, number, country, clientIP, token string) (*BudgetRequest, error) {
+// that costs money (the lookup, the send). It returns the reservation, or
+// nil when no budgets are kept. A refusal is reported at once; the other
+// decisions only once the SMS is out, since the start may yet send nothing.
+func (s *Service) reserveBudget(ctx context.Context, number, country, clientIP, token string) (*reservation, error) {
 	if s.budgets == nil {
 		return nil, nil
 	}
 	c := s.budgetCfg
-	r := &BudgetRequest{
+	res := &reservation{req: BudgetRequest{
 		Token: token, Number: number, Country: country, Prefix: NumberPrefix(number),
 		ClientIP: clientIP, Now: s.now(),
 		PrefixLimit: c.PrefixLimit, PrefixWindow: c.PrefixWindow,
 		CountryDaily: c.Daily[country], AllDaily: c.Daily["*"],
 		Guard: c.Guard, Ratio: c.Ratio, Floors: c.Floors,
 		Allowed: s.allow.allows(number, country),
-	}
-	warnings, err := s.budgets.Reserve(ctx, *r)
+	}}
+	warnings, err := s.budgets.Reserve(ctx, res.req)
 	if le, ok := errors.AsType[*LimitError](err); ok {
 		switch le.Kind {
 		case ErrFraudGuard:
-			s.decided(ctx, r, DecisionRefused, le.Warnings)
+			s.decided(ctx, &res.req, DecisionRefused, le.Warnings)
 		case ErrSendBudget:
 			s.observer(EventSendBudgetExhausted)
 		default:
@@ -38,18 +46,29 @@ func (s *Service) reserveBudget(ctx context.Context, number, country, clientIP, 
 		return nil, err
 	}
 	if err != nil {
+		// The script may have run with its answer lost: take the
+		// reservation back, or it would count a send that never was.
+		s.releaseBudget(ctx, res)
 		return nil, fmt.Errorf("send budgets: %w", err)
 	}
-	switch {
-	case c.Guard == GuardOff:
-	case len(warnings) == 0:
-		s.meter.Decided(GuardDecision{Decision: DecisionAllowed, Country: country})
-	case r.Allowed:
-		s.decided(ctx, r, DecisionAllowListed, warnings)
-	default:
-		s.decided(ctx, r, DecisionRecorded, warnings)
+	res.warnings = warnings
+	return res, nil
+}
+
+// budgetSent reports the guard's decision on a send that went out, or may
+// have: one decision per SMS.
+func (s *Service) budgetSent(ctx context.Context, res *reservation) {
+	if res == nil || res.req.Guard == GuardOff {
+		return
 	}
-	return r, nil
+	switch {
+	case len(res.warnings) == 0:
+		s.meter.Decided(GuardDecision{Decision: DecisionAllowed, Country: res.req.Country})
+	case res.req.Allowed:
+		s.decided(ctx, &res.req, DecisionAllowListed, res.warnings)
+	default:
+		s.decided(ctx, &res.req, DecisionRecorded, res.warnings)
+	}
 }
 
 // decided logs and counts a decision on which a warning fired.
@@ -62,23 +81,31 @@ func (s *Service) decided(ctx context.Context, r *BudgetRequest, d Decision, war
 // releaseBudget takes back a reservation whose SMS did not go out. A
 // failure is logged: it only leaves the send counted, which errs on the
 // side of refusing.
-func (s *Service) releaseBudget(ctx context.Context, r *BudgetRequest) {
-	if r == nil {
+func (s *Service) releaseBudget(ctx context.Context, res *reservation) {
+	if res == nil {
 		return
 	}
-	if err := s.budgets.Release(context.WithoutCancel(ctx), *r); err != nil {
-		s.log.WarnContext(ctx, "release send budget", "to", MaskPhone(r.Number), "err", err)
+	if err := s.budgets.Release(context.WithoutCancel(ctx), res.req); err != nil {
+		s.log.WarnContext(ctx, "release send budget", "to", MaskPhone(res.req.Number), "err", err)
 	}
 }
 
-// bindBudget ties a sent code's reservation to its verification, so the
-// guard counts the send verified once the verification is approved.
-func (s *Service) bindBudget(ctx context.Context, r *BudgetRequest, id string) {
-	if r == nil || r.Guard == GuardOff {
+// bindBudget ties a reservation to the verifications its code may be
+// stored under (the one it renews, and the new one it would create if that
+// ended meanwhile) before the SMS goes out, so that no approval can come
+// before it. A failure is logged: the send then stays unverified, which
+// errs on the side of refusing.
+func (s *Service) bindBudget(ctx context.Context, res *reservation, ids ...string) {
+	if res == nil || res.req.Guard == GuardOff {
 		return
 	}
-	if err := s.budgets.Bind(ctx, r.Token, id, s.now()); err != nil {
-		s.log.WarnContext(ctx, "bind send to its verification for the fraud guard", "id", id, "err", err)
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		if err := s.budgets.Bind(ctx, res.req.Token, id, s.now()); err != nil {
+			s.log.WarnContext(ctx, "bind send to its verification for the fraud guard", "id", id, "err", err)
+		}
 	}
 }
 

@@ -92,7 +92,6 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification,
 	if err != nil {
 		return nil, false, fmt.Errorf("start %s: %w", MaskPhone(number), err)
 	}
-	s.bindBudget(ctx, budget, v.ID)
 	if created {
 		s.observer(EventStarted)
 		s.meter.Verification(StatusPending, region)
@@ -107,7 +106,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification,
 // SMS is out, any failure releases the reservation so no cooldown starts;
 // after it, the state is written. ctx carries no cancellation; sendCtx is
 // ctx under the send budget. A release also gives back budget.
-func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, region, token, reuseID string, lookup *Lookup, budget *BudgetRequest) (*Verification, bool, error) {
+func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, region, token, reuseID string, lookup *Lookup, budget *reservation) (*Verification, bool, error) {
 	release := func() {
 		if err := s.store.ReleaseSend(ctx, number, token); err != nil {
 			s.log.WarnContext(ctx, "release send reservation", "to", MaskPhone(number), "err", err)
@@ -140,6 +139,7 @@ func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, r
 		release()
 		return nil, false, err
 	}
+	s.bindBudget(ctx, budget, reuseID, id)
 	res, err := s.sender.SendCode(sendCtx, SendRequest{
 		ID: cmp.Or(reuseID, id), To: number, Code: code, Brand: brand, Comment: req.Comment,
 		Text: renderMessage(s.cfg.Message, code, brand, s.cfg.TTL),
@@ -156,6 +156,7 @@ func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, r
 			s.hold(ctx, number, token)
 			s.countSend(ctx, number)
 			s.meter.SMSSent(region, "unknown")
+			s.budgetSent(ctx, budget)
 			err = maybeSent(err)
 		default:
 			release()
@@ -165,6 +166,7 @@ func (s *Service) send(ctx, sendCtx context.Context, req StartRequest, number, r
 	s.observer(EventSMSSent)
 	s.countSend(ctx, number)
 	s.meter.SMSSent(region, cmp.Or(res.Sender, "unknown"))
+	s.budgetSent(ctx, budget)
 	sent := res.Code
 	if sent == "" {
 		sent = code

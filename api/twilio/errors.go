@@ -29,6 +29,7 @@ const (
 	codeMaxChecks        = 60202
 	codeMaxSends         = 60203
 	codeLandline         = 60205
+	codeFraudGuard       = 60410
 	codeCountryBlocked   = 60605
 )
 
@@ -147,8 +148,10 @@ func fromProblem(c *gin.Context, err error, p api.Problem) *apiError {
 		return e(http.StatusUnprocessableEntity, codeUnprocessable, p.Message)
 	case "rate_limited":
 		return e(http.StatusTooManyRequests, codeTooMany, "Too Many Requests")
-	case "resend_cooldown", "max_sends_reached":
+	case "resend_cooldown", "max_sends_reached", "send_budget_exhausted":
 		return e(http.StatusTooManyRequests, codeMaxSends, "Max send attempts reached")
+	case "fraud_guard":
+		return e(http.StatusTooManyRequests, codeFraudGuard, "Verification delivery attempt blocked: too many codes sent to numbers like this one were never entered")
 	case "upstream_error":
 		return e(http.StatusBadGateway, codeInternal, p.Message)
 	case "unavailable":

@@ -71,6 +71,9 @@ type options struct {
 	edit     func(*otp.Config)
 	limits   otp.Limits
 	api      func(*api.Config)
+	// budgets, when set, keeps the service's send budgets under the
+	// default BudgetConfig.
+	budgets otp.Budgets
 }
 
 func newFixture(t *testing.T, rdb *redis.Client, o options) *fixture {
@@ -82,7 +85,11 @@ func newFixture(t *testing.T, rdb *redis.Client, o options) *fixture {
 	if o.edit != nil {
 		o.edit(&cfg)
 	}
-	svc, err := otp.NewService(cfg, redisstore.New(rdb), f.sender, otp.WithClock(f.clock.Now), otp.WithLimits(o.limits))
+	opts := []otp.Option{otp.WithClock(f.clock.Now), otp.WithLimits(o.limits)}
+	if o.budgets != nil {
+		opts = append(opts, otp.WithBudgets(o.budgets, otp.DefaultBudgetConfig()))
+	}
+	svc, err := otp.NewService(cfg, redisstore.New(rdb), f.sender, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

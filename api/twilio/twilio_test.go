@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -351,6 +352,58 @@ func TestRateLimitCodes(t *testing.T) {
 	perIP := mini(t, options{limits: otp.Limits{StartsPerIP: limiter{}, ChecksPerIP: limiter{}}})
 	wantError(t, perIP.create(form("To", mobile, "Channel", "sms", "DeviceIp", "198.51.100.7")), 429, 60203)
 	wantError(t, perIP.check(form("To", mobile, "Code", "123456", "DeviceIp", "198.51.100.7")), 429, 20429)
+}
+
+// refusing is an otp.Budgets that refuses every start with what refuse
+// makes of the request.
+type refusing func(otp.BudgetRequest) error
+
+func (f refusing) Reserve(_ context.Context, r otp.BudgetRequest) ([]otp.Warning, error) {
+	return nil, f(r)
+}
+
+func (refusing) Release(context.Context, otp.BudgetRequest) error      { return nil }
+func (refusing) Bind(context.Context, string, string, time.Time) error { return nil }
+func (refusing) Approve(context.Context, string, time.Time) error      { return nil }
+
+// TestBudgetCodes: a start the send budgets refuse is a send limit (60203),
+// one the fraud guard refuses is 60410; both keep Retry-After and send
+// nothing.
+func TestBudgetCodes(t *testing.T) {
+	tests := []struct {
+		name       string
+		refuse     refusing
+		code       int
+		retryAfter string
+	}{
+		{"prefix cap", func(r otp.BudgetRequest) error {
+			return &otp.LimitError{Kind: otp.ErrRateLimited, Limit: 30, Reset: r.Now.Add(time.Minute)}
+		}, 60203, "60"},
+		// The fixture's clock reads 03:04:05 UTC: 20:55:55 to the next UTC
+		// midnight, when a daily budget frees up.
+		{"daily budget", func(r otp.BudgetRequest) error {
+			return &otp.LimitError{Kind: otp.ErrSendBudget, Limit: 500, Reset: r.Now.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)}
+		}, 60203, strconv.Itoa(20*3600 + 55*60 + 55)},
+		{"fraud guard", func(r otp.BudgetRequest) error {
+			return &otp.LimitError{Kind: otp.ErrFraudGuard, Limit: 5, Reset: r.Now.Add(time.Hour), Warnings: []otp.Warning{otp.WarnPrefixHourly}}
+		}, 60410, "3600"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := mini(t, options{budgets: tt.refuse})
+			rec := f.create(form("To", mobile, "Channel", "sms"))
+			wantError(t, rec, 429, tt.code)
+			if got := rec.Header().Get("Retry-After"); got != tt.retryAfter {
+				t.Errorf("Retry-After = %q, want %q", got, tt.retryAfter)
+			}
+			if rec.Header().Get("X-RateLimit-Limit") == "" {
+				t.Error("no X-RateLimit-Limit")
+			}
+			if len(f.sender.sends) != 0 {
+				t.Errorf("%d SMS sent, want none", len(f.sender.sends))
+			}
+		})
+	}
 }
 
 func TestFailures(t *testing.T) {

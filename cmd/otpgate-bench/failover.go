@@ -36,7 +36,7 @@ func (t *target) failoverTargets(ctx context.Context, cost int) (direct, failove
 		cfg.APIKeys = []config.Key{{Name: "bench", Secret: key}}
 		cfg.BcryptCost = cost
 		cfg.Lookup = config.LookupOff
-		cfg.RatePerKey = perKeyRate
+		unlimit(cfg)
 		cfg.Senders.Order = senders
 		cfg.Senders.Cooldown = 0
 		cfg.Senders.WebSMSBaseURL = ws.URL

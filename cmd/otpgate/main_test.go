@@ -292,7 +292,12 @@ func TestEndToEnd(t *testing.T) {
 			}
 			metrics, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			for _, want := range []string{"otpgate_upstream_request_duration_seconds", `path="sms/otp"`} {
+			for _, want := range []string{
+				"otpgate_upstream_request_duration_seconds", `path="sms/otp"`,
+				`otpgate_verifications_total{country="NZ",event="pending"} 1`,
+				`otpgate_verifications_total{country="NZ",event="approved"} 1`,
+				`otpgate_send_cost_events_total{country="NZ",sender="connexus"} 1`,
+			} {
 				if !strings.Contains(string(metrics), want) {
 					t.Errorf("/metrics lacks %s", want)
 				}

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,8 @@ func (s *Store) Reserve(ctx context.Context, r otp.BudgetRequest) ([]otp.Warning
 		return nil, &otp.LimitError{Kind: otp.ErrRateLimited, Limit: int64(r.PrefixLimit), Reset: time.UnixMilli(res[1].(int64))}
 	case "budget":
 		return nil, &otp.LimitError{Kind: otp.ErrSendBudget, Limit: res[1].(int64), Reset: midnight}
+	case "released":
+		return nil, fmt.Errorf("reserve budget: %w: the reservation was already released", otp.ErrUnavailable)
 	case "guard":
 		return nil, &otp.LimitError{Kind: otp.ErrFraudGuard, Limit: res[1].(int64), Reset: time.UnixMilli(res[2].(int64)),
 			Warnings: warnings(res[3].(string))}

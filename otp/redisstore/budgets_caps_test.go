@@ -106,10 +106,16 @@ func TestReleaseGivesBackExactly(t *testing.T) {
 		if n, le := fill(t, s, func(i int) otp.BudgetRequest { return send(100 + i) }); n != 2 || !errors.Is(le, otp.ErrFraudGuard) {
 			t.Fatalf("after releasing two, %d through, then %v; want 2 then the guard", n, le)
 		}
-		for _, key := range []string{"otp:{fg}:t:r1", "otp:{fg}:ui:ip1"} {
-			if c.Exists(ctx, key).Val() != 0 {
-				t.Errorf("%s kept after its release", key)
-			}
+		if c.Exists(ctx, "otp:{fg}:ui:ip1").Val() != 0 {
+			t.Errorf("otp:{fg}:ui:ip1 kept after its release")
+		}
+		// The record is only a tombstone now, which a late run of the
+		// reservation meets; it goes on its own.
+		if rec := c.HGetAll(ctx, "otp:{fg}:t:r1").Val(); !maps.Equal(rec, map[string]string{"x": "1"}) {
+			t.Errorf("otp:{fg}:t:r1 = %v after its release, want only the tombstone", rec)
+		}
+		if ttl := c.PTTL(ctx, "otp:{fg}:t:r1").Val(); ttl <= 0 || ttl > 10*time.Minute {
+			t.Errorf("tombstone TTL %v, want at most 10 min", ttl)
 		}
 		// The guard off: the country's daily cap (10) now, of which 5 are
 		// held; then releasing 2 makes room for 2.
@@ -329,5 +335,35 @@ func TestRetriedReserveAnswersAsItDid(t *testing.T) {
 		if n := c.ZCard(ctx, "otp:{fg}:up:6421007").Val(); n != 6 {
 			t.Errorf("prefix 7 counts %d unverified sends, want 6", n)
 		}
+	})
+}
+
+// TestReserveAfterItsReleaseCountsNothing runs a reservation only after
+// the service released it, as when its answer was lost and Redis ran the
+// script late: it must count nothing, and the token binds to nothing.
+func TestReserveAfterItsReleaseCountsNothing(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := redisstore.New(c)
+		for _, mode := range []otp.GuardMode{otp.GuardOff, otp.GuardRecord} {
+			r := capped(fmt.Sprint("late-", mode), nz(9, 0), t0)
+			r.Guard, r.Ratio, r.Floors = mode, 0.5, otp.DefaultBudgetConfig().Floors
+			if err := s.Release(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			_, err := s.Reserve(ctx, r)
+			if _, refused := errors.AsType[*otp.LimitError](err); !errors.Is(err, otp.ErrUnavailable) || refused {
+				t.Fatalf("%s: Reserve after its Release = %v, want an unavailable error", mode, err)
+			}
+			if err := s.Bind(ctx, r.Token, "ver_late", t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, key := range []string{"otp:{fg}:pc:6421009", "otp:{fg}:d:NZ:" + t0.Format("20060102"), "otp:{fg}:uc:NZ", "otp:{fg}:up:6421009", "otp:{fg}:v:late"} {
+			if n := c.Exists(ctx, key).Val(); n != 0 {
+				t.Errorf("%s exists after a released reservation ran", key)
+			}
+		}
+		mustReserve(t, s, capped("fresh", nz(9, 1), t0))
 	})
 }

@@ -153,6 +153,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 		otp.WithLimits(limits),
 		otp.WithLogger(log),
 		otp.WithObserver(metrics.Observe),
+		otp.WithMeter(metrics),
+		otp.WithBudgets(store, cfg.Budgets),
 	}
 	if providers.lookup != nil {
 		svcOpts = append(svcOpts, otp.WithNumberLookup(providers.lookup))

@@ -1,8 +1,8 @@
 -- Ties a sent reservation to its verification, for Approve.
 -- KEYS: t:<token>, v:<id>. ARGV: token.
--- Only a reservation the guard recorded (t:<token>) is bound: with the
--- guard off there is nothing to verify.
-if redis.call('EXISTS', KEYS[1]) == 0 then
+-- Only a reservation the guard recorded (t:<token>) and that was not
+-- released is bound: with the guard off there is nothing to verify.
+if redis.call('HEXISTS', KEYS[1], 'c') == 0 then
   return 0
 end
 redis.call('SADD', KEYS[2], ARGV[1])

@@ -7,7 +7,7 @@
 --   (1 or 0), country, prefix, client ip key, today and the first of the 14
 --   days before it (yyyymmdd).
 -- Returns {'prefix', reset}, {'budget', limit}, {'guard', limit, reset,
--- warnings} or {'ok', warnings}, warnings comma separated. It reads until
+-- warnings}, {'released'} or {'ok', warnings}, warnings comma separated. It reads until
 -- it has decided, so a refusal writes nothing.
 local PC, DC, DA, UC, UP, UI, AC, AP, AD, AI, T = unpack(KEYS)
 local token, now = ARGV[1], tonumber(ARGV[2])
@@ -19,6 +19,11 @@ local ratio = tonumber(ARGV[9])
 local fday, fhour, fprefix, fip = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
 local cc, prefix, ip, today, since = ARGV[15], ARGV[16], ARGV[17], ARGV[18], ARGV[19]
 
+-- A reservation released before Redis ran it (its answer was lost, so
+-- the service took it back unseen) must count nothing.
+if redis.call('HEXISTS', T, 'x') == 1 then
+  return {'released'}
+end
 -- A retry of this very reservation (go-redis resends a script after a
 -- dropped connection) finds its send counted and answers as it did.
 if redis.call('EXISTS', T) == 1 then
