@@ -17,6 +17,7 @@
 //	go run ./cmd/otpgate-bench -url http://127.0.0.1:8080 -key <client key>
 //	go run ./cmd/otpgate-bench -failover   # and the cost of a failover
 //	go run ./cmd/otpgate-bench -events     # and what events, and a hanging receiver, cost
+//	go run ./cmd/otpgate-bench -fraud-sim  # instead: SMS pumping against the send budgets and fraud guard
 package main
 
 import (
@@ -39,6 +40,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/otpgate/otpgate/config"
+	"github.com/otpgate/otpgate/otp"
 )
 
 // maxPhase keeps the whole run (six phases) to about a minute on a shared
@@ -62,6 +64,7 @@ type options struct {
 	wrong                          float64
 	lookup                         string
 	failover, events               bool
+	fraud                          fraudOptions
 }
 
 func parse(args []string, out io.Writer) (options, error) {
@@ -81,6 +84,14 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.acks, "acks", 0, "REDIS_MIN_REPLICA_ACKS of the in-process server, which then runs as many replicas of its private redis-server and times WAIT under the load")
 	fs.BoolVar(&o.failover, "failover", false, "also measure starts whose first sender refuses at once against starts sent directly by the second (in-process only)")
 	fs.BoolVar(&o.events, "events", false, "also measure starts and checks with events off, on to a receiver that answers at once, and on to one that hangs (in-process only)")
+	defaults := otp.DefaultBudgetConfig()
+	o.fraud.floors = defaults.Floors
+	fs.BoolVar(&o.fraud.on, "fraud-sim", false, "instead of the measurements: simulate SMS pumping against the send budgets and the fraud guard (CONTRACT §9b) and print its table")
+	fs.IntVar(&o.fraud.days, "fraud-days", 14, "-fraud-sim: normal days before the attack day")
+	fs.Float64Var(&o.fraud.starts, "fraud-starts", 1000, "-fraud-sim: mean legitimate starts on a normal day")
+	fs.Uint64Var(&o.fraud.seed, "fraud-seed", 1, "-fraud-sim: seed of the simulated traffic")
+	fs.Float64Var(&o.fraud.ratio, "fraud-ratio", defaults.Ratio, "-fraud-sim: the guard's ratio R (OTP_FRAUD_GUARD_RATIO)")
+	fs.Var(floorsFlag{&o.fraud.floors}, "fraud-floors", "-fraud-sim: the guard's floors as OTP_FRAUD_GUARD_FLOORS takes them, any subset (default "+formatFloors(defaults.Floors)+")")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (server included when in-process) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -118,6 +129,12 @@ func parse(args []string, out io.Writer) (options, error) {
 	}
 	if o.events && o.url != "" {
 		errs = append(errs, errors.New("-events: only with the in-process server (no -url)"))
+	}
+	if o.fraud.on {
+		errs = append(errs, o.fraud.validate()...)
+		if o.url != "" || o.redisURL != "" || o.acks > 0 || o.failover || o.events {
+			errs = append(errs, errors.New("-fraud-sim: runs alone, on redis-servers of its own (no -url, -redis-url, -acks, -failover, -events)"))
+		}
 	}
 	if o.lookup != "on" && o.lookup != "off" {
 		errs = append(errs, fmt.Errorf("-lookup %q: must be on or off", o.lookup))
@@ -164,6 +181,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if o.fraud.on {
+		return runFraudSim(ctx, o.fraud, out)
 	}
 
 	var t *target

@@ -49,6 +49,11 @@ func TestParse(t *testing.T) {
 		{"events", []string{"-events"}, ""},
 		{"events of a running server", []string{"-events", "-url", "http://127.0.0.1:8080", "-key", "k"}, "-events: only with the in-process server"},
 		{"acks on a given redis", []string{"-acks", "1", "-redis-url", "redis://127.0.0.1:6379/15"}, "private redis-server"},
+		{"fraud sim", []string{"-fraud-sim", "-fraud-days", "3", "-fraud-seed", "7", "-fraud-ratio", "0.8", "-fraud-floors", "prefix_hour:4"}, ""},
+		{"fraud sim on a given redis", []string{"-fraud-sim", "-redis-url", "redis://127.0.0.1:6379/15"}, "-fraud-sim: runs alone"},
+		{"fraud sim without days", []string{"-fraud-sim", "-fraud-days", "0"}, "-fraud-days 0"},
+		{"fraud ratio", []string{"-fraud-sim", "-fraud-ratio", "0"}, "-fraud-ratio 0"},
+		{"fraud floors", []string{"-fraud-sim", "-fraud-floors", "prefix_day:4"}, "prefix_day"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parse(tc.args, &bytes.Buffer{})
