@@ -17,13 +17,15 @@ import (
 // TestFraudSimBound runs the simulation as -fraud-sim does, with 3 normal
 // days instead of 14 but the whole attack hour, on a real Redis, and holds
 // the attacker to what §9b promises: the prefix cap alone, and the guard
-// in enforce with the default ratio and floors, which must refuse no
-// legitimate user on a normal day.
+// in enforce with the default ratio and floors at 85 % and 65 % conversion,
+// which must refuse no legitimate user on a normal day and under 1 % on the
+// attack day.
 func TestFraudSimBound(t *testing.T) {
 	f := fraudOptions{days: 3, starts: 1000, seed: 1, ratio: otp.DefaultBudgetConfig().Ratio, floors: otp.DefaultBudgetConfig().Floors}
 	for _, sc := range []scenario{
 		{guard: otp.GuardOff, conversion: 0.85},
 		{guard: otp.GuardEnforce, conversion: 0.85},
+		{guard: otp.GuardEnforce, conversion: 0.65},
 	} {
 		t.Run(sc.String(), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -53,6 +55,9 @@ func TestFraudSimBound(t *testing.T) {
 				if d.starts == 0 || d.refused != 0 {
 					t.Errorf("normal day %d: %d of %d legitimate starts refused, want some starts and none refused", i+1, d.refused, d.starts)
 				}
+			}
+			if d := res.days[len(res.days)-1]; d.starts == 0 || d.refused*100 >= d.starts {
+				t.Errorf("attack day: %d of %d legitimate starts refused, want under 1 %%", d.refused, d.starts)
 			}
 		})
 	}
