@@ -22,20 +22,6 @@ const (
 	guardFloorsVar = "OTP_FRAUD_GUARD_FLOORS"
 )
 
-// floorName is one name OTP_FRAUD_GUARD_FLOORS takes and the floor it sets.
-type floorName struct {
-	name  string
-	field func(*otp.Floors) *int
-}
-
-// floorNames are in the order the contract lists them.
-var floorNames = []floorName{
-	{"country_day", func(f *otp.Floors) *int { return &f.CountryDay }},
-	{"country_hour", func(f *otp.Floors) *int { return &f.CountryHour }},
-	{"prefix_hour", func(f *otp.Floors) *int { return &f.PrefixHour }},
-	{"ip_countries", func(f *otp.Floors) *int { return &f.IPCountries }},
-}
-
 // budgets reads the §9b variables on top of b, which holds
 // otp.DefaultBudgetConfig. A variable with a malformed entry keeps its
 // default whole, so validateBudgets does not complain about it again.
@@ -104,46 +90,21 @@ func (p *parser) dailyLimits(dst *map[string]int) {
 	}
 }
 
-// floors reads OTP_FRAUD_GUARD_FLOORS: name:N entries for any subset of the
-// floors, each at most once; the others keep their defaults.
+// floors reads OTP_FRAUD_GUARD_FLOORS over dst; with a malformed entry, dst
+// keeps its value.
 func (p *parser) floors(dst *otp.Floors) {
-	var items []string
-	p.list(guardFloorsVar, &items)
-	out := *dst
-	given := map[string]bool{}
-	ok := true
-	for _, item := range items {
-		name, n, found := strings.Cut(item, ":")
-		name = strings.TrimSpace(name)
-		i := slices.IndexFunc(floorNames, func(f floorName) bool { return f.name == name })
-		v, err := strconv.Atoi(strings.TrimSpace(n))
-		switch {
-		case !found:
-			p.fail(guardFloorsVar, "%q is not name:N", item)
-		case i < 0:
-			p.fail(guardFloorsVar, "%q is not one of %s", name, floorList())
-		case err != nil:
-			p.fail(guardFloorsVar, "%q: %q is not a whole number", item, strings.TrimSpace(n))
-		case given[name]:
-			p.fail(guardFloorsVar, "%s is given twice", name)
-		default:
-			given[name] = true
-			*floorNames[i].field(&out) = v
-			continue
+	v, ok := p.get(guardFloorsVar)
+	if !ok {
+		return
+	}
+	f, err := otp.ParseFloors(v, *dst)
+	if err != nil {
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			p.fail(guardFloorsVar, "%v", e)
 		}
-		ok = false
+		return
 	}
-	if ok {
-		*dst = out
-	}
-}
-
-func floorList() string {
-	names := make([]string, len(floorNames))
-	for i, f := range floorNames {
-		names[i] = f.name
-	}
-	return strings.Join(names, ", ")
+	*dst = f
 }
 
 // validateBudgets checks the ranges of the §9b settings, also of a Config
@@ -176,9 +137,9 @@ func (c *Config) validateBudgets(bad func(name, format string, args ...any)) {
 	if !(b.Ratio > 0 && b.Ratio <= 10) {
 		bad(guardRatioVar, "must be above 0 and at most 10, got %v", b.Ratio)
 	}
-	for _, f := range floorNames {
-		if n := *f.field(&b.Floors); n < 1 {
-			bad(guardFloorsVar, "%s must be at least 1, got %d", f.name, n)
+	for name, n := range b.Floors.All() {
+		if n < 1 {
+			bad(guardFloorsVar, "%s must be at least 1, got %d", name, n)
 		}
 	}
 }
@@ -190,17 +151,13 @@ func (c *Config) budgetAttrs() []slog.Attr {
 	for _, cc := range slices.Sorted(maps.Keys(b.Daily)) {
 		daily = append(daily, fmt.Sprintf("%s:%d", cc, b.Daily[cc]))
 	}
-	floors := make([]string, len(floorNames))
-	for i, f := range floorNames {
-		floors[i] = fmt.Sprintf("%s:%d", f.name, *f.field(&b.Floors))
-	}
 	return []slog.Attr{
 		slog.String(prefixRateVar, formatRate(b.PrefixLimit, b.PrefixWindow)),
 		slog.String(dailyLimitsVar, strings.Join(daily, ",")),
 		slog.String(guardVar, string(b.Guard)),
 		slog.String(guardAllowVar, strings.Join(b.Allow, ",")),
 		slog.String(guardRatioVar, strconv.FormatFloat(b.Ratio, 'g', -1, 64)),
-		slog.String(guardFloorsVar, strings.Join(floors, ",")),
+		slog.String(guardFloorsVar, b.Floors.String()),
 	}
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +51,80 @@ const (
 // without an approval per client IP in 24 h.
 type Floors struct {
 	CountryDay, CountryHour, PrefixHour, IPCountries int
+}
+
+// floorName is one name OTP_FRAUD_GUARD_FLOORS takes and the floor it sets.
+type floorName struct {
+	name  string
+	field func(*Floors) *int
+}
+
+// floorNames are in the contract's order.
+var floorNames = []floorName{
+	{"country_day", func(f *Floors) *int { return &f.CountryDay }},
+	{"country_hour", func(f *Floors) *int { return &f.CountryHour }},
+	{"prefix_hour", func(f *Floors) *int { return &f.PrefixHour }},
+	{"ip_countries", func(f *Floors) *int { return &f.IPCountries }},
+}
+
+// All yields each floor by its name, in the contract's order.
+func (f Floors) All() iter.Seq2[string, int] {
+	return func(yield func(string, int) bool) {
+		for _, n := range floorNames {
+			if !yield(n.name, *n.field(&f)) {
+				return
+			}
+		}
+	}
+}
+
+// String writes f as ParseFloors reads it.
+func (f Floors) String() string {
+	var parts []string
+	for name, n := range f.All() {
+		parts = append(parts, name+":"+strconv.Itoa(n))
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseFloors reads floors as OTP_FRAUD_GUARD_FLOORS writes them: name:N
+// for any subset of the floors, each at most once, comma separated; the
+// floors not given keep their value in base. The error joins one error per
+// malformed entry; ranges are checked with the rest of a BudgetConfig.
+func ParseFloors(list string, base Floors) (Floors, error) {
+	out := base
+	given := map[string]bool{}
+	var errs []error
+	for item := range strings.SplitSeq(list, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		name, n, found := strings.Cut(item, ":")
+		name, n = strings.TrimSpace(name), strings.TrimSpace(n)
+		i := slices.IndexFunc(floorNames, func(f floorName) bool { return f.name == name })
+		v, err := strconv.Atoi(n)
+		switch {
+		case !found:
+			errs = append(errs, fmt.Errorf("%q is not name:N", item))
+		case i < 0:
+			names := make([]string, len(floorNames))
+			for j, f := range floorNames {
+				names[j] = f.name
+			}
+			errs = append(errs, fmt.Errorf("%q is not one of %s", name, strings.Join(names, ", ")))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%q: %q is not a whole number", item, n))
+		case given[name]:
+			errs = append(errs, fmt.Errorf("%s is given twice", name))
+		default:
+			given[name] = true
+			*floorNames[i].field(&out) = v
+		}
+	}
+	if len(errs) > 0 {
+		return base, errors.Join(errs...)
+	}
+	return out, nil
 }
 
 // BudgetConfig holds the send budgets and the fraud guard (CONTRACT §9b).

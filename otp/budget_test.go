@@ -417,3 +417,25 @@ func TestBudgetConfigIsChecked(t *testing.T) {
 		})
 	}
 }
+
+func TestParseFloors(t *testing.T) {
+	base := otp.DefaultBudgetConfig().Floors
+	got, err := otp.ParseFloors(" prefix_hour:2, ,country_day:500", base)
+	want := base
+	want.PrefixHour, want.CountryDay = 2, 500
+	if err != nil || got != want {
+		t.Fatalf("ParseFloors = %+v, %v; want %+v", got, err, want)
+	}
+	if back, err := otp.ParseFloors(got.String(), otp.Floors{}); err != nil || back != got {
+		t.Errorf("ParseFloors(%q) = %+v, %v; want it to read back %+v", got.String(), back, err, got)
+	}
+	_, err = otp.ParseFloors("country_week:5,country_day,prefix_hour:5.5,ip_countries:1,ip_countries:2", base)
+	for _, want := range []string{
+		`"country_week" is not one of country_day, country_hour, prefix_hour, ip_countries`,
+		`"country_day" is not name:N`, `"prefix_hour:5.5": "5.5" is not a whole number`, "ip_countries is given twice",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseFloors error %v lacks %q", err, want)
+		}
+	}
+}

@@ -158,7 +158,7 @@ func writeFraudReport(w io.Writer, f fraudOptions, scs []scenario, results []*si
 	fmt.Fprintf(w, "otpgate-bench -fraud-sim: SMS pumping against CONTRACT §9b, an in-process otp.Service on the Redis store (a redis-server per scenario), simulated clock, no network\n\n")
 	fmt.Fprintf(w, "Reproduce: `%s`\n\n", f.command())
 	fmt.Fprintf(w, "Static caps %d sends per prefix per %s, no daily caps; guard ratio R = %v, floors %s.\n\n",
-		b.PrefixLimit, strings.TrimSuffix(strings.TrimSuffix(b.PrefixWindow.String(), "0s"), "0m"), f.ratio, formatFloors(f.floors))
+		b.PrefixLimit, strings.TrimSuffix(strings.TrimSuffix(b.PrefixWindow.String(), "0s"), "0m"), f.ratio, f.floors.String())
 	fmt.Fprintln(w, "| scenario | attacker SMS: total / most to one prefix | §9b bound: total / per prefix | starts a warning fired on: legitimate / attacker | legitimate refused: worst normal day | attack day | launch day |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|")
 	allMet := true

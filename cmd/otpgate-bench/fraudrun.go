@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -36,35 +34,16 @@ func (v floorsFlag) String() string {
 	if v.f == nil {
 		return ""
 	}
-	return formatFloors(*v.f)
+	return v.f.String()
 }
 
 func (v floorsFlag) Set(s string) error {
-	for item := range strings.SplitSeq(s, ",") {
-		name, n, ok := strings.Cut(strings.TrimSpace(item), ":")
-		x, err := strconv.Atoi(strings.TrimSpace(n))
-		if !ok || err != nil || x < 1 {
-			return fmt.Errorf("%q is not name:N with a whole N of at least 1", item)
-		}
-		switch strings.TrimSpace(name) {
-		case "country_day":
-			v.f.CountryDay = x
-		case "country_hour":
-			v.f.CountryHour = x
-		case "prefix_hour":
-			v.f.PrefixHour = x
-		case "ip_countries":
-			v.f.IPCountries = x
-		default:
-			return fmt.Errorf("%q is not country_day, country_hour, prefix_hour or ip_countries", name)
-		}
+	f, err := otp.ParseFloors(s, *v.f)
+	if err != nil {
+		return err
 	}
+	*v.f = f
 	return nil
-}
-
-func formatFloors(f otp.Floors) string {
-	return fmt.Sprintf("country_day:%d,country_hour:%d,prefix_hour:%d,ip_countries:%d",
-		f.CountryDay, f.CountryHour, f.PrefixHour, f.IPCountries)
 }
 
 func (f fraudOptions) validate() []error {
@@ -78,13 +57,18 @@ func (f fraudOptions) validate() []error {
 	if f.ratio <= 0 || f.ratio > 10 {
 		errs = append(errs, fmt.Errorf("-fraud-ratio %v: must be above 0 and at most 10", f.ratio))
 	}
+	for name, n := range f.floors.All() {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("-fraud-floors %s:%d: must be at least 1", name, n))
+		}
+	}
 	return errs
 }
 
 // command is the command line that reproduces a run of f.
 func (f fraudOptions) command() string {
 	return fmt.Sprintf("go run ./cmd/otpgate-bench -fraud-sim -fraud-days %d -fraud-starts %v -fraud-seed %d -fraud-ratio %v -fraud-floors %s",
-		f.days, f.starts, f.seed, f.ratio, formatFloors(f.floors))
+		f.days, f.starts, f.seed, f.ratio, f.floors.String())
 }
 
 // scenario is one row of the simulation's table.

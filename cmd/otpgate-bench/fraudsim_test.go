@@ -159,22 +159,29 @@ func TestNZMobiles(t *testing.T) {
 }
 
 func TestFloorsFlag(t *testing.T) {
+	def := otp.DefaultBudgetConfig().Floors
+	withPrefix3 := def
+	withPrefix3.PrefixHour = 3
 	for _, tc := range []struct {
 		in      string
 		want    otp.Floors
 		wantErr bool
 	}{
-		{"prefix_hour:3", otp.Floors{CountryDay: 50, CountryHour: 10, PrefixHour: 3, IPCountries: 3}, false},
+		{"prefix_hour:3", withPrefix3, false},
 		{"country_day:200, country_hour:40,prefix_hour:2,ip_countries:4", otp.Floors{CountryDay: 200, CountryHour: 40, PrefixHour: 2, IPCountries: 4}, false},
-		{"prefix_hour:0", otp.Floors{}, true},
-		{"prefix_day:3", otp.Floors{}, true},
-		{"prefix_hour", otp.Floors{}, true},
+		{"prefix_day:3", def, true},
+		{"prefix_hour", def, true},
 	} {
-		f := otp.DefaultBudgetConfig().Floors
+		f := def
 		err := floorsFlag{&f}.Set(tc.in)
-		if (err != nil) != tc.wantErr || (!tc.wantErr && f != tc.want) {
+		if (err != nil) != tc.wantErr || f != tc.want {
 			t.Errorf("Set(%q) = %v, %+v; want error %v, %+v", tc.in, err, f, tc.wantErr, tc.want)
 		}
+	}
+	zero := fraudOptions{days: 3, starts: 500, ratio: 0.8, floors: def}
+	zero.floors.PrefixHour = 0
+	if errs := zero.validate(); len(errs) != 1 {
+		t.Errorf("validate with prefix_hour:0 = %v, want one error", errs)
 	}
 }
 

@@ -91,7 +91,7 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.Float64Var(&o.fraud.starts, "fraud-starts", 1000, "-fraud-sim: mean legitimate starts on a normal day")
 	fs.Uint64Var(&o.fraud.seed, "fraud-seed", 1, "-fraud-sim: seed of the simulated traffic")
 	fs.Float64Var(&o.fraud.ratio, "fraud-ratio", defaults.Ratio, "-fraud-sim: the guard's ratio R (OTP_FRAUD_GUARD_RATIO)")
-	fs.Var(floorsFlag{&o.fraud.floors}, "fraud-floors", "-fraud-sim: the guard's floors as OTP_FRAUD_GUARD_FLOORS takes them, any subset (default "+formatFloors(defaults.Floors)+")")
+	fs.Var(floorsFlag{&o.fraud.floors}, "fraud-floors", "-fraud-sim: the guard's floors as OTP_FRAUD_GUARD_FLOORS takes them, any subset (default "+defaults.Floors.String()+")")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (server included when in-process) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
