@@ -8,7 +8,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"maps"
 	"net/http"
 	"regexp"
@@ -135,17 +134,8 @@ var labelPair = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
 // samples reads every series of the metric name from /metrics.
 func (in *instance) samples(t *testing.T, name string) []sample {
 	t.Helper()
-	resp, err := http.Get(in.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	text, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []sample
-	for line := range strings.SplitSeq(string(text), "\n") {
+	for line := range strings.SplitSeq(scrape(t, in.base), "\n") {
 		rest, ok := strings.CutPrefix(line, name)
 		if !ok || rest == "" || (rest[0] != '{' && rest[0] != ' ') {
 			continue
@@ -158,6 +148,7 @@ func (in *instance) samples(t *testing.T, name string) []sample {
 			}
 			rest = rest[end+1:]
 		}
+		var err error
 		if s.value, err = strconv.ParseFloat(strings.TrimSpace(rest), 64); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}

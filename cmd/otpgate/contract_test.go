@@ -151,7 +151,17 @@ func (f *fixture) otpRequests() []connexustest.Request {
 // metric reads one unlabelled sample from /metrics.
 func (f *fixture) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(f.base + "/metrics")
+	v, ok := seriesValue(t, scrape(t, f.base), name)
+	if !ok {
+		t.Fatalf("/metrics has no %s", name)
+	}
+	return v
+}
+
+// scrape returns the /metrics text of the server at base.
+func scrape(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,17 +170,23 @@ func (f *fixture) metric(t *testing.T, name string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for line := range strings.SplitSeq(string(text), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
+	return string(text)
+}
+
+// seriesValue finds the sample of series, written whole (with its labels),
+// in a /metrics text.
+func seriesValue(t *testing.T, text, series string) (float64, bool) {
+	t.Helper()
+	for line := range strings.SplitSeq(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			n, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				t.Fatalf("%s: %v", line, err)
 			}
-			return n
+			return n, true
 		}
 	}
-	t.Fatalf("/metrics has no %s", name)
-	return 0
+	return 0, false
 }
 
 // wantCheck wants a compared guess's 200 answer.

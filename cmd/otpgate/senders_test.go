@@ -7,11 +7,9 @@ package main
 // providers' fakes as upstreams.
 
 import (
-	"io"
 	"maps"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -500,23 +498,6 @@ func TestRunRefusesSenders(t *testing.T) {
 // when there is none.
 func (in *instance) metricLine(t *testing.T, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(in.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	text, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(text), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return n
-		}
-	}
-	return 0
+	v, _ := seriesValue(t, scrape(t, in.base), series)
+	return v
 }
