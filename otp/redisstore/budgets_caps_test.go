@@ -91,7 +91,7 @@ func TestReleaseGivesBackExactly(t *testing.T) {
 		send := func(i int) otp.BudgetRequest {
 			r := capped(fmt.Sprint("r", i), nz(7, i), t0)
 			r.CountryDaily, r.AllDaily, r.PrefixLimit = 10, 10, 30
-			r.Guard, r.Ratio, r.Floors, r.ClientIP = otp.GuardEnforce, 0.5, otp.DefaultBudgetConfig().Floors, fmt.Sprint("ip", i)
+			r.Guard, r.Ratio, r.Floors, r.ClientIP = otp.GuardEnforce, 0.5, testFloors, fmt.Sprint("ip", i)
 			return r
 		}
 		// The prefix floor of the guard (5) comes first.
@@ -347,7 +347,7 @@ func TestReserveAfterItsReleaseCountsNothing(t *testing.T) {
 		s := redisstore.New(c)
 		for _, mode := range []otp.GuardMode{otp.GuardOff, otp.GuardRecord} {
 			r := capped(fmt.Sprint("late-", mode), nz(9, 0), t0)
-			r.Guard, r.Ratio, r.Floors = mode, 0.5, otp.DefaultBudgetConfig().Floors
+			r.Guard, r.Ratio, r.Floors = mode, 0.5, testFloors
 			if err := s.Release(ctx, r); err != nil {
 				t.Fatal(err)
 			}

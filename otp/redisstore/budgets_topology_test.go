@@ -62,7 +62,7 @@ func releaseAll(t *testing.T, s *redisstore.Store, rs []otp.BudgetRequest) {
 // they share the hash tag of the key it is given.
 func TestBudgetsExactOnEveryTopology(t *testing.T) {
 	const n = 200
-	floors := otp.DefaultBudgetConfig().Floors
+	floors := testFloors
 	redistest.EachTopology(t, func(t *testing.T, tp redistest.Topology) {
 		ctx := context.Background()
 		s := redisstore.New(tp.Client)
