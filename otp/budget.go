@@ -182,9 +182,11 @@ func (c BudgetConfig) validate() error {
 	for _, a := range c.Allow {
 		ok := phonenumbers.GetCountryCodeForRegion(a) != 0
 		if d, found := strings.CutPrefix(a, "+"); found {
-			ok = d != "" && strings.Trim(d, "0123456789") == ""
+			// E.164 numbers have at most 15 digits, so a longer prefix
+			// would match nothing.
+			ok = len(d) >= 1 && len(d) <= 15 && strings.Trim(d, "0123456789") == ""
 		}
-		check(ok, "fraud guard allow entry %q is neither an ISO country nor a +prefix", a)
+		check(ok, "fraud guard allow entry %q is neither an ISO country nor a + and 1 to 15 digits", a)
 	}
 	return errors.Join(errs...)
 }

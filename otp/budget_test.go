@@ -405,6 +405,7 @@ func TestBudgetConfigIsChecked(t *testing.T) {
 		"zero floor":            func(c *otp.BudgetConfig) { c.Floors.IPCountries = 0 },
 		"bad allow entry":       func(c *otp.BudgetConfig) { c.Allow = []string{"+64a"} },
 		"empty allow prefix":    func(c *otp.BudgetConfig) { c.Allow = []string{"+"} },
+		"allow prefix too long": func(c *otp.BudgetConfig) { c.Allow = []string{"+6421123456789012"} },
 	}
 	for name, edit := range cases {
 		t.Run(name, func(t *testing.T) {
