@@ -27,7 +27,7 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "otpgate:", err)
 		os.Exit(1)
 	}
@@ -36,7 +36,8 @@ func main() {
 // run is the whole program; it returns when ctx is done and the server has
 // shut down, or when start-up fails. The first log line with msg
 // "listening" carries the bound address, so a test can bind 127.0.0.1:0.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	_ = stdin
 	fs := flag.NewFlagSet("otpgate", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	fs.Usage = func() {

@@ -487,7 +487,7 @@ func TestRunRefusesSenders(t *testing.T) {
 	} {
 		env := maps.Clone(base)
 		maps.Copy(env, tt.env)
-		err := run(t.Context(), nil, func(k string) string { return env[k] }, new(strings.Builder))
+		err := run(t.Context(), nil, func(k string) string { return env[k] }, nil, new(strings.Builder))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v, want an error naming %s", tt.name, err, tt.want)
 		}
