@@ -14,8 +14,8 @@ import (
 // its first 401 anyway.
 const defaultTokenTTL = 24 * time.Hour
 
-// errNoToken is returned by Token in password mode.
-var errNoToken = errors.New("connexus: client uses password auth and has no token")
+// errNoToken is returned by Token outside API-key mode.
+var errNoToken = errors.New("connexus: only API-key auth has a token")
 
 // tokenCache holds the bearer token of API-key mode. At most one fetch runs
 // at a time; everyone who needs a token meanwhile waits for that fetch.

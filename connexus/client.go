@@ -38,10 +38,12 @@ type AuthMode int
 
 // The authentication modes. AuthAPIKey exchanges a client id and secret for
 // a bearer token; AuthPassword sends the account's userId and password with
-// every call.
+// every call; AuthGateway sends a fixed bearer key and no Connexus
+// credentials, for calls that go through otpgate's admin proxy.
 const (
 	AuthAPIKey AuthMode = iota + 1
 	AuthPassword
+	AuthGateway
 )
 
 func (m AuthMode) String() string {
@@ -50,6 +52,8 @@ func (m AuthMode) String() string {
 		return "api-key"
 	case AuthPassword:
 		return "password"
+	case AuthGateway:
+		return "gateway"
 	}
 	return "none"
 }
@@ -63,6 +67,7 @@ type Client struct {
 	clientSecret string
 	userID       string
 	password     string
+	gatewayKey   string
 	from         string
 	timeout      time.Duration
 	now          func() time.Time
@@ -84,8 +89,9 @@ type Client struct {
 // NewClient fail on bad ones.
 type Option func(*Client) error
 
-// NewClient returns a client configured by opts. One of WithAPIKey or
-// WithPassword is required; when both are given, the last one wins.
+// NewClient returns a client configured by opts. One of WithAPIKey,
+// WithPassword or WithGateway is required; when several are given, the last
+// one wins.
 func NewClient(opts ...Option) (*Client, error) {
 	base, _ := url.Parse(DefaultBaseURL + "/")
 	c := &Client{
@@ -103,7 +109,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		}
 	}
 	if c.mode == 0 {
-		return nil, errors.New("connexus: no credentials: use WithAPIKey or WithPassword")
+		return nil, errors.New("connexus: no credentials: use WithAPIKey, WithPassword or WithGateway")
 	}
 	c.http = upstream.NoRedirects(c.http)
 	return c, nil
@@ -140,7 +146,7 @@ func WithAPIKey(clientID, clientSecret string) Option {
 			return errors.New("connexus: API key needs a client id and a client secret")
 		}
 		c.mode, c.clientID, c.clientSecret = AuthAPIKey, clientID, clientSecret
-		c.userID, c.password = "", ""
+		c.userID, c.password, c.gatewayKey = "", "", ""
 		return nil
 	}
 }
@@ -152,7 +158,24 @@ func WithPassword(userID, password string) Option {
 			return errors.New("connexus: password auth needs a user id and a password")
 		}
 		c.mode, c.userID, c.password = AuthPassword, userID, password
-		c.clientID, c.clientSecret = "", ""
+		c.clientID, c.clientSecret, c.gatewayKey = "", "", ""
+		return nil
+	}
+}
+
+// WithGateway selects gateway authentication, for a client whose base URL
+// is otpgate's admin proxy (WithBaseURL("https://otpgate.example/v1/connexus")):
+// every call carries "Authorization: Bearer <adminKey>" and no Connexus
+// credentials, and no token is ever exchanged, because the proxy adds the
+// service's own credentials in whichever mode the service uses. A 401 is the
+// gateway refusing the key and is returned as it is.
+func WithGateway(adminKey string) Option {
+	return func(c *Client) error {
+		if strings.TrimSpace(adminKey) == "" {
+			return errors.New("connexus: gateway auth needs a key")
+		}
+		c.mode, c.gatewayKey = AuthGateway, adminKey
+		c.clientID, c.clientSecret, c.userID, c.password = "", "", "", ""
 		return nil
 	}
 }
@@ -235,7 +258,7 @@ func (c *Client) BaseURL() *url.URL {
 func (c *Client) AuthMode() AuthMode { return c.mode }
 
 // PasswordCredentials returns the userId and password of AuthPassword mode,
-// and empty strings in AuthAPIKey mode.
+// and empty strings in the other modes.
 func (c *Client) PasswordCredentials() (userID, password string) { return c.userID, c.password }
 
 // HTTPClient returns the HTTP client the Client uses; it follows no redirects.
@@ -407,6 +430,8 @@ func (c *Client) newRequest(ctx context.Context, cl *call, token string) (*http.
 	switch {
 	case token != "":
 		req.Header.Set("Authorization", "Bearer "+token)
+	case c.mode == AuthGateway:
+		req.Header.Set("Authorization", "Bearer "+c.gatewayKey)
 	case basic:
 		req.SetBasicAuth(c.userID, c.password)
 	}
@@ -415,16 +440,24 @@ func (c *Client) newRequest(ctx context.Context, cl *call, token string) (*http.
 
 // apiError turns a non-2xx answer into an *Error. Both documents' error
 // shapes are read: {"error","message"}, {"error","error_description"} and
-// {"error","error_code"}.
+// {"error","error_code"}, and otpgate's {"error":{"code","message"}}.
 func (c *Client) apiError(cl *call, resp *http.Response, body []byte) *Error {
 	e := &Error{Method: cl.method, Path: cl.path, StatusCode: resp.StatusCode}
 	var w struct {
-		Error       string `json:"error"`
-		Message     string `json:"message"`
-		Description string `json:"error_description"`
+		Error       json.RawMessage `json:"error"`
+		Message     string          `json:"message"`
+		Description string          `json:"error_description"`
 	}
 	if json.Unmarshal(body, &w) == nil {
-		e.Code = upstreamText(w.Error)
+		var code string
+		var gateway struct{ Code, Message string }
+		switch {
+		case json.Unmarshal(w.Error, &code) == nil:
+		case json.Unmarshal(w.Error, &gateway) == nil:
+			// otpgate's own refusals, in AuthGateway mode: {"error":{"code","message"}}.
+			code, w.Message = gateway.Code, gateway.Message
+		}
+		e.Code = upstreamText(code)
 		e.Message = upstreamText(w.Message)
 		if e.Message == "" {
 			e.Message = upstreamText(w.Description)
