@@ -37,7 +37,7 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 	}
 	id := req.ID
 	if req.To != "" {
-		number, _, err := normalizePhone(req.To, s.cfg.DefaultRegion)
+		number, _, err := NormalizePhone(req.To, s.cfg.DefaultRegion)
 		if err != nil {
 			return nil, fmt.Errorf("check: %w", err)
 		}

@@ -8,7 +8,6 @@ func WithSendBudget(d time.Duration) Option { return func(s *Service) { s.sendBu
 
 // The helpers the external tests check directly.
 var (
-	NormalizePhone = normalizePhone
-	RandomCode     = randomCode
-	ValidID        = validID
+	RandomCode = randomCode
+	ValidID    = validID
 )

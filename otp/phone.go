@@ -8,12 +8,14 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// normalizePhone turns a number as a user typed it into digits with country
-// code and no '+', and returns its ISO region. Local forms are read in
+// NormalizePhone turns a number as a user typed it into digits with country
+// code and no '+', and returns its ISO region. Starts and checks use it, and
+// so does a tool that must address a number as the service would (the
+// operator CLI). Local forms are read in
 // defaultRegion; "6421…" without '+' is read as international when it is not
 // a valid local number. It returns ErrInvalidRequest for an empty number and
 // ErrInvalidPhone for one that is not a valid number.
-func normalizePhone(raw, defaultRegion string) (number string, region string, err error) {
+func NormalizePhone(raw, defaultRegion string) (number string, region string, err error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return "", "", fmt.Errorf("phone number is empty: %w", ErrInvalidRequest)

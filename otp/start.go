@@ -38,7 +38,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (v *Verification,
 	if req.Code != "" && !ValidCode(req.Code) {
 		return nil, false, fmt.Errorf("start: code must be 4 to 8 digits: %w", ErrInvalidRequest)
 	}
-	number, region, err := normalizePhone(req.To, s.cfg.DefaultRegion)
+	number, region, err := NormalizePhone(req.To, s.cfg.DefaultRegion)
 	if err != nil {
 		return nil, false, fmt.Errorf("start: %w", err)
 	}
