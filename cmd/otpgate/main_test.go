@@ -344,7 +344,7 @@ func TestRunRefuses(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{name: "argument", args: []string{"serve"}, want: "unexpected argument"},
+		{name: "argument", args: []string{"serve", "now"}, want: "serve takes no arguments"},
 		{name: "malformed variable", env: map[string]string{"OTP_TTL": "5 minutes"}, want: "OTP_TTL"},
 		{name: "credentials without Redis", env: map[string]string{"CONNEXUS_CLIENT_ID": "c", "CONNEXUS_CLIENT_SECRET": "s", "OTPGATE_API_KEYS": "a:b"}, want: "REDIS_URL"},
 		{name: "bad address", env: map[string]string{"OTPGATE_ADDR": "127.0.0.1:-1"}, want: "OTPGATE_ADDR"},

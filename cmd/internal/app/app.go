@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	clientKeys, adminKeys := keyMap(cfg.APIKeys), keyMap(cfg.AdminKeys)
 
 	if cfg.DevMode() {
-		clientKeys, adminKeys = map[string]string{devClientName: devClientKey}, map[string]string{devAdminName: devAdminKey}
+		clientKeys, adminKeys = map[string]string{devClientName: devClientKey}, map[string]string{devAdminName: DevAdminKey}
 	}
 	providers, err := a.buildProviders(cfg, metrics, log, o.providerTimeout)
 	if err != nil {
@@ -292,7 +292,9 @@ const (
 	devClientName = "devclient"
 	devClientKey  = "devclientkey"
 	devAdminName  = "devadmin"
-	devAdminKey   = "devadminkey"
+	// DevAdminKey is dev mode's admin key, which the operator subcommands
+	// call a dev-mode otpgate with.
+	DevAdminKey = "devadminkey"
 )
 
 // banner is printed, not logged: the dev keys are secrets, and the contract
@@ -321,7 +323,7 @@ func banner(w io.Writer, sandboxes []sandboxInfo, services []config.TwilioServic
   dev client key: %s
   dev admin key:  %s
 %s%s
-`, line, list.String(), devClientKey, devAdminKey, twilio.String(), line)
+`, line, list.String(), devClientKey, DevAdminKey, twilio.String(), line)
 }
 
 // orNow is now, or the wall clock when it is nil.
