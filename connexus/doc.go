@@ -12,11 +12,13 @@
 // token, refreshed before it expires and once after a 401) or with the
 // account's user id and password. A client of otpgate's admin proxy
 // (/v1/connexus) uses WithGateway instead: it sends otpgate's admin key and
-// the proxy adds the service's credentials. Reads are retried on connection errors,
-// 429 and 5xx; sends (SendSMS, SendBulkSMS, SendOTP) only when the request
-// certainly never reached the upstream (a failed dial, or a 429), so a
-// message is never sent twice by a retry. MaybeDelivered tells the caller
-// of a failed send whether the message may have gone out all the same.
+// the proxy adds the service's credentials.
+//
+// Reads are retried on connection errors, 429 and 5xx; sends (SendSMS,
+// SendBulkSMS, SendOTP) only when the request certainly never reached the
+// upstream (a failed dial, or a 429), so a message is never sent twice by a
+// retry. MaybeDelivered tells the caller of a failed send whether the
+// message may have gone out all the same.
 //
 // Usage:
 //
