@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 )
 
 // Exit codes besides 0.
@@ -73,7 +74,7 @@ type command struct {
 }
 
 // commands lists the subcommands in the order usage shows them.
-var commands = []*command{serveCmd, balanceCmd, lookupCmd, sendCmd}
+var commands = []*command{serveCmd, balanceCmd, lookupCmd, sendCmd, inboundCmd, verifyCmd}
 
 var serveCmd = &command{
 	name:     "serve",
@@ -218,7 +219,7 @@ func (c *call) printFields(pairs ...string) error {
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if pairs[i+1] != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", pairs[i], pairs[i+1])
+			fmt.Fprintf(tw, "%s\t%s\n", pairs[i], printable(pairs[i+1]))
 		}
 	}
 	return tw.Flush()
@@ -230,4 +231,16 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// printable replaces control characters, so that text from outside (an
+// inbound SMS, an upstream's answer) cannot move the cursor, recolour the
+// terminal or break the columns.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }

@@ -31,12 +31,30 @@ type cliResult struct {
 // test if it takes longer than a command should.
 func cli(t *testing.T, env map[string]string, stdin io.Reader, args ...string) cliResult {
 	t.Helper()
+	_, done := cliAsync(t, env, stdin, args...)
+	return <-done
+}
+
+// cliAsync is cli in a goroutine: the output can be watched while the
+// command runs, and done yields the result when it ends. The command's
+// stdin is closed when it ends, so that a test writing to a pipe does not
+// block after a failure.
+func cliAsync(t *testing.T, env map[string]string, stdin io.Reader, args ...string) (*output, <-chan cliResult) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out, stderr bytes.Buffer
-	err := run(ctx, args, func(k string) string { return env[k] }, stdin, &out)
-	code := report(&stderr, err)
-	return cliResult{out: out.String(), err: err, code: code, msg: stderr.String()}
+	out := newOutput()
+	done := make(chan cliResult, 1)
+	go func() {
+		defer cancel()
+		err := run(ctx, args, func(k string) string { return env[k] }, stdin, out)
+		if c, ok := stdin.(io.Closer); ok {
+			c.Close()
+		}
+		var stderr bytes.Buffer
+		code := report(&stderr, err)
+		done <- cliResult{out: out.String(), err: err, code: code, msg: stderr.String()}
+	}()
+	return out, done
 }
 
 // mustCLI is cli for a run that must exit 0.

@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/otpgate/otpgate/client"
 	"github.com/otpgate/otpgate/cmd/internal/app"
 	"github.com/otpgate/otpgate/config"
 	"github.com/otpgate/otpgate/connexus"
@@ -97,6 +99,8 @@ func (c *call) connect(ctx context.Context) (*target, error) {
 	case !dev:
 		return nil, c.failf("nothing answers at OTPGATE_URL=%s (%v); start otpgate there or point OTPGATE_URL at it", t.url, probeErr)
 	}
+	// The service's log and the command now share stdout.
+	c.stdout = &lockedWriter{w: c.stdout}
 	if err := t.startInProcess(ctx, cfg, c.stdout); err != nil {
 		return nil, c.failf("nothing answers at OTPGATE_URL=%s, and the in-process dev service did not start: %w", t.url, err)
 	}
@@ -192,4 +196,21 @@ func (t *target) upstreamNumber(number string) string {
 		return n
 	}
 	return strings.TrimSpace(number)
+}
+
+// client is an otpgate client of the target with the admin key.
+func (t *target) client() (*client.Client, error) {
+	return client.New(t.url, t.key, client.WithHTTPClient(t.http), client.WithUserAgent("otpgate-cli/"+version))
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
