@@ -194,6 +194,9 @@ func (c *call) help() string {
 	c.fs.PrintDefaults()
 	c.fs.SetOutput(io.Discard)
 	b.WriteString("  -h\tshow this help\n")
+	if len(c.cmd.args) > 0 {
+		b.WriteString("\nFlags may come before or after the arguments; \"--\" ends them.\n")
+	}
 	return b.String()
 }
 
