@@ -46,6 +46,9 @@ func verifyCLI(t *testing.T, env map[string]string, sent func(out *output) strin
 
 func wrongThenRight(code string) []string { return []string{otherCode(code), code} }
 
+// malformedWrongRight starts with a code the service refuses unread.
+func malformedWrongRight(code string) []string { return []string{"12ab", otherCode(code), code} }
+
 // withoutSMSLines drops the dev sandbox SMS lines, the one place a code may
 // be printed.
 func withoutSMSLines(out string) string {
@@ -64,14 +67,14 @@ func TestCLIVerifyAgainstDevServer(t *testing.T) {
 	r, code := verifyCLI(t, env, func(out *output) string {
 		out.waitFor(t, "the verification line", func(l string) bool { return strings.HasPrefix(l, "verification") })
 		return lastSandboxCode(t, in.out.String())
-	}, wrongThenRight, "021 234 5678")
+	}, malformedWrongRight, "021 234 5678")
 	if r.code != 0 {
 		t.Fatalf("exit %d %v\n%s", r.code, r.err, r.out)
 	}
 	if field(t, r.out, "sent a code to") != "021 234 5678" || field(t, r.out, "attempts") != "5" {
 		t.Errorf("the start lines:\n%s", r.out)
 	}
-	if !strings.Contains(r.out, "code: wrong code, 4 attempts left\ncode: approved") {
+	if !strings.Contains(r.out, "code: not a code the service accepts; try again\ncode: wrong code, 4 attempts left\ncode: approved") {
 		t.Errorf("the checks:\n%s", r.out)
 	}
 	hidesSecrets(t, r, code, "devadminkey")

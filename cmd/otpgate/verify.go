@@ -18,7 +18,8 @@ var verifyCmd = &command{
 	about: `Starts a verification of <number> (POST /v1/verifications), reads the code
 from standard input (prompting "code: " unless -json) and checks it. A wrong
 code is reported with the attempts left and another is read, while attempts
-remain and input does. Exits 0 when approved and 3 when the verification
+remain and input does; one the service refuses unread (not a code at all)
+costs no attempt. Exits 0 when approved and 3 when the verification
 ended without approval (no attempts left, expired, no more input). In
 in-process dev mode the sandbox's SMS line, with the code, is printed first.`,
 	args: []string{"<number>"},
@@ -92,6 +93,14 @@ guesses:
 				res.Status = e.VerificationStatus
 			}
 			break
+		}
+		if client.IsInvalidRequest(err) {
+			// A malformed code is refused before it is compared, so it
+			// costs no attempt: ask again.
+			if !c.json {
+				fmt.Fprintln(c.stdout, "not a code the service accepts; try again")
+			}
+			continue
 		}
 		if err != nil {
 			return c.failf("%w", err)
