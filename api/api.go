@@ -98,6 +98,9 @@ type Config struct {
 	Senders SenderDirectory
 	// Dialects are the other dialects served beside /v1/ (Twilio's /v2/).
 	Dialects []Dialect
+	// Demo serves the demo page at /demo; nil outside dev mode, which
+	// leaves /demo out.
+	Demo *Demo
 }
 
 // server holds what the handlers share.
@@ -118,6 +121,7 @@ type server struct {
 	inbound         InboundStore
 	senders         SenderDirectory
 	dialects        []Dialect
+	demo            *Demo
 	webhookToken    [sha256.Size]byte
 	webhookTokenSet bool
 }
@@ -193,6 +197,9 @@ func (s *server) routes(e *gin.Engine) {
 	for _, d := range s.dialects {
 		d.Register(e, &Host{s: s})
 	}
+	if s.demo != nil {
+		s.demoRoutes(e)
+	}
 }
 
 func newServer(cfg Config) (*server, error) {
@@ -234,6 +241,17 @@ func newServer(cfg Config) (*server, error) {
 	}
 	s.deliveries, s.inbound, s.senders = cfg.Deliveries, cfg.Inbound, cfg.Senders
 	s.dialects = cfg.Dialects
+	if cfg.Demo != nil {
+		if cfg.Demo.Inbox == nil {
+			return nil, errors.New("api: Demo needs an Inbox")
+		}
+		_, client := cfg.ClientKeys[demoKeyName]
+		_, admin := cfg.AdminKeys[demoKeyName]
+		if client || admin {
+			return nil, fmt.Errorf("api: an API key named %q would share the demo page's identity", demoKeyName)
+		}
+		s.demo = cfg.Demo
+	}
 	if cfg.Connexus != nil {
 		s.proxy = newConnexusProxy(cfg.Connexus, orDefault(cfg.ProxyTimeout, defaultProxyTimeout), s.log)
 	}

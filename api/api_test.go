@@ -182,6 +182,15 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			c.AdminKeys = map[string]string{"b": "same"}
 		}},
 		{"bad proxy CIDR", func(c *api.Config) { c.TrustedProxies = []string{"10.0.0.0/99"} }},
+		{"demo without inbox", func(c *api.Config) { c.Demo = &api.Demo{} }},
+		{"client key named demo", func(c *api.Config) {
+			c.Demo = &api.Demo{Inbox: emptyInbox}
+			c.ClientKeys = map[string]string{"demo": "s1"}
+		}},
+		{"admin key named demo", func(c *api.Config) {
+			c.Demo = &api.Demo{Inbox: emptyInbox}
+			c.AdminKeys = map[string]string{"demo": "s1"}
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

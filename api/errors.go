@@ -46,6 +46,7 @@ var errorTable = []errorKind{
 	{errForbidden, http.StatusForbidden, "forbidden", "This API key may not use this endpoint."},
 	{otp.ErrNotFound, http.StatusNotFound, "verification_not_found", "The verification does not exist."},
 	{errRouteNotFound, http.StatusNotFound, "not_found", "No such endpoint."},
+	{errNoSMS, http.StatusNotFound, "not_found", "No SMS has been sent to this number."},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", "The endpoint does not accept this method."},
 	{otp.ErrNotPending, http.StatusConflict, "verification_not_pending", "The verification is no longer pending."},
 	{errIdempotencyInUse, http.StatusConflict, "idempotency_key_in_use", "A request with this Idempotency-Key is still in progress; retry shortly."},

@@ -154,10 +154,18 @@ type Response struct {
 type retryPolicy int
 
 const (
-	// retryIdempotent: any transport failure, 503 and 409
-	// idempotency_key_in_use, for calls that may run twice (reads, and a
-	// start under one Idempotency-Key).
-	retryIdempotent retryPolicy = iota + 1
+	// retryRead: any transport failure and 503, for reads, which may run
+	// any number of times.
+	retryRead retryPolicy = iota + 1
+	// retryReplayed: any transport failure, 409 idempotency_key_in_use and
+	// a 503 that is not otpgate's own (a proxy's in place of the answer),
+	// for a start under one Idempotency-Key, whose repeat replays the first
+	// answer. Not otpgate's 503: it answers one after a code went out when
+	// it could not record the outcome (or its replicas did not confirm it),
+	// and that answer is not saved for the key, so a repeat would run the
+	// start again and, if the cooldown was not recorded either, send a
+	// second SMS.
+	retryReplayed
 	// retryUnsent: only a request that never left (no connection was
 	// made), for calls that must not run twice: a check uses an attempt,
 	// a cancel answers 409 the second time.
@@ -252,12 +260,20 @@ func (c *Client) retryWait(ctx context.Context, cl *call, attempt int, err error
 	wait := upstream.Backoff(c.backoffBase, c.backoffMax, attempt)
 	switch {
 	case isTransport(err):
-		if cl.retry != retryIdempotent && transportReached(err) {
+		if cl.retry == retryUnsent && transportReached(err) {
 			return 0, false
 		}
-	case cl.retry == retryIdempotent:
+	case cl.retry == retryRead || cl.retry == retryReplayed:
 		e, ok := errors.AsType[*Error](err)
-		if !ok || !(e.Status == http.StatusServiceUnavailable || e.Status == http.StatusConflict && e.Code == CodeIdempotencyKeyInUse) {
+		if !ok {
+			return 0, false
+		}
+		retryable := e.Status == http.StatusServiceUnavailable
+		if cl.retry == retryReplayed {
+			// Only otpgate's error bodies carry a code.
+			retryable = retryable && e.Code == "" || e.Status == http.StatusConflict && e.Code == CodeIdempotencyKeyInUse
+		}
+		if !retryable {
 			return 0, false
 		}
 		if e.RetryAfter > 0 {

@@ -29,6 +29,13 @@ func (s *sleeper) Sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
+// reset forgets the waits so far.
+func (s *sleeper) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waits = nil
+}
+
 func (s *sleeper) Waits() []time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -180,8 +187,10 @@ var (
 		body: `{"error":{"code":"idempotency_key_in_use","message":"busy","request_id":"r"}}`}
 	notPendingFault = fault{status: 409,
 		body: `{"error":{"code":"verification_not_pending","message":"done","request_id":"r"},"status":"approved"}`}
-	badGateway = fault{status: 502, header: map[string]string{"Content-Type": "text/html"}, body: "<html>Bad Gateway</html>"}
-	cooldown   = fault{status: 429, header: map[string]string{"Retry-After": "30"},
+	// proxyUnavailable is a load balancer's answer in place of otpgate's.
+	proxyUnavailable = fault{status: 503, header: map[string]string{"Content-Type": "text/html"}, body: "<h1>503</h1>"}
+	badGateway       = fault{status: 502, header: map[string]string{"Content-Type": "text/html"}, body: "<html>Bad Gateway</html>"}
+	cooldown         = fault{status: 429, header: map[string]string{"Retry-After": "30"},
 		body: `{"error":{"code":"resend_cooldown","message":"wait","request_id":"r"}}`}
 	dropped = fault{drop: true}
 )
@@ -212,15 +221,17 @@ func TestRetries(t *testing.T) {
 		calls   int
 		wantErr func(error) bool // nil: want success
 	}{
-		{"start 503 twice then created", "POST /v1/verifications", []fault{unavailable, unavailable}, start, nil, 3, nil},
-		{"start 503 thrice gives up", "POST /v1/verifications", []fault{unavailable, unavailable, unavailable}, start, nil, 3, client.IsUnavailable},
-		{"start 503 with one attempt", "POST /v1/verifications", []fault{unavailable}, start, []client.Option{client.WithRetries(1)}, 1, client.IsUnavailable},
-		{"start 503 with five attempts", "POST /v1/verifications", []fault{unavailable, unavailable, unavailable, unavailable}, start, []client.Option{client.WithRetries(5)}, 5, nil},
+		{"start 503 not retried", "POST /v1/verifications", []fault{unavailable}, start, nil, 1, client.IsUnavailable},
+		{"start proxy's 503 retried", "POST /v1/verifications", []fault{proxyUnavailable}, start, nil, 2, nil},
 		{"start key in use", "POST /v1/verifications", []fault{inUse}, start, nil, 2, nil},
 		{"start dropped after it was handled", "POST /v1/verifications", []fault{dropped}, start, nil, 2, nil},
 		{"start 429 not retried", "POST /v1/verifications", []fault{cooldown}, start, nil, 1, client.IsCooldown},
 		{"start 502 not retried", "POST /v1/verifications", []fault{badGateway}, start, nil, 1, client.IsUpstream},
 		{"get 503", "GET /v1/verifications/" + id, []fault{unavailable}, get, nil, 2, nil},
+		{"get 503 twice then read", "GET /v1/verifications/" + id, []fault{unavailable, unavailable}, get, nil, 3, nil},
+		{"get 503 thrice gives up", "GET /v1/verifications/" + id, []fault{unavailable, unavailable, unavailable}, get, nil, 3, client.IsUnavailable},
+		{"get 503 with one attempt", "GET /v1/verifications/" + id, []fault{unavailable}, get, []client.Option{client.WithRetries(1)}, 1, client.IsUnavailable},
+		{"get 503 with five attempts", "GET /v1/verifications/" + id, []fault{unavailable, unavailable, unavailable, unavailable}, get, []client.Option{client.WithRetries(5)}, 5, nil},
 		{"get dropped", "GET /v1/verifications/" + id, []fault{dropped}, get, nil, 2, nil},
 		{"check 503 not retried", "POST /v1/verifications/" + id + "/check", []fault{unavailable}, check, nil, 1, client.IsUnavailable},
 		{"check dropped not retried", "POST /v1/verifications/" + id + "/check", []fault{dropped}, check, nil, 1, func(err error) bool { return err != nil }},
@@ -296,9 +307,23 @@ func TestRetryWaits(t *testing.T) {
 			f := newFake(t)
 			sl := &sleeper{}
 			c := newClient(t, f, sl, client.WithBackoff(base, max))
-			f.fail("POST /v1/verifications", tt.faults...)
-			if _, _, err := c.Start(context.Background(), &client.StartParams{To: "6421234567"}); err != nil {
+			// A start retries only a key in use; reads retry a 503.
+			v, _, err := c.Start(context.Background(), &client.StartParams{To: "6421234567"})
+			if err != nil {
 				t.Fatal(err)
+			}
+			sl.reset()
+			if tt.faults[0].status == http.StatusConflict {
+				f.fail("POST /v1/verifications", tt.faults...)
+				_, _, err = c.Start(context.Background(), &client.StartParams{To: "6421234567"})
+				if !client.IsCooldown(err) {
+					t.Fatalf("the retried start answered %v, want the fake's cooldown", err)
+				}
+			} else {
+				f.fail("GET /v1/verifications/"+v.ID, tt.faults...)
+				if _, _, err := c.Get(context.Background(), v.ID); err != nil {
+					t.Fatal(err)
+				}
 			}
 			waits := sl.Waits()
 			if len(waits) != len(tt.low) {
@@ -327,10 +352,11 @@ func TestContextEndsTheWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.fail("POST /v1/verifications", unavailable)
+	const id = "ver_00000000000000000000000000000001"
+	f.fail("GET /v1/verifications/"+id, unavailable)
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := c.Start(ctx, &client.StartParams{To: "6421234567"})
+		_, _, err := c.Get(ctx, id)
 		done <- err
 	}()
 	select {
@@ -341,7 +367,7 @@ func TestContextEndsTheWait(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Start still waits after ctx ended")
 	}
-	if n := len(f.seenOn("POST /v1/verifications")); n != 1 {
+	if n := len(f.seenOn("GET /v1/verifications/" + id)); n != 1 {
 		t.Errorf("%d requests, want 1", n)
 	}
 }

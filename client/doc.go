@@ -9,11 +9,14 @@
 // IsNotPending, IsNotFound and the other Is helpers read it. A wrong code is
 // not an error: Check answers Valid false with the attempts left.
 //
-// Retries happen only where they cannot do anything twice. Start sends an
-// Idempotency-Key (a random one unless StartParams sets it) and reuses it
-// on its own retries, so it and Get are retried on transport failures, 503
-// and 409 idempotency_key_in_use. Check and Cancel are retried only when
-// the connection was never made, since a compared guess uses an attempt.
+// Retries happen only where they cannot do anything twice. Get is retried
+// on transport failures and 503. Start sends an Idempotency-Key (a random
+// one unless StartParams sets it) and reuses it on its own retries, which
+// replay the first answer: it is retried on transport failures, 409
+// idempotency_key_in_use and a proxy's 503, but not otpgate's own 503,
+// which may follow a code that went out. Check and Cancel are retried only
+// when the connection was never made, since a compared guess uses an
+// attempt.
 // Waits follow Retry-After (capped at the backoff maximum), or a jittered
 // exponential backoff, and end with ctx.
 //

@@ -95,8 +95,9 @@ type InboundMessage struct {
 
 // Start sends a code to p.To. The answer's StatusCode is 201 for a new
 // verification and 200 for a resend of the pending one. It is retried on
-// transport failures, 503 and 409 idempotency_key_in_use, under one
-// Idempotency-Key, so a retry never sends a second code.
+// transport failures, a proxy's 503 and 409 idempotency_key_in_use, under
+// one Idempotency-Key, so a retry never sends a second code; otpgate's own
+// 503 is returned, as a code may have gone out before it.
 func (c *Client) Start(ctx context.Context, p *StartParams) (*Verification, *Response, error) {
 	if p == nil {
 		return nil, nil, errors.New("otpgate: Start: nil params")
@@ -113,18 +114,18 @@ func (c *Client) Start(ctx context.Context, p *StartParams) (*Verification, *Res
 	}{p.To, p.Brand, p.Comment, p.ClientIP}
 	return c.verification(ctx, &call{
 		method: http.MethodPost, path: "v1/verifications", body: body,
-		header: http.Header{"Idempotency-Key": {key}}, retry: retryIdempotent,
+		header: http.Header{"Idempotency-Key": {key}}, retry: retryReplayed,
 	})
 }
 
 // Get reads a verification, also after it stopped being pending (within
-// the server's retention). It is retried like Start.
+// the server's retention). It is retried on transport failures and 503.
 func (c *Client) Get(ctx context.Context, id string) (*Verification, *Response, error) {
 	path, err := verificationPath(id, "")
 	if err != nil {
 		return nil, nil, err
 	}
-	return c.verification(ctx, &call{method: http.MethodGet, path: path, retry: retryIdempotent})
+	return c.verification(ctx, &call{method: http.MethodGet, path: path, retry: retryRead})
 }
 
 // Cancel ends a pending verification; its code stops working. A
@@ -186,7 +187,7 @@ func (c *Client) Inbound(ctx context.Context, limit int) ([]InboundMessage, *Res
 			ReceivedAt string `json:"received_at"`
 		} `json:"messages"`
 	}
-	resp, err := c.do(ctx, &call{method: http.MethodGet, path: path, retry: retryIdempotent}, &w)
+	resp, err := c.do(ctx, &call{method: http.MethodGet, path: path, retry: retryRead}, &w)
 	if err != nil {
 		return nil, resp, err
 	}

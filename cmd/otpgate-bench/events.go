@@ -213,7 +213,10 @@ func measureEvents(ctx context.Context, t *target, o options, hc *http.Client) (
 		if err != nil {
 			return nil, fmt.Errorf("events target %s: %w", eventLabels[i], err)
 		}
-		c := &client{t: e, http: hc}
+		c, err := newClient(e, hc)
+		if err != nil {
+			return nil, err
+		}
 		pools[i] = &pool{}
 		starts = append(starts, phase{eventLabels[i] + " start, " + descs[i], c.starter(pools[i])})
 		checks = append(checks, phase{eventLabels[i] + " check, " + descs[i], c.checker(pools[i], o.wrong)})

@@ -97,9 +97,17 @@ func measureFailover(ctx context.Context, t *target, o options, hc *http.Client)
 	if err != nil {
 		return nil, fmt.Errorf("failover targets: %w", err)
 	}
+	dc, err := newClient(direct, hc)
+	if err != nil {
+		return nil, err
+	}
+	fc, err := newClient(failover, hc)
+	if err != nil {
+		return nil, err
+	}
 	var r failoverReport
 	r.direct, r.failover = alternate(ctx, o.rounds, o.lim,
-		phase{"POST /v1/verifications, websms alone", (&client{t: direct, http: hc}).starter(&pool{})},
-		phase{"POST /v1/verifications, Connexus refuses → websms", (&client{t: failover, http: hc}).starter(&pool{})})
+		phase{"POST /v1/verifications, websms alone", dc.starter(&pool{})},
+		phase{"POST /v1/verifications, Connexus refuses → websms", fc.starter(&pool{})})
 	return &r, nil
 }

@@ -195,12 +195,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	} else {
 		t = &target{url: o.url, key: o.key}
 	}
-	c := &client{t: t, http: &http.Client{
+	c, err := newClient(t, &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
 			MaxIdleConns: o.lim.clients, MaxIdleConnsPerHost: o.lim.clients, DisableCompression: true,
 		},
-	}}
+	})
+	if err != nil {
+		return err
+	}
 	defer c.http.CloseIdleConnections()
 
 	p := &pool{}

@@ -59,8 +59,7 @@ func (f *fixture) mustCreateFrom(t *testing.T, to, ip string) map[string]any {
 // the approval.
 func (f *fixture) approve(t *testing.T, to, number string) {
 	t.Helper()
-	r := f.post(t, "/v1/checks", map[string]any{"to": to, "code": f.code(t, number)})
-	wantCheck(t, "approve "+to, r, "approved", true, defaultAttempts-1)
+	wantCheck(t, "approve "+to, f.checkTo(t, to, f.code(t, number)), "approved", true, defaultAttempts-1)
 }
 
 // canonical writes a number the way the fake's requests and the API's
@@ -96,8 +95,7 @@ func wantNothingFor(t *testing.T, f *fixture, what, to, number string) {
 	if n := f.upstreamFor("number/lookup", number); n != 0 {
 		t.Errorf("%s: %d lookups of %s, want none", what, n, number)
 	}
-	r := f.post(t, "/v1/checks", map[string]any{"to": to, "code": "123456"})
-	wantError(t, what+": check by to", r, http.StatusNotFound, "verification_not_found")
+	wantErr(t, what+": check by to", f.checkTo(t, to, "123456").err, http.StatusNotFound, "verification_not_found")
 }
 
 // wantLimited wants a 429 with code whose X-RateLimit-* headers give limit,
@@ -323,8 +321,8 @@ func TestBudgetsCountWhatMayCost(t *testing.T) {
 			f.fake.DropNext("sms/otp", 1)
 			wantError(t, "a send whose answer was lost", f.startFrom(t, "021 555 0004", ""), http.StatusBadGateway, "upstream_error") // 2
 			f.clock.Advance(defaultCooldown)
-			if v := f.mustStart(t, "021 555 0001", http.StatusOK); v["sends"] != float64(2) {
-				t.Errorf("resend answered %v, want sends 2", v)
+			if v := f.mustStart(t, "021 555 0001", http.StatusOK); v.Sends != 2 {
+				t.Errorf("resend answered %+v, want sends 2", v)
 			} // 3
 			f.mustCreateFrom(t, "021 555 0002", "") // 4
 			wantError(t, "a fifth send", f.startFrom(t, "021 555 0005", ""), http.StatusTooManyRequests, tt.code)

@@ -8,6 +8,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +26,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/otpgate/otpgate/client"
 	"github.com/otpgate/otpgate/cmd/internal/app"
 	"github.com/otpgate/otpgate/config"
 	"github.com/otpgate/otpgate/connexus/connexustest"
@@ -105,26 +108,83 @@ func newFixture(t *testing.T, opts fixtureOptions) *fixture {
 	return f
 }
 
-// post sends a JSON body with the client key.
+// post sends a JSON body with the client key, for what the Go client
+// never sends: malformed bodies, the verification_id form of /v1/checks.
 func (f *fixture) post(t *testing.T, path string, body any) reply {
 	t.Helper()
 	return f.send(t, "POST", path, topologyKey, nil, body)
 }
 
+// get reads path with the client key, as raw JSON: for comparing the wire
+// object with what else carries it (events).
 func (f *fixture) get(t *testing.T, path string) reply {
 	t.Helper()
 	return f.send(t, "GET", path, topologyKey, nil, nil)
 }
 
+// started is what the Go client made of a start.
+type started struct {
+	*client.Verification
+	resp *client.Response
+	err  error
+}
+
+// start starts a verification of to through the Go client.
+func (f *fixture) start(t *testing.T, p *client.StartParams) started {
+	t.Helper()
+	v, resp, err := f.client(t, topologyKey).Start(t.Context(), p)
+	return started{v, resp, err}
+}
+
 // mustStart starts a verification of to and wants the given status (201
 // for a new one, 200 for a resend).
-func (f *fixture) mustStart(t *testing.T, to string, want int) map[string]any {
+func (f *fixture) mustStart(t *testing.T, to string, want int) *client.Verification {
 	t.Helper()
-	r := f.post(t, "/v1/verifications", map[string]any{"to": to})
-	if r.status != want {
-		t.Fatalf("start %q: %d %v, want %d", to, r.status, r.body, want)
+	s := f.start(t, &client.StartParams{To: to})
+	if s.err != nil || s.resp.StatusCode != want {
+		t.Fatalf("start %q: %v, want %d", to, s.err, want)
 	}
-	return r.body
+	return s.Verification
+}
+
+// startErr starts a verification of to and returns the refusal.
+func (f *fixture) startErr(t *testing.T, to string) error {
+	t.Helper()
+	return f.start(t, &client.StartParams{To: to}).err
+}
+
+// checked is what the Go client made of a check.
+type checked struct {
+	*client.CheckResult
+	err error
+}
+
+// check guesses code for verification id.
+func (f *fixture) check(t *testing.T, id, code string) checked {
+	t.Helper()
+	res, _, err := f.client(t, topologyKey).Check(t.Context(), id, &client.CheckParams{Code: code})
+	return checked{res, err}
+}
+
+// checkTo guesses code for the newest verification of to.
+func (f *fixture) checkTo(t *testing.T, to, code string) checked {
+	t.Helper()
+	res, _, err := f.client(t, topologyKey).CheckByTo(t.Context(), to, &client.CheckParams{Code: code})
+	return checked{res, err}
+}
+
+// read reads verification id.
+func (f *fixture) read(t *testing.T, id string) (*client.Verification, error) {
+	t.Helper()
+	v, _, err := f.client(t, topologyKey).Get(t.Context(), id)
+	return v, err
+}
+
+// cancel cancels verification id.
+func (f *fixture) cancel(t *testing.T, id string) (*client.Verification, error) {
+	t.Helper()
+	v, _, err := f.client(t, topologyKey).Cancel(t.Context(), id)
+	return v, err
 }
 
 // code is the latest code the fake delivered to number.
@@ -189,12 +249,57 @@ func seriesValue(t *testing.T, text, series string) (float64, bool) {
 	return 0, false
 }
 
-// wantCheck wants a compared guess's 200 answer.
-func wantCheck(t *testing.T, what string, r reply, status string, valid bool, attemptsLeft int) {
+// errOf is the error of a call answering a verification.
+func errOf(_ *client.Verification, err error) error { return err }
+
+// wantCheckReply is wantCheck for a raw answer.
+func wantCheckReply(t *testing.T, what string, r reply, status string, valid bool, attemptsLeft int) {
 	t.Helper()
 	if r.status != http.StatusOK || r.body["status"] != status || r.body["valid"] != valid || r.body["attempts_left"] != float64(attemptsLeft) {
 		t.Errorf("%s: %d %v, want 200 status %s, valid %v, attempts_left %d", what, r.status, r.body, status, valid, attemptsLeft)
 	}
+}
+
+// wantCheck wants a compared guess's 200 answer.
+func wantCheck(t *testing.T, what string, c checked, status string, valid bool, attemptsLeft int) {
+	t.Helper()
+	if c.err != nil || c.Status != status || c.Valid != valid || c.AttemptsLeft != attemptsLeft {
+		t.Errorf("%s: %+v %v, want 200 status %s, valid %v, attempts_left %d", what, c.CheckResult, c.err, status, valid, attemptsLeft)
+	}
+}
+
+// wantErr is wantError for an error the Go client returned.
+func wantErr(t *testing.T, what string, err error, status int, code string, verificationStatus ...string) {
+	t.Helper()
+	wantError(t, what, errorReply(t, what, err), status, code, verificationStatus...)
+}
+
+// errorReply is the answer behind the *client.Error err, as it came over
+// the wire, after checking that the client read it right: its code,
+// message, request id, top-level status and Retry-After.
+func errorReply(t *testing.T, what string, err error) reply {
+	t.Helper()
+	e, ok := errors.AsType[*client.Error](err)
+	if !ok {
+		t.Errorf("%s: %v, want an error answer", what, err)
+		return reply{}
+	}
+	stored, _ := errorBodies.Load(e.Response)
+	raw, _ := stored.([]byte)
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Errorf("%s: body is not JSON: %s", what, raw)
+	}
+	r := reply{status: e.Response.StatusCode, header: e.Response.Header, body: body}
+	wire, _ := body["error"].(map[string]any)
+	status, _ := body["status"].(string)
+	if e.Status != r.status || e.Code != wire["code"] || e.Message != wire["message"] || e.RequestID != wire["request_id"] || e.VerificationStatus != status {
+		t.Errorf("%s: the client read %+v from %d %s", what, e, r.status, raw)
+	}
+	if secs, err := strconv.Atoi(r.header.Get("Retry-After")); err == nil && e.RetryAfter != time.Duration(secs)*time.Second {
+		t.Errorf("%s: RetryAfter %v from Retry-After %d", what, e.RetryAfter, secs)
+	}
+	return r
 }
 
 // wantError wants the contract's error shape with status and code; a 409
@@ -232,13 +337,11 @@ func wantRetryAfter(t *testing.T, what string, r reply, low, high int) {
 	}
 }
 
-// wantTime wants an RFC 3339 field equal to want.
-func wantTime(t *testing.T, what string, v map[string]any, field string, want time.Time) {
+// wantTime wants a time the client read equal to want.
+func wantTime(t *testing.T, what, field string, got, want time.Time) {
 	t.Helper()
-	s, _ := v[field].(string)
-	got, err := time.Parse(time.RFC3339, s)
-	if err != nil || !got.Equal(want) {
-		t.Errorf("%s: %s %q, want %s", what, field, s, want.UTC().Format(time.RFC3339))
+	if !got.Equal(want) {
+		t.Errorf("%s: %s %s, want %s", what, field, got.Format(time.RFC3339), want.UTC().Format(time.RFC3339))
 	}
 }
 
@@ -247,8 +350,6 @@ func otherCode(code string) string {
 	last := (code[len(code)-1]-'0'+1)%10 + '0'
 	return code[:len(code)-1] + string(last)
 }
-
-var idPattern = regexp.MustCompile(`^ver_[0-9a-f]{32}$`)
 
 func TestContractNormalisesEveryFormat(t *testing.T) {
 	t.Parallel()
@@ -267,22 +368,20 @@ func TestContractNormalisesEveryFormat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		v := f.mustStart(t, tt.to, http.StatusCreated)
-		id, _ := v["id"].(string)
-		if !idPattern.MatchString(id) || v["to"] != tt.want || v["channel"] != "sms" || v["status"] != "pending" ||
-			v["attempts_left"] != float64(defaultAttempts) || v["sends"] != float64(1) {
-			t.Errorf("start %q answered %v, want a pending verification of %s", tt.to, v, tt.want)
+		if !idPattern.MatchString(v.ID) || v.To != tt.want || v.Channel != "sms" || v.Status != client.StatusPending ||
+			v.AttemptsLeft != defaultAttempts || v.Sends != 1 {
+			t.Errorf("start %q answered %+v, want a pending verification of %s", tt.to, v, tt.want)
 			continue
 		}
-		created, err := time.Parse(time.RFC3339, v["created_at"].(string))
-		if err != nil {
-			t.Errorf("created_at %v: %v", v["created_at"], err)
+		if v.CreatedAt.IsZero() {
+			t.Errorf("start %q: no created_at", tt.to)
 			continue
 		}
-		wantTime(t, "start "+tt.to, v, "expires_at", created.Add(defaultTTL))
-		wantTime(t, "start "+tt.to, v, "resend_available_at", created.Add(defaultCooldown))
+		wantTime(t, "start "+tt.to, "expires_at", v.ExpiresAt, v.CreatedAt.Add(defaultTTL))
+		wantTime(t, "start "+tt.to, "resend_available_at", v.ResendAvailableAt, v.CreatedAt.Add(defaultCooldown))
 		// Only NZ numbers are looked up.
-		if _, looked := v["lookup"]; looked != tt.nz {
-			t.Errorf("start %q: lookup %v, want it present: %v", tt.to, v["lookup"], tt.nz)
+		if looked := v.Lookup != nil; looked != tt.nz {
+			t.Errorf("start %q: lookup %+v, want it present: %v", tt.to, v.Lookup, tt.nz)
 		}
 		if _, ok := f.fake.LastCode(tt.want); !ok {
 			t.Errorf("start %q: no code reached %s", tt.to, tt.want)
@@ -292,8 +391,7 @@ func TestContractNormalisesEveryFormat(t *testing.T) {
 		t.Errorf("%d sms/otp requests, want %d", got, len(tests))
 	}
 	// Another way of writing a number is the same number: its cooldown holds.
-	r := f.post(t, "/v1/verifications", map[string]any{"to": "+64 (21) 234-5678"})
-	wantError(t, "restart in another format", r, http.StatusTooManyRequests, "resend_cooldown")
+	wantErr(t, "restart in another format", f.startErr(t, "+64 (21) 234-5678"), http.StatusTooManyRequests, "resend_cooldown")
 }
 
 func TestContractRefusesBadStarts(t *testing.T) {
@@ -347,52 +445,46 @@ func TestContractLimitsClientIPOnly(t *testing.T) {
 		"RATE_LIMIT_CHECKS_PER_IP": "2-H",
 	}})
 	const user, other = "203.0.113.7", "2001:db8::7"
-	startFrom := func(to, ip string) reply {
-		body := map[string]any{"to": to}
-		if ip != "" {
-			body["client_ip"] = ip
-		}
-		return f.post(t, "/v1/verifications", body)
+	// An empty ip sends no client_ip.
+	startFrom := func(to, ip string) error {
+		return f.start(t, &client.StartParams{To: to, ClientIP: ip}).err
 	}
 	for _, to := range []string{"021 100 0001", "021 100 0002"} {
-		if r := startFrom(to, user); r.status != http.StatusCreated {
-			t.Fatalf("start from %s: %d %v", user, r.status, r.body)
+		if err := startFrom(to, user); err != nil {
+			t.Fatalf("start from %s: %v", user, err)
 		}
 	}
 	// ratelimit rounds a window's end up to the next whole second, so
 	// Retry-After may exceed the window by one.
 	window := int(time.Hour.Seconds()) + 1
-	r := startFrom("021 100 0003", user)
-	wantError(t, "third start from one end user", r, http.StatusTooManyRequests, "rate_limited")
-	wantRetryAfter(t, "third start from one end user", r, 1, window)
+	err := startFrom("021 100 0003", user)
+	wantErr(t, "third start from one end user", err, http.StatusTooManyRequests, "rate_limited")
+	wantRetryAfter(t, "third start from one end user", errorReply(t, "third start", err), 1, window)
 	// The number is judged before the rate limits.
-	wantError(t, "invalid number from that end user", startFrom("021 23", user), http.StatusBadRequest, "invalid_phone_number")
-	if r := startFrom("021 100 0003", other); r.status != http.StatusCreated {
-		t.Errorf("start from another end user: %d %v", r.status, r.body)
+	wantErr(t, "invalid number from that end user", startFrom("021 23", user), http.StatusBadRequest, "invalid_phone_number")
+	if err := startFrom("021 100 0003", other); err != nil {
+		t.Errorf("start from another end user: %v", err)
 	}
 	// Without client_ip nothing is limited per IP: the TCP peer is the
 	// backend, which serves every end user.
 	for _, to := range []string{"021 100 0004", "021 100 0005", "021 100 0006"} {
-		if r := startFrom(to, ""); r.status != http.StatusCreated {
-			t.Errorf("start %s without client_ip: %d %v", to, r.status, r.body)
+		if err := startFrom(to, ""); err != nil {
+			t.Errorf("start %s without client_ip: %v", to, err)
 		}
 	}
-	wantError(t, "malformed client_ip", startFrom("021 100 0007", "not-an-ip"), http.StatusBadRequest, "invalid_request")
+	wantErr(t, "malformed client_ip", startFrom("021 100 0007", "not-an-ip"), http.StatusBadRequest, "invalid_request")
 
 	const to, number = "021 100 0004", "64211000004"
 	wrong := otherCode(f.code(t, number))
-	checkFrom := func(ip string) reply {
-		body := map[string]any{"to": to, "code": wrong}
-		if ip != "" {
-			body["client_ip"] = ip
-		}
-		return f.post(t, "/v1/checks", body)
+	checkFrom := func(ip string) checked {
+		res, _, err := f.client(t, topologyKey).CheckByTo(t.Context(), to, &client.CheckParams{Code: wrong, ClientIP: ip})
+		return checked{res, err}
 	}
 	wantCheck(t, "first check from one end user", checkFrom(user), "pending", false, defaultAttempts-1)
 	wantCheck(t, "second check from one end user", checkFrom(user), "pending", false, defaultAttempts-2)
-	r = checkFrom(user)
-	wantError(t, "third check from one end user", r, http.StatusTooManyRequests, "rate_limited")
-	wantRetryAfter(t, "third check from one end user", r, 1, window)
+	err = checkFrom(user).err
+	wantErr(t, "third check from one end user", err, http.StatusTooManyRequests, "rate_limited")
+	wantRetryAfter(t, "third check from one end user", errorReply(t, "third check", err), 1, window)
 	// The refused check used no attempt.
 	wantCheck(t, "check without client_ip", checkFrom(""), "pending", false, defaultAttempts-3)
 }
@@ -423,11 +515,11 @@ func TestContractStoresTheCodeConnexusSent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, fixtureOptions{style: tt.style})
-			r := f.post(t, "/v1/verifications", map[string]any{"to": "021 234 5678", "brand": "Acme"})
-			if r.status != http.StatusCreated {
-				t.Fatalf("start: %d %v", r.status, r.body)
+			s := f.start(t, &client.StartParams{To: "021 234 5678", Brand: "Acme"})
+			if s.err != nil || s.resp.StatusCode != http.StatusCreated {
+				t.Fatalf("start: %v", s.err)
 			}
-			id := r.body["id"].(string)
+			id := s.ID
 			reqs := f.otpRequests()
 			if len(reqs) != 1 {
 				t.Fatalf("%d sms/otp requests, want 1", len(reqs))
@@ -446,11 +538,10 @@ func TestContractStoresTheCodeConnexusSent(t *testing.T) {
 				t.Fatalf("the fake sent %s for msgCode %s", sent, proposed)
 			}
 			if !tt.honoured {
-				wantCheck(t, "the proposed code", f.post(t, "/v1/verifications/"+id+"/check", map[string]any{"code": proposed}), "pending", false, defaultAttempts-1)
+				wantCheck(t, "the proposed code", f.check(t, id, proposed), "pending", false, defaultAttempts-1)
 			}
-			r = f.post(t, "/v1/verifications/"+id+"/check", map[string]any{"code": sent})
-			if r.status != http.StatusOK || r.body["status"] != "approved" || r.body["valid"] != true {
-				t.Errorf("the code Connexus sent: %d %v, want approved", r.status, r.body)
+			if c := f.check(t, id, sent); c.err != nil || c.Status != client.StatusApproved || !c.Valid {
+				t.Errorf("the code Connexus sent: %+v %v, want approved", c.CheckResult, c.err)
 			}
 		})
 	}
@@ -461,35 +552,35 @@ func TestContractResend(t *testing.T) {
 	f := newFixture(t, fixtureOptions{clocked: true})
 	const to, number = "021 234 5678", "64212345678"
 	v := f.mustStart(t, to, http.StatusCreated)
-	id := v["id"].(string)
+	id := v.ID
 	oldCode := f.code(t, number)
-	wantCheck(t, "wrong guess", f.post(t, "/v1/verifications/"+id+"/check", map[string]any{"code": otherCode(oldCode)}), "pending", false, 4)
+	wantCheck(t, "wrong guess", f.check(t, id, otherCode(oldCode)), "pending", false, 4)
 
 	f.clock.Advance(10 * time.Second)
-	r := f.post(t, "/v1/verifications", map[string]any{"to": to})
-	wantError(t, "resend inside the cooldown", r, http.StatusTooManyRequests, "resend_cooldown")
-	wantRetryAfter(t, "resend inside the cooldown", r, 20, 20)
+	err := f.startErr(t, to)
+	wantErr(t, "resend inside the cooldown", err, http.StatusTooManyRequests, "resend_cooldown")
+	wantRetryAfter(t, "resend inside the cooldown", errorReply(t, "resend inside the cooldown", err), 20, 20)
 	if n := len(f.fake.Messages()); n != 1 {
 		t.Fatalf("%d SMS after a refused resend, want 1", n)
 	}
 
 	f.clock.Advance(20 * time.Second)
 	v = f.mustStart(t, to, http.StatusOK)
-	if v["id"] != id || v["sends"] != float64(2) || v["attempts_left"] != float64(4) || v["status"] != "pending" {
-		t.Fatalf("resend after the cooldown answered %v, want %s pending with sends 2 and attempts_left 4", v, id)
+	if v.ID != id || v.Sends != 2 || v.AttemptsLeft != 4 || v.Status != client.StatusPending {
+		t.Fatalf("resend after the cooldown answered %+v, want %s pending with sends 2 and attempts_left 4", v, id)
 	}
-	wantTime(t, "resend", v, "expires_at", f.clock.Now().Add(defaultTTL))
-	wantTime(t, "resend", v, "resend_available_at", f.clock.Now().Add(defaultCooldown))
+	wantTime(t, "resend", "expires_at", v.ExpiresAt, f.clock.Now().Add(defaultTTL))
+	wantTime(t, "resend", "resend_available_at", v.ResendAvailableAt, f.clock.Now().Add(defaultCooldown))
 	newCode := f.code(t, number)
 	left := 4
 	if newCode != oldCode {
 		left--
-		wantCheck(t, "the replaced code", f.post(t, "/v1/verifications/"+id+"/check", map[string]any{"code": oldCode}), "pending", false, left)
+		wantCheck(t, "the replaced code", f.check(t, id, oldCode), "pending", false, left)
 	}
 	left--
-	wantCheck(t, "the new code", f.post(t, "/v1/checks", map[string]any{"to": to, "code": newCode}), "approved", true, left)
-	if r := f.get(t, "/v1/verifications/"+id); r.body["sends"] != float64(2) || r.body["status"] != "approved" {
-		t.Errorf("read after approval: %d %v", r.status, r.body)
+	wantCheck(t, "the new code", f.checkTo(t, to, newCode), "approved", true, left)
+	if v, err := f.read(t, id); err != nil || v.Sends != 2 || v.Status != client.StatusApproved {
+		t.Errorf("read after approval: %+v %v", v, err)
 	}
 }
 
@@ -499,15 +590,15 @@ func TestContractMaxSends(t *testing.T) {
 	const maxSends = 3
 	f := newFixture(t, fixtureOptions{clocked: true, env: map[string]string{"OTP_MAX_SENDS": strconv.Itoa(maxSends)}})
 	const to = "021 234 5678"
-	id := f.mustStart(t, to, http.StatusCreated)["id"]
+	id := f.mustStart(t, to, http.StatusCreated).ID
 	for sends := 2; sends <= maxSends; sends++ {
 		f.clock.Advance(defaultCooldown)
-		if v := f.mustStart(t, to, http.StatusOK); v["id"] != id || v["sends"] != float64(sends) {
-			t.Fatalf("resend %d answered %v", sends, v)
+		if v := f.mustStart(t, to, http.StatusOK); v.ID != id || v.Sends != sends {
+			t.Fatalf("resend %d answered %+v", sends, v)
 		}
 	}
 	f.clock.Advance(defaultCooldown)
-	r := f.post(t, "/v1/verifications", map[string]any{"to": to})
+	r := errorReply(t, "one send too many", f.startErr(t, to))
 	wantError(t, "one send too many", r, http.StatusTooManyRequests, "max_sends_reached")
 	// No new code until this verification expires, a TTL after its last send.
 	wantRetryAfter(t, "one send too many", r, 1, int((defaultTTL - defaultCooldown).Seconds()))
@@ -521,11 +612,11 @@ func TestContractFailedSendLeavesNothing(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	const to = "021 234 5678"
 	f.fake.FailNext("sms/otp", http.StatusInternalServerError, 1)
-	wantError(t, "start while Connexus fails", f.post(t, "/v1/verifications", map[string]any{"to": to}), http.StatusBadGateway, "upstream_error")
-	wantError(t, "check after the failed send", f.post(t, "/v1/checks", map[string]any{"to": to, "code": "123456"}), http.StatusNotFound, "verification_not_found")
+	wantErr(t, "start while Connexus fails", f.startErr(t, to), http.StatusBadGateway, "upstream_error")
+	wantErr(t, "check after the failed send", f.checkTo(t, to, "123456").err, http.StatusNotFound, "verification_not_found")
 	// No cooldown: the retry at once is a first send.
-	if v := f.mustStart(t, to, http.StatusCreated); v["sends"] != float64(1) {
-		t.Errorf("retry answered %v, want sends 1", v)
+	if v := f.mustStart(t, to, http.StatusCreated); v.Sends != 1 {
+		t.Errorf("retry answered %+v, want sends 1", v)
 	}
 	if n, m := f.fake.RequestCount("sms/otp"), len(f.fake.Messages()); n != 2 || m != 1 {
 		t.Errorf("%d sms/otp requests and %d SMS, want 2 and 1", n, m)
@@ -536,22 +627,21 @@ func TestContractIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	const otherKey = "other-client-secret-0123456789"
 	f := newFixture(t, fixtureOptions{env: map[string]string{"OTPGATE_API_KEYS": "web:" + topologyKey + ",shop:" + otherKey}})
-	idem := map[string]string{"Idempotency-Key": "order-1234"}
-	body := map[string]any{"to": "021 234 5678"}
-	first := f.send(t, "POST", "/v1/verifications", topologyKey, idem, body)
-	if first.status != http.StatusCreated {
-		t.Fatalf("first: %d %v", first.status, first.body)
+	params := &client.StartParams{To: "021 234 5678", IdempotencyKey: "order-1234"}
+	first := f.start(t, params)
+	if first.err != nil || first.resp.StatusCode != http.StatusCreated {
+		t.Fatalf("first: %v", first.err)
 	}
-	again := f.send(t, "POST", "/v1/verifications", topologyKey, idem, body)
-	if again.status != first.status || !reflect.DeepEqual(again.body, first.body) {
-		t.Errorf("repeat answered %d %v, want the first answer %d %v", again.status, again.body, first.status, first.body)
+	again := f.start(t, params)
+	if again.err != nil || again.resp.StatusCode != first.resp.StatusCode || !reflect.DeepEqual(again.Verification, first.Verification) {
+		t.Errorf("repeat answered %+v %v, want the first answer %+v", again.Verification, again.err, first.Verification)
 	}
-	wantError(t, "same key, other body", f.send(t, "POST", "/v1/verifications", topologyKey, idem, map[string]any{"to": "021 765 4321"}),
+	wantErr(t, "same key, other body", f.start(t, &client.StartParams{To: "021 765 4321", IdempotencyKey: "order-1234"}).err,
 		http.StatusUnprocessableEntity, "idempotency_conflict")
 	// The key is scoped to the API key: under another one it is a new
 	// request, refused by the number's cooldown rather than replayed.
-	wantError(t, "same key and body, other API key", f.send(t, "POST", "/v1/verifications", otherKey, idem, body),
-		http.StatusTooManyRequests, "resend_cooldown")
+	_, _, err := f.client(t, otherKey).Start(t.Context(), params)
+	wantErr(t, "same key and body, other API key", err, http.StatusTooManyRequests, "resend_cooldown")
 	if n := len(f.fake.Messages()); n != 1 {
 		t.Errorf("%d SMS, want 1", n)
 	}
@@ -561,75 +651,74 @@ func TestContractGet(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{clocked: true})
 	started := f.mustStart(t, "021 234 5678", http.StatusCreated)
-	id := started["id"].(string)
-	r := f.get(t, "/v1/verifications/"+id)
-	if r.status != http.StatusOK || !reflect.DeepEqual(r.body, started) {
-		t.Errorf("read of a pending verification: %d %v, want what start answered: %v", r.status, r.body, started)
+	id := started.ID
+	v, err := f.read(t, id)
+	if err != nil || !reflect.DeepEqual(v, started) {
+		t.Errorf("read of a pending verification: %+v %v, want what start answered: %+v", v, err, started)
 	}
-	if l, _ := r.body["lookup"].(map[string]any); l["carrier"] == nil || l["carrier"] == "" {
-		t.Errorf("lookup %v, want the carrier the fake named", r.body["lookup"])
-	}
-
-	wantCheck(t, "right code", f.post(t, "/v1/verifications/"+id+"/check", map[string]any{"code": f.code(t, "64212345678")}), "approved", true, defaultAttempts-1)
-	if r := f.get(t, "/v1/verifications/"+id); r.status != http.StatusOK || r.body["status"] != "approved" || r.body["attempts_left"] != float64(defaultAttempts-1) {
-		t.Errorf("read after approval: %d %v", r.status, r.body)
+	if v == nil || v.Lookup == nil || v.Lookup.Carrier == "" {
+		t.Errorf("lookup of %+v, want the carrier the fake named", v)
 	}
 
-	expiring := f.mustStart(t, "021 765 4321", http.StatusCreated)["id"].(string)
+	wantCheck(t, "right code", f.check(t, id, f.code(t, "64212345678")), "approved", true, defaultAttempts-1)
+	if v, err := f.read(t, id); err != nil || v.Status != client.StatusApproved || v.AttemptsLeft != defaultAttempts-1 {
+		t.Errorf("read after approval: %+v %v", v, err)
+	}
+
+	expiring := f.mustStart(t, "021 765 4321", http.StatusCreated).ID
 	f.clock.Advance(defaultTTL)
-	if r := f.get(t, "/v1/verifications/"+expiring); r.status != http.StatusOK || r.body["status"] != "expired" {
-		t.Errorf("read at expires_at: %d %v, want expired", r.status, r.body)
+	if v, err := f.read(t, expiring); err != nil || v.Status != client.StatusExpired {
+		t.Errorf("read at expires_at: %+v %v, want expired", v, err)
 	}
 
 	for _, unknown := range []string{"ver_00000000000000000000000000000000", "ver_xyz", "nope"} {
-		wantError(t, "read of "+unknown, f.get(t, "/v1/verifications/"+unknown), http.StatusNotFound, "verification_not_found")
+		_, err := f.read(t, unknown)
+		wantErr(t, "read of "+unknown, err, http.StatusNotFound, "verification_not_found")
 	}
 }
 
 func TestContractCheckAnswers(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{clocked: true})
-	checkByID := func(id, code string) reply {
-		return f.post(t, "/v1/verifications/"+id+"/check", map[string]any{"code": code})
-	}
+	checkByID := func(id, code string) checked { return f.check(t, id, code) }
 	checkByVerificationID := func(id, code string) reply {
 		return f.post(t, "/v1/checks", map[string]any{"verification_id": id, "code": code})
 	}
 
 	t.Run("wrong guesses until none is left", func(t *testing.T) {
 		const to, number = "021 100 0001", "64211000001"
-		id := f.mustStart(t, to, http.StatusCreated)["id"].(string)
+		id := f.mustStart(t, to, http.StatusCreated).ID
 		wrong := otherCode(f.code(t, number))
 		for left := defaultAttempts - 1; left > 0; left-- {
 			// Both check forms answer alike.
-			var r reply
+			var r checked
 			if left%2 == 0 {
-				r = f.post(t, "/v1/checks", map[string]any{"to": to, "code": wrong})
+				r = f.checkTo(t, to, wrong)
 			} else {
 				r = checkByID(id, wrong)
 			}
 			wantCheck(t, "wrong guess", r, "pending", false, left)
 		}
-		wantCheck(t, "last wrong guess", checkByVerificationID(id, wrong), "max_attempts_reached", false, 0)
+		wantCheckReply(t, "last wrong guess", checkByVerificationID(id, wrong), "max_attempts_reached", false, 0)
 		right := f.code(t, number)
-		wantError(t, "right code after the last attempt", checkByID(id, right), http.StatusConflict, "verification_not_pending", "max_attempts_reached")
-		wantError(t, "by to after the last attempt", f.post(t, "/v1/checks", map[string]any{"to": to, "code": right}), http.StatusConflict, "verification_not_pending", "max_attempts_reached")
+		wantErr(t, "right code after the last attempt", checkByID(id, right).err, http.StatusConflict, "verification_not_pending", "max_attempts_reached")
+		wantErr(t, "by to after the last attempt", f.checkTo(t, to, right).err, http.StatusConflict, "verification_not_pending", "max_attempts_reached")
 	})
 
 	t.Run("right code, by to in another format", func(t *testing.T) {
-		id := f.mustStart(t, "021 100 0002", http.StatusCreated)["id"].(string)
+		id := f.mustStart(t, "021 100 0002", http.StatusCreated).ID
 		code := f.code(t, "64211000002")
-		r := f.post(t, "/v1/checks", map[string]any{"to": "+64 21 100 0002", "code": code})
+		r := f.checkTo(t, "+64 21 100 0002", code)
 		wantCheck(t, "right code", r, "approved", true, defaultAttempts-1)
-		if r.body["id"] != id {
-			t.Errorf("approved %v, want %s", r.body["id"], id)
+		if r.err == nil && r.ID != id {
+			t.Errorf("approved %v, want %s", r.ID, id)
 		}
-		wantError(t, "the spent code", checkByID(id, code), http.StatusConflict, "verification_not_pending", "approved")
+		wantErr(t, "the spent code", checkByID(id, code).err, http.StatusConflict, "verification_not_pending", "approved")
 		wantError(t, "the spent code by verification_id", checkByVerificationID(id, code), http.StatusConflict, "verification_not_pending", "approved")
 	})
 
 	t.Run("refused before a compare", func(t *testing.T) {
-		id := f.mustStart(t, "021 100 0003", http.StatusCreated)["id"].(string)
+		id := f.mustStart(t, "021 100 0003", http.StatusCreated).ID
 		for _, tt := range []struct {
 			name string
 			path string
@@ -642,42 +731,42 @@ func TestContractCheckAnswers(t *testing.T) {
 		} {
 			wantError(t, tt.name, f.post(t, tt.path, tt.body), http.StatusBadRequest, "invalid_request")
 		}
-		if r := f.get(t, "/v1/verifications/"+id); r.body["attempts_left"] != float64(defaultAttempts) {
-			t.Errorf("attempts_left %v after refused checks, want %d", r.body["attempts_left"], defaultAttempts)
+		if v, err := f.read(t, id); err != nil || v.AttemptsLeft != defaultAttempts {
+			t.Errorf("read after refused checks: %+v %v, want attempts_left %d", v, err, defaultAttempts)
 		}
 	})
 
 	t.Run("unknown", func(t *testing.T) {
 		unknown := "ver_00000000000000000000000000000000"
-		wantError(t, "unknown id", checkByID(unknown, "123456"), http.StatusNotFound, "verification_not_found")
+		wantErr(t, "unknown id", checkByID(unknown, "123456").err, http.StatusNotFound, "verification_not_found")
 		wantError(t, "unknown verification_id", checkByVerificationID(unknown, "123456"), http.StatusNotFound, "verification_not_found")
-		wantError(t, "number never sent to", f.post(t, "/v1/checks", map[string]any{"to": "021 999 9999", "code": "123456"}), http.StatusNotFound, "verification_not_found")
+		wantErr(t, "number never sent to", f.checkTo(t, "021 999 9999", "123456").err, http.StatusNotFound, "verification_not_found")
 	})
 
 	// The subtests above share the clock; from here on it moves.
 	t.Run("expired, then past retention", func(t *testing.T) {
 		const to, number = "021 100 0004", "64211000004"
-		expiring := f.mustStart(t, to, http.StatusCreated)["id"].(string)
+		expiring := f.mustStart(t, to, http.StatusCreated).ID
 		code := f.code(t, number)
-		approved := f.mustStart(t, "021 100 0005", http.StatusCreated)["id"].(string)
+		approved := f.mustStart(t, "021 100 0005", http.StatusCreated).ID
 		f.clock.Advance(time.Minute)
 		wantCheck(t, "approve", checkByID(approved, f.code(t, "64211000005")), "approved", true, defaultAttempts-1)
 		finished := f.clock.Now()
 
 		f.clock.Advance(defaultTTL - time.Minute)
-		wantError(t, "right code at expires_at", checkByID(expiring, code), http.StatusConflict, "verification_not_pending", "expired")
-		wantError(t, "by to at expires_at", f.post(t, "/v1/checks", map[string]any{"to": to, "code": code}), http.StatusConflict, "verification_not_pending", "expired")
+		wantErr(t, "right code at expires_at", checkByID(expiring, code).err, http.StatusConflict, "verification_not_pending", "expired")
+		wantErr(t, "by to at expires_at", f.checkTo(t, to, code).err, http.StatusConflict, "verification_not_pending", "expired")
 
 		// Retention runs from expires_at for an expired verification, from
 		// approval for an approved one, which finished four minutes earlier.
 		expiresAt := f.clock.Now()
 		f.clock.Advance(defaultRetention - time.Second)
-		wantError(t, "expired, a second before its retention ends", checkByID(expiring, code), http.StatusConflict, "verification_not_pending", "expired")
-		if r := f.get(t, "/v1/verifications/"+expiring); r.status != http.StatusOK || r.body["status"] != "expired" {
-			t.Errorf("read of the expired one within retention: %d %v", r.status, r.body)
+		wantErr(t, "expired, a second before its retention ends", checkByID(expiring, code).err, http.StatusConflict, "verification_not_pending", "expired")
+		if v, err := f.read(t, expiring); err != nil || v.Status != client.StatusExpired {
+			t.Errorf("read of the expired one within retention: %+v %v", v, err)
 		}
-		wantError(t, "approved, past its retention", checkByID(approved, "123456"), http.StatusNotFound, "verification_not_found")
-		wantError(t, "read of the approved one past retention", f.get(t, "/v1/verifications/"+approved), http.StatusNotFound, "verification_not_found")
+		wantErr(t, "approved, past its retention", checkByID(approved, "123456").err, http.StatusNotFound, "verification_not_found")
+		wantErr(t, "read of the approved one past retention", errOf(f.read(t, approved)), http.StatusNotFound, "verification_not_found")
 		if f.clock.Now().Sub(finished) < defaultRetention {
 			t.Fatal("the clock did not pass the approved one's retention")
 		}
@@ -686,9 +775,9 @@ func TestContractCheckAnswers(t *testing.T) {
 		if !f.clock.Now().Equal(expiresAt.Add(defaultRetention)) {
 			t.Fatal("the clock is not at the expired one's retention")
 		}
-		wantError(t, "expired, past its retention", checkByID(expiring, code), http.StatusNotFound, "verification_not_found")
-		wantError(t, "by to, past retention", f.post(t, "/v1/checks", map[string]any{"to": to, "code": code}), http.StatusNotFound, "verification_not_found")
-		wantError(t, "read past retention", f.get(t, "/v1/verifications/"+expiring), http.StatusNotFound, "verification_not_found")
+		wantErr(t, "expired, past its retention", checkByID(expiring, code).err, http.StatusNotFound, "verification_not_found")
+		wantErr(t, "by to, past retention", f.checkTo(t, to, code).err, http.StatusNotFound, "verification_not_found")
+		wantErr(t, "read past retention", errOf(f.read(t, expiring)), http.StatusNotFound, "verification_not_found")
 	})
 }
 
@@ -697,39 +786,38 @@ func TestContractCancel(t *testing.T) {
 	f := newFixture(t, fixtureOptions{clocked: true})
 	const to = "021 234 5678"
 	started := f.mustStart(t, to, http.StatusCreated)
-	id := started["id"].(string)
-	r := f.post(t, "/v1/verifications/"+id+"/cancel", nil)
-	if r.status != http.StatusOK || r.body["status"] != "canceled" || r.body["id"] != id || r.body["to"] != started["to"] {
-		t.Fatalf("cancel: %d %v, want 200 with the verification canceled", r.status, r.body)
+	id := started.ID
+	if v, err := f.cancel(t, id); err != nil || v.Status != client.StatusCanceled || v.ID != id || v.To != started.To {
+		t.Fatalf("cancel: %+v %v, want 200 with the verification canceled", v, err)
 	}
-	wantError(t, "cancel again", f.post(t, "/v1/verifications/"+id+"/cancel", nil), http.StatusConflict, "verification_not_pending", "canceled")
+	wantErr(t, "cancel again", errOf(f.cancel(t, id)), http.StatusConflict, "verification_not_pending", "canceled")
 	code := f.code(t, "64212345678")
-	wantError(t, "check after cancel", f.post(t, "/v1/verifications/"+id+"/check", map[string]any{"code": code}), http.StatusConflict, "verification_not_pending", "canceled")
-	if r := f.get(t, "/v1/verifications/"+id); r.body["status"] != "canceled" {
-		t.Errorf("read after cancel: %d %v", r.status, r.body)
+	wantErr(t, "check after cancel", f.check(t, id, code).err, http.StatusConflict, "verification_not_pending", "canceled")
+	if v, err := f.read(t, id); err != nil || v.Status != client.StatusCanceled {
+		t.Errorf("read after cancel: %+v %v", v, err)
 	}
-	wantError(t, "cancel unknown", f.post(t, "/v1/verifications/ver_00000000000000000000000000000000/cancel", nil), http.StatusNotFound, "verification_not_found")
+	wantErr(t, "cancel unknown", errOf(f.cancel(t, "ver_00000000000000000000000000000000")), http.StatusNotFound, "verification_not_found")
 
 	// The cooldown is between sends to the number, pending or not.
-	r = f.post(t, "/v1/verifications", map[string]any{"to": to})
-	wantError(t, "start again at once", r, http.StatusTooManyRequests, "resend_cooldown")
-	wantRetryAfter(t, "start again at once", r, int(defaultCooldown.Seconds()), int(defaultCooldown.Seconds()))
+	err := f.startErr(t, to)
+	wantErr(t, "start again at once", err, http.StatusTooManyRequests, "resend_cooldown")
+	wantRetryAfter(t, "start again at once", errorReply(t, "start again at once", err), int(defaultCooldown.Seconds()), int(defaultCooldown.Seconds()))
 	f.clock.Advance(defaultCooldown)
 	next := f.mustStart(t, to, http.StatusCreated)
-	if next["id"] == id || next["sends"] != float64(1) {
-		t.Errorf("start after the cooldown answered %v, want a new verification", next)
+	if next.ID == id || next.Sends != 1 {
+		t.Errorf("start after the cooldown answered %+v, want a new verification", next)
 	}
 	// By to, the newest verification of the number is meant.
-	r = f.post(t, "/v1/checks", map[string]any{"to": to, "code": f.code(t, "64212345678")})
+	r := f.checkTo(t, to, f.code(t, "64212345678"))
 	wantCheck(t, "check by to after a new start", r, "approved", true, defaultAttempts-1)
-	if r.body["id"] != next["id"] {
-		t.Errorf("check by to approved %v, want the newest verification %v", r.body["id"], next["id"])
+	if r.err == nil && r.ID != next.ID {
+		t.Errorf("check by to approved %v, want the newest verification %v", r.ID, next.ID)
 	}
 
 	// An expired verification cannot be canceled either.
-	expiring := f.mustStart(t, "021 765 4321", http.StatusCreated)["id"].(string)
+	expiring := f.mustStart(t, "021 765 4321", http.StatusCreated).ID
 	f.clock.Advance(defaultTTL)
-	wantError(t, "cancel expired", f.post(t, "/v1/verifications/"+expiring+"/cancel", nil), http.StatusConflict, "verification_not_pending", "expired")
+	wantErr(t, "cancel expired", errOf(f.cancel(t, expiring)), http.StatusConflict, "verification_not_pending", "expired")
 }
 
 // parallel runs fn n times at once, released together.
@@ -774,33 +862,35 @@ func (a *answers) mustAll(t *testing.T, n int) []reply {
 func TestContractParallelWrongGuessesCompareAtMostMaxAttempts(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
-	id := f.mustStart(t, "021 234 5678", http.StatusCreated)["id"].(string)
+	id := f.mustStart(t, "021 234 5678", http.StatusCreated).ID
 	wrong := otherCode(f.code(t, "64212345678"))
 	before := f.metric(t, "otpgate_code_comparisons_total")
 
 	const guesses = 50
-	var got answers
-	parallel(guesses, func(int) {
-		got.add(f.request("POST", "/v1/verifications/"+id+"/check", topologyKey, nil, map[string]any{"code": wrong}))
+	c := f.client(t, topologyKey)
+	got := make([]checked, guesses)
+	parallel(guesses, func(i int) {
+		res, _, err := c.Check(t.Context(), id, &client.CheckParams{Code: wrong})
+		got[i] = checked{res, err}
 	})
 	// Each compared guess owns the attempt it reserved (§3): the answers
 	// carry attempts_left 4, 3, 2, 1 and 0 once each, and only the 0 is
 	// max_attempts_reached.
 	compared := 0
-	left := map[float64]int{}
-	for _, r := range got.mustAll(t, guesses) {
-		switch r.status {
-		case http.StatusOK:
+	left := map[int]int{}
+	for _, r := range got {
+		switch {
+		case r.err == nil:
 			compared++
-			n, _ := r.body["attempts_left"].(float64)
+			n := r.AttemptsLeft
 			left[n]++
 			want := "pending"
 			if n == 0 {
 				want = "max_attempts_reached"
 			}
-			wantCheck(t, "compared guess", r, want, false, int(n))
+			wantCheck(t, "compared guess", r, want, false, n)
 		default:
-			wantError(t, "refused guess", r, http.StatusConflict, "verification_not_pending", "max_attempts_reached")
+			wantErr(t, "refused guess", r.err, http.StatusConflict, "verification_not_pending", "max_attempts_reached")
 		}
 	}
 	compares := f.metric(t, "otpgate_code_comparisons_total") - before
@@ -809,48 +899,52 @@ func TestContractParallelWrongGuessesCompareAtMostMaxAttempts(t *testing.T) {
 		t.Errorf("%v bcrypt compares, %d answers of a compared guess; want exactly OTP_MAX_ATTEMPTS (%d) of both", compares, compared, defaultAttempts)
 	}
 	for k := range defaultAttempts {
-		if left[float64(k)] != 1 {
+		if left[k] != 1 {
 			t.Errorf("answers by attempts_left = %v, want each of 0..%d once", left, defaultAttempts-1)
 			break
 		}
 	}
-	if r := f.get(t, "/v1/verifications/"+id); r.body["status"] != "max_attempts_reached" || r.body["attempts_left"] != float64(0) {
-		t.Errorf("read after the guesses: %d %v", r.status, r.body)
+	if v, err := f.read(t, id); err != nil || v.Status != client.StatusMaxAttemptsReached || v.AttemptsLeft != 0 {
+		t.Errorf("read after the guesses: %+v %v", v, err)
 	}
 }
 
 func TestContractParallelRightGuessesApproveOnce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
-	id := f.mustStart(t, "021 234 5678", http.StatusCreated)["id"].(string)
+	id := f.mustStart(t, "021 234 5678", http.StatusCreated).ID
 	code := f.code(t, "64212345678")
 	comparesBefore := f.metric(t, "otpgate_code_comparisons_total")
 	approvalsBefore := f.metric(t, "otpgate_verifications_approved_total")
 
 	const guesses = 20
-	var got answers
+	c := f.client(t, topologyKey)
+	got := make([]checked, guesses)
 	parallel(guesses, func(i int) {
 		// Both check forms at once.
+		var res *client.CheckResult
+		var err error
 		if i%2 == 0 {
-			got.add(f.request("POST", "/v1/verifications/"+id+"/check", topologyKey, nil, map[string]any{"code": code}))
+			res, _, err = c.Check(t.Context(), id, &client.CheckParams{Code: code})
 		} else {
-			got.add(f.request("POST", "/v1/checks", topologyKey, nil, map[string]any{"to": "021 234 5678", "code": code}))
+			res, _, err = c.CheckByTo(t.Context(), "021 234 5678", &client.CheckParams{Code: code})
 		}
+		got[i] = checked{res, err}
 	})
 	approved := 0
-	for _, r := range got.mustAll(t, guesses) {
-		if r.status == http.StatusOK {
+	for _, r := range got {
+		if r.err == nil {
 			approved++
-			if r.body["status"] != "approved" || r.body["valid"] != true || r.body["id"] != id {
-				t.Errorf("approval answered %v", r.body)
+			if r.Status != client.StatusApproved || !r.Valid || r.ID != id {
+				t.Errorf("approval answered %+v", r.CheckResult)
 			}
 			continue
 		}
 		// Guesses refused while others held the last attempts saw the
 		// verification out of attempts; the contract answers the status seen.
-		wantError(t, "right guess that did not approve", r, http.StatusConflict, "verification_not_pending")
-		if s := r.body["status"]; s != "approved" && s != "max_attempts_reached" {
-			t.Errorf("right guess refused with status %v, want approved or max_attempts_reached", s)
+		wantErr(t, "right guess that did not approve", r.err, http.StatusConflict, "verification_not_pending")
+		if e, _ := errors.AsType[*client.Error](r.err); e == nil || e.VerificationStatus != client.StatusApproved && e.VerificationStatus != client.StatusMaxAttemptsReached {
+			t.Errorf("right guess refused with %v, want status approved or max_attempts_reached", r.err)
 		}
 	}
 	compares := f.metric(t, "otpgate_code_comparisons_total") - comparesBefore
@@ -862,8 +956,8 @@ func TestContractParallelRightGuessesApproveOnce(t *testing.T) {
 	if compares < 1 || compares > defaultAttempts {
 		t.Errorf("%v bcrypt compares, want 1 to OTP_MAX_ATTEMPTS (%d)", compares, defaultAttempts)
 	}
-	if r := f.get(t, "/v1/verifications/"+id); r.body["status"] != "approved" {
-		t.Errorf("read after the guesses: %d %v", r.status, r.body)
+	if v, err := f.read(t, id); err != nil || v.Status != client.StatusApproved {
+		t.Errorf("read after the guesses: %+v %v", v, err)
 	}
 }
 
@@ -873,20 +967,22 @@ func TestContractParallelStartsSendOneSMS(t *testing.T) {
 	// One number, as users and retrying backends write it.
 	formats := []string{"021 234 5678", "0212345678", "+64 21 234 5678", "64212345678", "(021) 234-5678"}
 	const starts = 30
-	var got answers
+	c := f.client(t, topologyKey)
+	got := make([]started, starts)
 	parallel(starts, func(i int) {
-		got.add(f.request("POST", "/v1/verifications", topologyKey, nil, map[string]any{"to": formats[i%len(formats)]}))
+		v, resp, err := c.Start(t.Context(), &client.StartParams{To: formats[i%len(formats)]})
+		got[i] = started{v, resp, err}
 	})
 	created := 0
-	for _, r := range got.mustAll(t, starts) {
-		if r.status == http.StatusCreated {
+	for _, r := range got {
+		if r.err == nil && r.resp.StatusCode == http.StatusCreated {
 			created++
 			continue
 		}
-		wantError(t, "parallel start", r, http.StatusTooManyRequests, "resend_cooldown")
+		wantErr(t, "parallel start", r.err, http.StatusTooManyRequests, "resend_cooldown")
 		// Whether the first send was still in flight or done, the wait is
 		// at most the cooldown.
-		wantRetryAfter(t, "parallel start", r, 1, 30)
+		wantRetryAfter(t, "parallel start", errorReply(t, "parallel start", r.err), 1, 30)
 	}
 	if n, m := f.fake.RequestCount("sms/otp"), len(f.fake.Messages()); created != 1 || n != 1 || m != 1 {
 		t.Errorf("%d created, %d sms/otp requests, %d SMS; want 1 of each", created, n, m)
@@ -901,28 +997,28 @@ func TestContractShortRetention(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{clocked: true, env: map[string]string{"OTP_RETENTION": "3s", "OTP_TTL": "10s"}})
 	const approvedTo, canceledTo, expiredTo = "021 234 5678", "021 234 5679", "021 234 5670"
-	approved := f.mustStart(t, approvedTo, http.StatusCreated)["id"].(string)
-	canceled := f.mustStart(t, canceledTo, http.StatusCreated)["id"].(string)
-	expired := f.mustStart(t, expiredTo, http.StatusCreated)["id"].(string)
-	wantCheck(t, "right code", f.post(t, "/v1/verifications/"+approved+"/check", map[string]any{"code": f.code(t, "64212345678")}), "approved", true, defaultAttempts-1)
-	if r := f.post(t, "/v1/verifications/"+canceled+"/cancel", nil); r.status != http.StatusOK {
-		t.Fatalf("cancel: %d %v", r.status, r.body)
+	approved := f.mustStart(t, approvedTo, http.StatusCreated).ID
+	canceled := f.mustStart(t, canceledTo, http.StatusCreated).ID
+	expired := f.mustStart(t, expiredTo, http.StatusCreated).ID
+	wantCheck(t, "right code", f.check(t, approved, f.code(t, "64212345678")), "approved", true, defaultAttempts-1)
+	if _, err := f.cancel(t, canceled); err != nil {
+		t.Fatalf("cancel: %v", err)
 	}
 
 	f.clock.Advance(3 * time.Second)
 	for _, id := range []string{approved, canceled} {
-		if r := f.get(t, "/v1/verifications/"+id); r.status != http.StatusNotFound {
-			t.Errorf("%s 3 s after it ended: %d %v, want 404", id, r.status, r.body)
+		if v, err := f.read(t, id); !client.IsNotFound(err) {
+			t.Errorf("%s 3 s after it ended: %+v %v, want 404", id, v, err)
 		}
 	}
 	f.clock.Advance(10 * time.Second) // expired at 10 s, gone at 13 s
-	if r := f.get(t, "/v1/verifications/"+expired); r.status != http.StatusNotFound {
-		t.Errorf("expired verification 3 s after its expiry: %d %v, want 404", r.status, r.body)
+	if v, err := f.read(t, expired); !client.IsNotFound(err) {
+		t.Errorf("expired verification 3 s after its expiry: %+v %v, want 404", v, err)
 	}
 	for _, to := range []string{approvedTo, canceledTo, expiredTo} {
-		r := f.post(t, "/v1/verifications", map[string]any{"to": to})
-		wantError(t, "start 13 s after the send", r, http.StatusTooManyRequests, "resend_cooldown")
-		wantRetryAfter(t, "start 13 s after the send", r, 17, 17)
+		err := f.startErr(t, to)
+		wantErr(t, "start 13 s after the send", err, http.StatusTooManyRequests, "resend_cooldown")
+		wantRetryAfter(t, "start 13 s after the send", errorReply(t, "start 13 s after the send", err), 17, 17)
 	}
 	f.clock.Advance(17 * time.Second)
 	for _, to := range []string{approvedTo, canceledTo, expiredTo} {

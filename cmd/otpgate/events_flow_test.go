@@ -131,7 +131,7 @@ func (s *script) did(t *testing.T, id, typ string, from time.Time) {
 func (s *script) start(t *testing.T, to string, want int) string {
 	t.Helper()
 	from := time.Now()
-	id := s.f.mustStart(t, to, want)["id"].(string)
+	id := s.f.mustStart(t, to, want).ID
 	s.did(t, id, "verification.pending", from)
 	return id
 }
@@ -139,9 +139,8 @@ func (s *script) start(t *testing.T, to string, want int) string {
 // check posts a guess for id and wants status.
 func (s *script) check(t *testing.T, id, code, status string) {
 	t.Helper()
-	r := s.f.post(t, "/v1/verifications/"+id+"/check", map[string]any{"code": code})
-	if r.status != http.StatusOK || r.body["status"] != status {
-		t.Fatalf("check %s: %d %v, want 200 %s", id, r.status, r.body, status)
+	if c := s.f.check(t, id, code); c.err != nil || c.Status != status {
+		t.Fatalf("check %s: %+v %v, want 200 %s", id, c.CheckResult, c.err, status)
 	}
 }
 
@@ -149,8 +148,8 @@ func (s *script) check(t *testing.T, id, code, status string) {
 func (s *script) cancel(t *testing.T, id string) {
 	t.Helper()
 	from := time.Now()
-	if r := s.f.post(t, "/v1/verifications/"+id+"/cancel", nil); r.status != http.StatusOK {
-		t.Fatalf("cancel %s: %d %v", id, r.status, r.body)
+	if _, err := s.f.cancel(t, id); err != nil {
+		t.Fatalf("cancel %s: %v", id, err)
 	}
 	s.did(t, id, "verification.canceled", from)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpgate/otpgate/client"
 	"github.com/otpgate/otpgate/cmd/internal/app"
 	"github.com/otpgate/otpgate/connexus/connexustest"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
@@ -214,37 +215,87 @@ func (in *instance) request(method, path, key string, header map[string]string, 
 	return reply{status: resp.StatusCode, header: resp.Header, body: got}, nil
 }
 
-// verify runs start → wrong guess → right guess → read, as a backend would.
+// httpClient is the HTTP client the suite's client calls go through.
+func (in *instance) httpClient() *http.Client { return http.DefaultClient }
+
+// client returns an otpgate client of in with key. It tries each call
+// once: the suite asserts what the server answers to one request, and the
+// client's retries have tests of their own (client_test.go). Error bodies
+// are kept for errorReply.
+func (in *instance) client(t *testing.T, key string) *client.Client {
+	t.Helper()
+	hc := *in.httpClient()
+	hc.Transport = keepErrorBodies{next: hc.Transport}
+	c, err := client.New(in.base, key, client.WithHTTPClient(&hc), client.WithRetries(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// errorBodies holds the raw body of every error answer the suite's
+// clients received, by response, so that assertions on the wire (the
+// body's request_id, its top-level status) stay as strong as with raw
+// requests.
+var errorBodies sync.Map // *http.Response → []byte
+
+// keepErrorBodies is a RoundTripper that files error answers' bodies in
+// errorBodies and hands the client an identical copy.
+type keepErrorBodies struct{ next http.RoundTripper }
+
+func (k keepErrorBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	next := k.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	resp, err := next.RoundTrip(r)
+	if err != nil || resp.StatusCode < 400 {
+		return resp, err
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	errorBodies.Store(resp, raw)
+	resp.Body = io.NopCloser(bytes.NewReader(raw))
+	return resp, nil
+}
+
+var idPattern = regexp.MustCompile(`^ver_[0-9a-f]{32}$`)
+
+// verify runs start → wrong guess → right guess → read, as a backend
+// would, through the Go client.
 func verify(t *testing.T, in *instance, key, to string, code func() string) {
 	t.Helper()
-	status, v := in.call(t, "POST", "/v1/verifications", key, map[string]any{"to": to, "client_ip": "203.0.113.9"})
-	if status != http.StatusCreated {
-		t.Fatalf("start: %d %v", status, v)
+	c := in.client(t, key)
+	ctx := t.Context()
+	v, resp, err := c.Start(ctx, &client.StartParams{To: to, ClientIP: "203.0.113.9"})
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("start: %v %v", resp, err)
 	}
-	id, _ := v["id"].(string)
-	if !regexp.MustCompile(`^ver_[0-9a-f]{32}$`).MatchString(id) || v["status"] != "pending" {
-		t.Fatalf("start answered %v", v)
+	if !idPattern.MatchString(v.ID) || v.Status != client.StatusPending {
+		t.Fatalf("start answered %+v", v)
 	}
 	right := code()
 	wrong := "000000"
 	if right == wrong {
 		wrong = "111111"
 	}
-	status, res := in.call(t, "POST", "/v1/verifications/"+id+"/check", key, map[string]any{"code": wrong})
-	if status != http.StatusOK || res["valid"] != false || res["status"] != "pending" || res["attempts_left"] != float64(4) {
-		t.Fatalf("wrong guess: %d %v", status, res)
+	res, _, err := c.Check(ctx, v.ID, &client.CheckParams{Code: wrong})
+	if err != nil || res.Valid || res.Status != client.StatusPending || res.AttemptsLeft != 4 {
+		t.Fatalf("wrong guess: %+v %v", res, err)
 	}
-	status, res = in.call(t, "POST", "/v1/checks", key, map[string]any{"to": to, "code": right})
-	if status != http.StatusOK || res["valid"] != true || res["status"] != "approved" {
-		t.Fatalf("right guess: %d %v", status, res)
+	res, _, err = c.CheckByTo(ctx, to, &client.CheckParams{Code: right})
+	if err != nil || !res.Valid || res.Status != client.StatusApproved {
+		t.Fatalf("right guess: %+v %v", res, err)
 	}
-	status, v = in.call(t, "GET", "/v1/verifications/"+id, key, nil)
-	if status != http.StatusOK || v["status"] != "approved" {
-		t.Fatalf("read after approval: %d %v", status, v)
+	if v, _, err := c.Get(ctx, v.ID); err != nil || v.Status != client.StatusApproved {
+		t.Fatalf("read after approval: %+v %v", v, err)
 	}
-	status, res = in.call(t, "POST", "/v1/verifications/"+id+"/check", key, map[string]any{"code": right})
-	if status != http.StatusConflict || res["status"] != "approved" {
-		t.Errorf("second use of the code: %d %v", status, res)
+	_, _, err = c.Check(ctx, v.ID, &client.CheckParams{Code: right})
+	if e, ok := errors.AsType[*client.Error](err); !ok || e.Status != http.StatusConflict || e.VerificationStatus != client.StatusApproved {
+		t.Errorf("second use of the code: %v", err)
 	}
 }
 
@@ -318,13 +369,13 @@ func TestDevModeWithZeroConfig(t *testing.T) {
 		line := in.out.waitFor(t, label, func(l string) bool { return strings.Contains(l, label) })
 		return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), label))
 	}
-	client, admin := keyLine("dev client key:"), keyLine("dev admin key:")
-	if client != "devclientkey" || admin != "devadminkey" {
-		t.Fatalf("dev keys %q and %q", client, admin)
+	clientKey, admin := keyLine("dev client key:"), keyLine("dev admin key:")
+	if clientKey != "devclientkey" || admin != "devadminkey" {
+		t.Fatalf("dev keys %q and %q", clientKey, admin)
 	}
 	in.out.waitFor(t, "dev mode banner", func(l string) bool { return strings.Contains(l, "DEV MODE") })
 
-	verify(t, in, client, "+64 21 234 567", func() string {
+	verify(t, in, clientKey, "+64 21 234 567", func() string {
 		sms := in.out.logLine(t, "dev sandbox SMS")
 		code := regexp.MustCompile(`\d{6}`).FindString(sms["text"].(string))
 		if code == "" {
@@ -332,8 +383,8 @@ func TestDevModeWithZeroConfig(t *testing.T) {
 		}
 		return code
 	})
-	if status, _ := in.call(t, "GET", "/v1/verifications/ver_00000000000000000000000000000000", admin, nil); status != http.StatusNotFound {
-		t.Errorf("admin key on a verification route: %d, want 404", status)
+	if _, _, err := in.client(t, admin).Get(t.Context(), "ver_00000000000000000000000000000000"); !client.IsNotFound(err) {
+		t.Errorf("admin key on a verification route: %v, want 404", err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpgate/otpgate/client"
 	"github.com/otpgate/otpgate/cmd/internal/app"
 	"github.com/otpgate/otpgate/connexus/connexustest"
 	"github.com/otpgate/otpgate/otp/otptest"
@@ -145,9 +146,8 @@ func (f *senderFixture) approve(t *testing.T, v map[string]any, sender string) {
 	if v["sender"] != sender {
 		t.Errorf("verification sender %v, want %s", v["sender"], sender)
 	}
-	r := f.in.send(t, "POST", "/v1/verifications/"+v["id"].(string)+"/check", topologyKey, nil,
-		map[string]any{"code": f.code(t, sender, v["to"].(string))})
-	wantCheck(t, "check the code "+sender+" sent", r, "approved", true, defaultAttempts-1)
+	res, _, err := f.in.client(t, topologyKey).Check(t.Context(), v["id"].(string), &client.CheckParams{Code: f.code(t, sender, v["to"].(string))})
+	wantCheck(t, "check the code "+sender+" sent", checked{res, err}, "approved", true, defaultAttempts-1)
 }
 
 func TestSendersFailoverRules(t *testing.T) {

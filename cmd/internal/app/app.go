@@ -201,6 +201,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 		Inbound:        redisstore.NewInbound(rdb),
 		Senders:        newSenderDirectory(failover, providers.balances, orNow(o.now), log),
 	}
+	if providers.inbox != nil {
+		apiCfg.Demo = &api.Demo{Inbox: providers.inbox.latest}
+	}
 	if providers.connexus != nil {
 		// Only when set: a nil *connexus.Client would be a non-nil interface.
 		apiCfg.Connexus = providers.connexus

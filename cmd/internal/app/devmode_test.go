@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otpgate/otpgate/config"
+	"github.com/otpgate/otpgate/connexus/connexustest"
 	"github.com/otpgate/otpgate/otp/otptest"
+	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 )
 
 func TestBannerListsTwilioServices(t *testing.T) {
@@ -105,5 +110,108 @@ func TestDevMode(t *testing.T) {
 		if len(logged) != 1 || logged[0] != tt.wantKey {
 			t.Errorf("%s: request lines logged keys %q, want [%q]", tt.secret, logged, tt.wantKey)
 		}
+	}
+}
+
+// TestDevModeDemoInbox starts a verification from the demo page's route
+// with each sender in turn and finds the SMS its sandbox sent, the code
+// the log printed, in the page's inbox.
+func TestDevModeDemoInbox(t *testing.T) {
+	for _, sender := range []string{config.SenderConnexus, config.SenderWebSMS, config.SenderSMSNexus} {
+		t.Run(sender, func(t *testing.T) {
+			cfg, err := config.Load(func(k string) string {
+				if k == "OTPGATE_SENDERS" {
+					return sender
+				}
+				return ""
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs otptest.LogBuffer
+			a, err := New(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(a.Close)
+			serve := func(method, path, body string) *httptest.ResponseRecorder {
+				req := httptest.NewRequest(method, path, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				a.Handler.ServeHTTP(rec, req)
+				return rec
+			}
+
+			if rec := serve("GET", "/demo/api/inbox?to=6421234567", ""); rec.Code != http.StatusNotFound {
+				t.Errorf("inbox before any SMS: %d %s, want 404", rec.Code, rec.Body)
+			}
+			if rec := serve("POST", "/demo/api/verifications", `{"to":"+64 21 234 567"}`); rec.Code != http.StatusCreated {
+				t.Fatalf("demo start: %d %s", rec.Code, rec.Body)
+			}
+			rec := serve("GET", "/demo/api/inbox?to=6421234567", "")
+			var sms struct {
+				To, Text string
+				SentAt   string `json:"sent_at"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &sms); rec.Code != http.StatusOK || err != nil {
+				t.Fatalf("inbox: %d %s", rec.Code, rec.Body)
+			}
+			var printed struct{ Sender, Text string }
+			for l := range strings.SplitSeq(logs.String(), "\n") {
+				if strings.Contains(l, `"msg":"dev sandbox SMS"`) {
+					if err := json.Unmarshal([]byte(l), &printed); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if printed.Sender != sender || printed.Text == "" || sms.Text != printed.Text || sms.To != "6421234567" {
+				t.Errorf("inbox has %+v, the log printed %+v", sms, printed)
+			}
+			if at, err := time.Parse(time.RFC3339, sms.SentAt); err != nil || time.Since(at) > time.Minute {
+				t.Errorf("sent_at %q (%v), want about now", sms.SentAt, err)
+			}
+		})
+	}
+}
+
+func TestDevInboxKeepsTheLatestOfABoundedNumberOfNumbers(t *testing.T) {
+	b := newDevInbox()
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	b.add("+6421234567", "first", t0)
+	b.add("6421234567", "second", t0.Add(time.Second))
+	if text, at, ok := b.latest("6421234567"); !ok || text != "second" || !at.Equal(t0.Add(time.Second)) {
+		t.Errorf("latest = %q %v %v, want the second SMS", text, at, ok)
+	}
+	for i := range maxDevInbox {
+		b.add(fmt.Sprintf("6422%07d", i), "filler", t0.Add(time.Duration(i+2)*time.Second))
+	}
+	if _, _, ok := b.latest("6421234567"); ok {
+		t.Error("the stalest number was kept past the bound")
+	}
+	if _, _, ok := b.latest("64220000000"); !ok || len(b.last) != maxDevInbox {
+		t.Errorf("%d numbers kept, want %d with the newest", len(b.last), maxDevInbox)
+	}
+}
+
+func TestNoDemoOutsideDevMode(t *testing.T) {
+	fake := connexustest.NewServer()
+	t.Cleanup(fake.Close)
+	rdb, _ := redistest.Mini(t)
+	a, err := New(context.Background(), productionConfig(t, fake.URL), slog.New(slog.DiscardHandler), io.Discard, WithRedis(rdb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	for _, r := range [][2]string{{"GET", "/demo"}, {"POST", "/demo/api/verifications"}, {"GET", "/demo/api/inbox?to=6421234567"}} {
+		req := httptest.NewRequest(r[0], r[1], strings.NewReader(`{"to":"021 234 567"}`))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		a.Handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("%s %s: %d %s, want 404", r[0], r[1], rec.Code, rec.Body)
+		}
+	}
+	if n := len(fake.Messages()); n != 0 {
+		t.Errorf("%d SMS sent", n)
 	}
 }

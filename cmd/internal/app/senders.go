@@ -32,17 +32,22 @@ type providers struct {
 	balances map[string]balanceFunc
 	// sandboxes names each dev-mode sandbox's URL, for the banner.
 	sandboxes []sandboxInfo
+	// inbox keeps what the sandboxes sent, for the demo page; nil outside
+	// dev mode.
+	inbox *devInbox
 	// timeout bounds each HTTP attempt of the clients; 0 keeps theirs.
 	timeout time.Duration
 }
 
 type sandboxInfo struct{ name, url string }
 
-// devPrinter is dev mode's stand-in for a phone: the one place a code is
-// ever printed. The number is masked like in every other log line.
-func devPrinter(log *slog.Logger, sender string) func(to, text string) {
-	return func(to, text string) {
+// devPhone is dev mode's stand-in for a phone: it prints each SMS, the one
+// place a code is ever printed, with the number masked like in every other
+// log line, and keeps it in the demo page's inbox.
+func (p *providers) devPhone(log *slog.Logger, sender string) func(to, text string, at time.Time) {
+	return func(to, text string, at time.Time) {
 		log.Warn("dev sandbox SMS", "sender", sender, "to", otp.MaskPhone(to), "text", text)
+		p.inbox.add(to, text, at)
 	}
 }
 
@@ -52,6 +57,9 @@ func devPrinter(log *slog.Logger, sender string) func(to, text string) {
 func (a *App) buildProviders(cfg *config.Config, metrics *api.Metrics, log *slog.Logger, timeout time.Duration) (*providers, error) {
 	p := &providers{balances: make(map[string]balanceFunc), timeout: timeout}
 	dev := cfg.DevMode()
+	if dev {
+		p.inbox = newDevInbox()
+	}
 	if err := a.buildConnexus(p, cfg, metrics, log); err != nil {
 		return nil, err
 	}
@@ -80,8 +88,8 @@ func (a *App) buildConnexus(p *providers, cfg *config.Config, metrics *api.Metri
 	opts := []connexus.Option{connexus.WithBaseURL(cfg.ConnexusBaseURL)}
 	switch {
 	case cfg.DevMode():
-		print := devPrinter(log, config.SenderConnexus)
-		sb := connexussandbox.NewServer(connexussandbox.OnMessage(func(m connexussandbox.Message) { print(m.To, m.Body) }))
+		phone := p.devPhone(log, config.SenderConnexus)
+		sb := connexussandbox.NewServer(connexussandbox.OnMessage(func(m connexussandbox.Message) { phone(m.To, m.Body, m.Time) }))
 		a.closers = append(a.closers, sb.Close)
 		p.sandboxes = append(p.sandboxes, sandboxInfo{"Connexus", sb.URL})
 		opts = sb.ClientOptions()
@@ -126,8 +134,8 @@ func (a *App) buildWebSMS(p *providers, s *config.Senders, dev bool, log *slog.L
 	opts := []websms.Option{websms.WithBaseURL(s.WebSMSBaseURL)}
 	switch {
 	case dev:
-		print := devPrinter(log, config.SenderWebSMS)
-		sb := websmssandbox.NewServer(websmssandbox.OnMessage(func(m websmssandbox.Message) { print(m.To, m.Text) }))
+		phone := p.devPhone(log, config.SenderWebSMS)
+		sb := websmssandbox.NewServer(websmssandbox.OnMessage(func(m websmssandbox.Message) { phone(m.To, m.Text, m.Time) }))
 		a.closers = append(a.closers, sb.Close)
 		p.sandboxes = append(p.sandboxes, sandboxInfo{"websms.com", sb.URL})
 		opts = sb.ClientOptions()
@@ -152,8 +160,8 @@ func (a *App) buildWebSMS(p *providers, s *config.Senders, dev bool, log *slog.L
 func (a *App) buildSMSNexus(p *providers, s *config.Senders, dev bool, log *slog.Logger) (otp.Sender, error) {
 	opts := []smsnexus.Option{smsnexus.WithBaseURL(s.SMSNexusBaseURL), smsnexus.WithToken(s.SMSNexusToken), smsnexus.WithFrom(s.SMSNexusFrom)}
 	if dev {
-		print := devPrinter(log, config.SenderSMSNexus)
-		sb := smsnexussandbox.NewServer(smsnexussandbox.OnMessage(func(m smsnexussandbox.Message) { print(m.To, m.Body) }))
+		phone := p.devPhone(log, config.SenderSMSNexus)
+		sb := smsnexussandbox.NewServer(smsnexussandbox.OnMessage(func(m smsnexussandbox.Message) { phone(m.To, m.Body, m.Time) }))
 		a.closers = append(a.closers, sb.Close)
 		p.sandboxes = append(p.sandboxes, sandboxInfo{"SMS Nexus", sb.URL})
 		opts = sb.ClientOptions()
