@@ -137,10 +137,13 @@ func (c *checker) check(req *http.Request, resp *http.Response, body []byte) []s
 	return nil
 }
 
-// routed reports whether the document has an operation for req.
+// routed reports whether the document has an operation for req. A
+// trailing slash makes another path, as it does for the router, though
+// the validator's path matching would ignore it.
 func (c *checker) routed(req *http.Request) bool {
-	item, errs, _ := paths.FindPath(req, c.model, c.opts)
-	return item != nil && len(errs) == 0 && helpers.ExtractOperation(req, item) != nil
+	item, errs, path := paths.FindPath(req, c.model, c.opts)
+	return item != nil && len(errs) == 0 && helpers.ExtractOperation(req, item) != nil &&
+		strings.HasSuffix(req.URL.Path, "/") == strings.HasSuffix(path, "/")
 }
 
 // checkFallback checks the router's answer to a route it does not have.

@@ -241,6 +241,8 @@ func TestTransportUndocumentedRoutes(t *testing.T) {
 	}{
 		{"an unknown path", context.Background(), "GET", "/v1/nothing", true},
 		{"an unknown method", context.Background(), "DELETE", "/v1/checks", true},
+		{"a trailing slash", context.Background(), "POST", "/v1/checks/", true},
+		{"a trailing slash, marked", marked, "POST", "/v1/checks/", false},
 		{"an unknown path, marked", marked, "GET", "/v1/nothing", false},
 		{"an unknown method, marked", marked, "DELETE", "/v1/checks", false},
 		{"a documented route, marked", marked, "GET", "/healthz", true},
