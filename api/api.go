@@ -166,6 +166,7 @@ func (s *server) routes(e *gin.Engine) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", handle(s.readyz))
 	e.GET("/metrics", gin.WrapH(s.metrics.Handler()))
+	e.GET("/openapi.yaml", s.openAPI)
 
 	v1 := e.Group("/v1", s.authenticate, s.limitKey)
 

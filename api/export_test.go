@@ -30,3 +30,16 @@ func HoldIdempotencyKey(ctx context.Context, s IdempotencyStore, keyName, idemKe
 	}
 	return err
 }
+
+// ProxiedPaths lists the Connexus paths the proxy exposes, for the test
+// that compares the router with the OpenAPI document.
+func ProxiedPaths() []string {
+	var out []string
+	for p := range proxiedPaths {
+		out = append(out, p)
+	}
+	return out
+}
+
+// ProxyMethods are the methods the proxy forwards.
+var ProxyMethods = proxyMethods

@@ -133,7 +133,7 @@ var labelPair = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
 func (in *instance) samples(t *testing.T, name string) []sample {
 	t.Helper()
 	var out []sample
-	for line := range strings.SplitSeq(scrape(t, in.base), "\n") {
+	for line := range strings.SplitSeq(in.scrape(t), "\n") {
 		rest, ok := strings.CutPrefix(line, name)
 		if !ok || rest == "" || (rest[0] != '{' && rest[0] != ' ') {
 			continue

@@ -211,17 +211,17 @@ func (f *fixture) otpRequests() []connexustest.Request {
 // metric reads one unlabelled sample from /metrics.
 func (f *fixture) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	v, ok := seriesValue(t, scrape(t, f.base), name)
+	v, ok := seriesValue(t, f.scrape(t), name)
 	if !ok {
 		t.Fatalf("/metrics has no %s", name)
 	}
 	return v
 }
 
-// scrape returns the /metrics text of the server at base.
-func scrape(t *testing.T, base string) string {
+// scrape returns the /metrics text of the program.
+func (in *instance) scrape(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
+	resp, err := in.http.Get(in.base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

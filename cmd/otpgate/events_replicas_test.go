@@ -124,7 +124,7 @@ func startProcess(t *testing.T, bin string, env map[string]string) *instance {
 		rec = nil
 		return json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "listening"
 	})
-	return &instance{base: "http://" + rec["addr"].(string), out: out, stop: kill}
+	return newInstance(t, rec["addr"].(string), out, kill)
 }
 
 // TestEventsReplicaKilledMidDelivery: two replicas share the outbox on one

@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpgate/otpgate/api/openapitest"
 	"github.com/otpgate/otpgate/client"
 	"github.com/otpgate/otpgate/cmd/internal/app"
 	"github.com/otpgate/otpgate/connexus/connexustest"
@@ -98,6 +99,31 @@ type instance struct {
 	base string
 	out  *output
 	stop func() error // cancels run's context, as SIGTERM does, and waits for run
+	// http is the client of every request to the program: its transport
+	// checks each answer against the OpenAPI document (api.OpenAPI), and it
+	// follows no redirect, as the program must never answer one.
+	http *http.Client
+	// undocumented marks requests sent on purpose to a route the document
+	// lacks (see offDocument).
+	undocumented bool
+}
+
+// offDocument is in for requests that a test sends on purpose to a path or
+// method the OpenAPI document does not list: their answers must be the
+// router's documented 404 or 405 instead.
+func (in *instance) offDocument() *instance {
+	c := *in
+	c.undocumented = true
+	return &c
+}
+
+// newRequest is http.NewRequest, marked as offDocument says.
+func (in *instance) newRequest(method, path string, body io.Reader) (*http.Request, error) {
+	ctx := context.Background()
+	if in.undocumented {
+		ctx = openapitest.Undocumented(ctx)
+	}
+	return http.NewRequestWithContext(ctx, method, in.base+path, body)
 }
 
 // start runs the whole program on a free port, and stops it when the test
@@ -142,7 +168,16 @@ func launch(t *testing.T, env map[string]string, program func(ctx context.Contex
 		rec = nil
 		return json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "listening"
 	})
-	return &instance{base: "http://" + rec["addr"].(string), out: out, stop: stop}
+	return newInstance(t, rec["addr"].(string), out, stop)
+}
+
+// newInstance is the program listening on addr, with the one HTTP client
+// the tests reach it through.
+func newInstance(t *testing.T, addr string, out *output, stop func() error) *instance {
+	return &instance{base: "http://" + addr, out: out, stop: stop, http: &http.Client{
+		Transport:     openapitest.Transport(t, http.DefaultTransport),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
 }
 
 func (in *instance) call(t *testing.T, method, path, key string, body any) (int, map[string]any) {
@@ -188,7 +223,7 @@ func (in *instance) request(method, path, key string, header map[string]string, 
 		}
 		r = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, in.base+path, r)
+	req, err := in.newRequest(method, path, r)
 	if err != nil {
 		return reply{}, err
 	}
@@ -199,7 +234,7 @@ func (in *instance) request(method, path, key string, header map[string]string, 
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := in.http.Do(req)
 	if err != nil {
 		return reply{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
@@ -215,16 +250,13 @@ func (in *instance) request(method, path, key string, header map[string]string, 
 	return reply{status: resp.StatusCode, header: resp.Header, body: got}, nil
 }
 
-// httpClient is the HTTP client the suite's client calls go through.
-func (in *instance) httpClient() *http.Client { return http.DefaultClient }
-
 // client returns an otpgate client of in with key. It tries each call
 // once: the suite asserts what the server answers to one request, and the
 // client's retries have tests of their own (client_test.go). Error bodies
 // are kept for errorReply.
 func (in *instance) client(t *testing.T, key string) *client.Client {
 	t.Helper()
-	hc := *in.httpClient()
+	hc := *in.http // the OpenAPI-validating transport
 	hc.Transport = keepErrorBodies{next: hc.Transport}
 	c, err := client.New(in.base, key, client.WithHTTPClient(&hc), client.WithRetries(1))
 	if err != nil {
@@ -337,19 +369,14 @@ func TestEndToEnd(t *testing.T) {
 				sent = code
 				return code
 			})
-			resp, err := http.Get(in.base + "/metrics")
-			if err != nil {
-				t.Fatal(err)
-			}
-			metrics, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			metrics := in.scrape(t)
 			for _, want := range []string{
 				"otpgate_upstream_request_duration_seconds", `path="sms/otp"`,
 				`otpgate_verifications_total{country="NZ",event="pending"} 1`,
 				`otpgate_verifications_total{country="NZ",event="approved"} 1`,
 				`otpgate_send_cost_events_total{country="NZ",sender="connexus"} 1`,
 			} {
-				if !strings.Contains(string(metrics), want) {
+				if !strings.Contains(metrics, want) {
 					t.Errorf("/metrics lacks %s", want)
 				}
 			}

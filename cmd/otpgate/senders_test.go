@@ -498,6 +498,6 @@ func TestRunRefusesSenders(t *testing.T) {
 // when there is none.
 func (in *instance) metricLine(t *testing.T, series string) float64 {
 	t.Helper()
-	v, _ := seriesValue(t, scrape(t, in.base), series)
+	v, _ := seriesValue(t, in.scrape(t), series)
 	return v
 }

@@ -91,6 +91,7 @@ func newTwilioFixture(t *testing.T, o twOptions) *twFixture {
 type toHost struct {
 	host string
 	last *atomic.Int64
+	next http.RoundTripper
 }
 
 func (h toHost) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -99,7 +100,7 @@ func (h toHost) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	r = r.Clone(r.Context())
 	r.URL.Scheme, r.URL.Host, r.Host = "http", h.host, h.host
-	resp, err := http.DefaultTransport.RoundTrip(r)
+	resp, err := h.next.RoundTrip(r)
 	if err == nil {
 		h.last.Store(int64(resp.StatusCode))
 	}
@@ -116,7 +117,7 @@ func twilioAPI(in *instance, name, secret string, last *atomic.Int64) *twverify.
 	c.SetEdge("")
 	c.SetRegion("")
 	c.RequestHandler.Client.(*twclient.Client).HTTPClient = &http.Client{
-		Transport:     toHost{host: strings.TrimPrefix(in.base, "http://"), last: last},
+		Transport:     toHost{host: strings.TrimPrefix(in.base, "http://"), last: last, next: in.http.Transport},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       30 * time.Second,
 	}
@@ -282,13 +283,6 @@ type twReply struct {
 	body   map[string]any
 }
 
-// noRedirects answers a redirect instead of following it: /v2/ never
-// redirects, and a test must see it if it does.
-var noRedirects = &http.Client{
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	Timeout:       30 * time.Second,
-}
-
 // twCall sends a request as Twilio's SDKs do: Basic auth, and a form body
 // when form is not nil.
 func (in *instance) twCall(t *testing.T, method, path string, key basic, header map[string]string, form url.Values) twReply {
@@ -303,7 +297,7 @@ func (in *instance) twCall(t *testing.T, method, path string, key basic, header 
 // sends what it is given.
 func (in *instance) twRaw(t *testing.T, method, path string, key basic, header map[string]string, body string) twReply {
 	t.Helper()
-	req, err := http.NewRequest(method, in.base+path, strings.NewReader(body))
+	req, err := in.newRequest(method, path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +310,9 @@ func (in *instance) twRaw(t *testing.T, method, path string, key basic, header m
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := noRedirects.Do(req)
+	// in.http follows no redirect: /v2/ never redirects, and a test must
+	// see it if it does.
+	resp, err := in.http.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
