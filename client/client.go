@@ -23,7 +23,11 @@ const Version = "0.1.0"
 const DefaultUserAgent = "otpgate-go/" + Version
 
 const (
-	defaultTimeout     = 30 * time.Second
+	// defaultTimeout outlasts otpgate's slowest answer: a start may take a
+	// minute (a slow provider, then failover), and a repeat of it waits up
+	// to 10 s for the first; a shorter timeout would give up on a start
+	// whose code went out and retry into idempotency_key_in_use.
+	defaultTimeout     = 90 * time.Second
 	defaultAttempts    = 3
 	defaultBackoffBase = 200 * time.Millisecond
 	defaultBackoffMax  = 5 * time.Second
@@ -83,7 +87,9 @@ func New(baseURL, key string, opts ...Option) (*Client, error) {
 }
 
 // WithHTTPClient sets the HTTP client of every call (default: one with a
-// 30 s timeout). The Client uses a copy that follows no redirects.
+// 90 s timeout, which outlasts otpgate's slowest start; keep any timeout of
+// yours above a minute, or bound calls with ctx). The Client uses a copy
+// that follows no redirects.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
@@ -237,11 +243,13 @@ func (c *Client) attempt(ctx context.Context, cl *call, body []byte, out any) (*
 	defer hresp.Body.Close()
 	resp := &Response{Response: hresp, RequestID: hresp.Header.Get(headerRequestID)}
 	raw, err := io.ReadAll(io.LimitReader(hresp.Body, maxResponseBody))
+	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
+		// The status is the answer, even when its body broke off: a retry
+		// must follow the status's rule, not a transport failure's.
+		return resp, newError(hresp, raw)
+	}
 	if err != nil {
 		return resp, &transportError{method: cl.method, path: cl.path, err: err, reached: true}
-	}
-	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
-		return resp, newError(hresp, raw)
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
@@ -270,8 +278,10 @@ func (c *Client) retryWait(ctx context.Context, cl *call, attempt int, err error
 		}
 		retryable := e.Status == http.StatusServiceUnavailable
 		if cl.retry == retryReplayed {
-			// Only otpgate's error bodies carry a code.
-			retryable = retryable && e.Code == "" || e.Status == http.StatusConflict && e.Code == CodeIdempotencyKeyInUse
+			// otpgate's answers carry a request id, even one whose body
+			// broke off; a proxy's in their place has neither it nor a code.
+			retryable = retryable && e.Code == "" && e.RequestID == "" ||
+				e.Status == http.StatusConflict && e.Code == CodeIdempotencyKeyInUse
 		}
 		if !retryable {
 			return 0, false

@@ -188,7 +188,7 @@ var (
 	notPendingFault = fault{status: 409,
 		body: `{"error":{"code":"verification_not_pending","message":"done","request_id":"r"},"status":"approved"}`}
 	// proxyUnavailable is a load balancer's answer in place of otpgate's.
-	proxyUnavailable = fault{status: 503, header: map[string]string{"Content-Type": "text/html"}, body: "<h1>503</h1>"}
+	proxyUnavailable = fault{status: 503, header: map[string]string{"Content-Type": "text/html", "X-Request-Id": ""}, body: "<h1>503</h1>"}
 	badGateway       = fault{status: 502, header: map[string]string{"Content-Type": "text/html"}, body: "<html>Bad Gateway</html>"}
 	cooldown         = fault{status: 429, header: map[string]string{"Retry-After": "30"},
 		body: `{"error":{"code":"resend_cooldown","message":"wait","request_id":"r"}}`}
@@ -223,6 +223,7 @@ func TestRetries(t *testing.T) {
 	}{
 		{"start 503 not retried", "POST /v1/verifications", []fault{unavailable}, start, nil, 1, client.IsUnavailable},
 		{"start proxy's 503 retried", "POST /v1/verifications", []fault{proxyUnavailable}, start, nil, 2, nil},
+		{"start 503 cut short not retried", "POST /v1/verifications", []fault{{status: 503, body: unavailable.body[:20], truncate: true}}, start, nil, 1, client.IsUnavailable},
 		{"start key in use", "POST /v1/verifications", []fault{inUse}, start, nil, 2, nil},
 		{"start dropped after it was handled", "POST /v1/verifications", []fault{dropped}, start, nil, 2, nil},
 		{"start 429 not retried", "POST /v1/verifications", []fault{cooldown}, start, nil, 1, client.IsCooldown},

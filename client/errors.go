@@ -134,7 +134,8 @@ func IsCooldown(err error) bool { return hasCode(err, CodeResendCooldown) }
 func IsNotPending(err error) bool { return hasCode(err, CodeVerificationNotPending) }
 
 // IsNotFound reports whether err is a 404: an unknown verification, or one
-// past its retention.
+// past its retention (CodeVerificationNotFound), or a path otpgate does not
+// serve (CodeNotFound), such as a base URL with a wrong prefix.
 func IsNotFound(err error) bool { return hasStatus(err, http.StatusNotFound) }
 
 // IsRateLimited reports whether err is any 429 (a rate limit, the cooldown,

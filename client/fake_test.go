@@ -55,6 +55,9 @@ type fault struct {
 	header map[string]string
 	body   string
 	drop   bool
+	// truncate cuts the connection after the status and the body, before
+	// the length the headers promised.
+	truncate bool
 }
 
 type fakeVerification struct {
@@ -139,10 +142,24 @@ func (f *fake) serve(mux *http.ServeMux) http.Handler {
 			}
 		case ft != nil:
 			for k, v := range ft.header {
-				w.Header().Set(k, v)
+				if v == "" {
+					w.Header().Del(k)
+				} else {
+					w.Header().Set(k, v)
+				}
+			}
+			if ft.truncate {
+				w.Header().Set("Content-Length", strconv.Itoa(len(ft.body)+100))
 			}
 			w.WriteHeader(ft.status)
 			io.WriteString(w, ft.body)
+			if ft.truncate {
+				rc := http.NewResponseController(w)
+				_ = rc.Flush()
+				if conn, _, err := rc.Hijack(); err == nil {
+					conn.Close()
+				}
+			}
 		case r.Header.Get("Authorization") != "Bearer "+clientKey && r.Header.Get("Authorization") != "Bearer "+adminKey:
 			writeError(w, rid, http.StatusUnauthorized, "unauthorized", "")
 		default:
