@@ -78,9 +78,9 @@ func TestGuardEnforceRefuses(t *testing.T) {
 	f.mustCreateFrom(t, "021 555 0002", ip)
 	f.clock.Advance(10 * time.Minute)
 	const to, number = "021 555 0003", "64215550003"
-	r := f.startFrom(t, to, ip)
+	err := f.startFrom(t, to, ip)
 	// The first unverified send leaves the prefix's hour in 30 minutes.
-	after := wantLimited(t, f, "a third unverified send to the prefix", r, "fraud_guard", 2, 1800, 1801)
+	after := wantLimited(t, f, "a third unverified send to the prefix", err, "fraud_guard", 2, 1800, 1801)
 	wantNothingFor(t, f, "a third unverified send to the prefix", to, number)
 	wantDecision(t, f, "the refusal", number, "refused", []string{"prefix_hourly"}, "NZ", ip)
 	wantDecisions(t, f, "refused", "prefix_hourly", "NZ", 1)
@@ -92,8 +92,8 @@ func TestGuardEnforceRefuses(t *testing.T) {
 	f.mustCreateFrom(t, "021 556 0013", ip)
 
 	f.clock.Advance(after)
-	if v := f.mustCreateFrom(t, to, ip); v["sends"] != float64(1) {
-		t.Errorf("start at Retry-After answered %v, want a new verification", v)
+	if v := f.mustCreateFrom(t, to, ip); v.Sends != 1 {
+		t.Errorf("start at Retry-After answered %+v, want a new verification", v)
 	}
 	if n := len(f.fake.Messages()); n != 4 {
 		t.Errorf("%d SMS, want 4", n)
@@ -153,8 +153,8 @@ func TestGuardAllowList(t *testing.T) {
 			}
 			f.mustCreateFrom(t, tt.refused[0], ip)
 			f.mustCreateFrom(t, tt.refused[1], ip)
-			r := f.startFrom(t, tt.refused[2], ip)
-			wantError(t, "a prefix off the allow list", r, http.StatusTooManyRequests, "fraud_guard")
+			err := f.startFrom(t, tt.refused[2], ip)
+			wantErr(t, "a prefix off the allow list", err, http.StatusTooManyRequests, "fraud_guard")
 			wantDecision(t, f, "a prefix off the allow list", canonical(tt.refused[2]), "refused", []string{"prefix_hourly"}, tt.country, ip)
 		})
 	}
@@ -182,8 +182,8 @@ func TestGuardApprovalsRaiseThePrefixThreshold(t *testing.T) {
 	for _, n := range numbers[2:6] {
 		f.mustCreateFrom(t, "+"+n, "")
 	}
-	r := f.startFrom(t, "+"+numbers[6], "")
-	wantLimited(t, f, "a fifth unverified send", r, "fraud_guard", 4, 3600, 3601)
+	err := f.startFrom(t, "+"+numbers[6], "")
+	wantLimited(t, f, "a fifth unverified send", err, "fraud_guard", 4, 3600, 3601)
 	wantNothingFor(t, f, "a fifth unverified send", "+"+numbers[6], numbers[6])
 	wantDecision(t, f, "a fifth unverified send", numbers[6], "refused", []string{"prefix_hourly"}, "NZ", "")
 	// Approving one verifies its send: one more fits.
@@ -194,8 +194,8 @@ func TestGuardApprovalsRaiseThePrefixThreshold(t *testing.T) {
 	f.clock.Advance(24*time.Hour + time.Minute)
 	f.mustCreateFrom(t, "+64215550008", "")
 	f.mustCreateFrom(t, "+64215550009", "")
-	r = f.startFrom(t, "+64215550010", "")
-	wantLimited(t, f, "a third unverified send a day later", r, "fraud_guard", 2, 3600, 3601)
+	err = f.startFrom(t, "+64215550010", "")
+	wantLimited(t, f, "a third unverified send a day later", err, "fraud_guard", 2, 3600, 3601)
 }
 
 // TestGuardIPCountries: one client_ip may start to at most three
@@ -212,8 +212,8 @@ func TestGuardIPCountries(t *testing.T) {
 	f.mustCreateFrom(t, "+61 412 345 001", ip)
 	f.mustCreateFrom(t, "+44 7400 123456", ip)
 	const sgTo, sgNumber = "+65 9123 4567", "6591234567"
-	r := f.startFrom(t, sgTo, ip)
-	wantLimited(t, f, "a fourth country from one client_ip", r, "fraud_guard", 3, 24*3600, 24*3600+1)
+	err := f.startFrom(t, sgTo, ip)
+	wantLimited(t, f, "a fourth country from one client_ip", err, "fraud_guard", 3, 24*3600, 24*3600+1)
 	wantNothingFor(t, f, "a fourth country from one client_ip", sgTo, sgNumber)
 	wantDecision(t, f, "a fourth country from one client_ip", sgNumber, "refused", []string{"ip_countries"}, "SG", ip)
 	wantDecisions(t, f, "refused", "ip_countries", "SG", 1)
@@ -225,7 +225,7 @@ func TestGuardIPCountries(t *testing.T) {
 	f.approve(t, nzTo, nzNumber)
 	f.mustCreateFrom(t, "+353 85 123 4567", ip)
 	const sg2To, sg2Number = "+65 9123 4568", "6591234568"
-	wantError(t, "a fourth country without an approval", f.startFrom(t, sg2To, ip), http.StatusTooManyRequests, "fraud_guard")
+	wantErr(t, "a fourth country without an approval", f.startFrom(t, sg2To, ip), http.StatusTooManyRequests, "fraud_guard")
 	wantNothingFor(t, f, "a fourth country without an approval", sg2To, sg2Number)
 }
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpgate/otpgate/client"
 	"github.com/otpgate/otpgate/connexus/connexustest"
 	"github.com/otpgate/otpgate/otp/otptest"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
@@ -35,24 +36,20 @@ func newBudgetFixture(t *testing.T, at time.Time, env map[string]string) *fixtur
 }
 
 // startFrom starts a verification of to for an end user at ip ("" sends
-// no client_ip).
-func (f *fixture) startFrom(t *testing.T, to, ip string) reply {
+// no client_ip) and returns the refusal.
+func (f *fixture) startFrom(t *testing.T, to, ip string) error {
 	t.Helper()
-	body := map[string]any{"to": to}
-	if ip != "" {
-		body["client_ip"] = ip
-	}
-	return f.post(t, "/v1/verifications", body)
+	return f.start(t, &client.StartParams{To: to, ClientIP: ip}).err
 }
 
 // mustCreateFrom starts a verification of to from ip and wants 201.
-func (f *fixture) mustCreateFrom(t *testing.T, to, ip string) map[string]any {
+func (f *fixture) mustCreateFrom(t *testing.T, to, ip string) *client.Verification {
 	t.Helper()
-	r := f.startFrom(t, to, ip)
-	if r.status != http.StatusCreated {
-		t.Fatalf("start %s: %d %v, want 201", to, r.status, r.body)
+	s := f.start(t, &client.StartParams{To: to, ClientIP: ip})
+	if s.err != nil || s.resp.StatusCode != http.StatusCreated {
+		t.Fatalf("start %s: %+v %v, want 201", to, s.Verification, s.err)
 	}
-	return r.body
+	return s.Verification
 }
 
 // approve checks the code the fake delivered to number, by to, and wants
@@ -100,10 +97,12 @@ func wantNothingFor(t *testing.T, f *fixture, what, to, number string) {
 
 // wantLimited wants a 429 with code whose X-RateLimit-* headers give limit,
 // nothing remaining and a reset Retry-After away; Retry-After is within
-// [low, high]. It returns Retry-After.
-func wantLimited(t *testing.T, f *fixture, what string, r reply, code string, limit, low, high int) time.Duration {
+// [low, high]. err is the refusal the Go client returned. It returns
+// Retry-After.
+func wantLimited(t *testing.T, f *fixture, what string, err error, code string, limit, low, high int) time.Duration {
 	t.Helper()
-	wantError(t, what, r, http.StatusTooManyRequests, code)
+	wantErr(t, what, err, http.StatusTooManyRequests, code)
+	r := errorReply(t, what, err)
 	wantRetryAfter(t, what, r, low, high)
 	after, _ := strconv.Atoi(r.header.Get("Retry-After"))
 	if got := r.header.Get("X-RateLimit-Limit"); got != strconv.Itoa(limit) {
@@ -188,20 +187,20 @@ func TestBudgetPrefixCap(t *testing.T) {
 		f.clock.Advance(10 * time.Minute)
 	}
 	const to, number = "021 555 0004", "64215550004"
-	r := f.startFrom(t, to, "")
+	err := f.startFrom(t, to, "")
 	// The first send leaves the hour's window 30 minutes from now.
-	after := wantLimited(t, f, "a fourth number of the prefix", r, "rate_limited", 3, 1800, 1800)
+	after := wantLimited(t, f, "a fourth number of the prefix", err, "rate_limited", 3, 1800, 1800)
 	wantNothingFor(t, f, "a fourth number of the prefix", to, number)
 	// A number of another prefix is not limited by this one's sends.
 	f.mustCreateFrom(t, "021 556 0004", "")
 
 	f.clock.Advance(after - time.Second)
-	wantError(t, "a second before Retry-After", f.startFrom(t, to, ""), http.StatusTooManyRequests, "rate_limited")
+	wantErr(t, "a second before Retry-After", f.startFrom(t, to, ""), http.StatusTooManyRequests, "rate_limited")
 	f.clock.Advance(time.Second)
 	// The refusals started no cooldown and left nothing pending: this is a
 	// first send.
-	if v := f.mustCreateFrom(t, to, ""); v["sends"] != float64(1) {
-		t.Errorf("start at Retry-After answered %v, want a new verification", v)
+	if v := f.mustCreateFrom(t, to, ""); v.Sends != 1 {
+		t.Errorf("start at Retry-After answered %+v, want a new verification", v)
 	}
 	if n := len(f.fake.Messages()); n != 5 {
 		t.Errorf("%d SMS, want 5", n)
@@ -226,20 +225,20 @@ func TestBudgetDailyLimits(t *testing.T) {
 	f.mustCreateFrom(t, "021 100 0001", "")
 	f.mustCreateFrom(t, "021 200 0002", "")
 	const nzTo, nzNumber = "021 300 0003", "64213000003"
-	r := f.startFrom(t, nzTo, "")
-	wantLimited(t, f, "a third NZ send of the day", r, "send_budget_exhausted", 2, 600, 600)
+	err := f.startFrom(t, nzTo, "")
+	wantLimited(t, f, "a third NZ send of the day", err, "send_budget_exhausted", 2, 600, 600)
 	wantNothingFor(t, f, "a third NZ send of the day", nzTo, nzNumber)
 
 	// AU is under its own budget (none) and the all-countries one.
 	f.mustCreateFrom(t, "+61 412 345 001", "")
 	const auTo, auNumber = "+61 412 345 002", "61412345002"
-	r = f.startFrom(t, auTo, "")
-	wantLimited(t, f, "a fourth send of the day", r, "send_budget_exhausted", 3, 600, 600)
+	err = f.startFrom(t, auTo, "")
+	wantLimited(t, f, "a fourth send of the day", err, "send_budget_exhausted", 3, 600, 600)
 	wantNothingFor(t, f, "a fourth send of the day", auTo, auNumber)
 
 	f.clock.Advance(10*time.Minute - time.Second)
-	r = f.startFrom(t, nzTo, "")
-	wantLimited(t, f, "a third NZ send a second before midnight", r, "send_budget_exhausted", 2, 1, 1)
+	err = f.startFrom(t, nzTo, "")
+	wantLimited(t, f, "a third NZ send a second before midnight", err, "send_budget_exhausted", 2, 1, 1)
 	// A new UTC day, new budgets.
 	f.clock.Advance(time.Second)
 	f.mustCreateFrom(t, nzTo, "")
@@ -257,7 +256,7 @@ func TestBudgetMetrics(t *testing.T) {
 	f.mustCreateFrom(t, "021 555 0001", "")
 	f.mustCreateFrom(t, "+61 412 345 001", "")
 	// Refused by the budget: no verification, no SMS.
-	wantError(t, "a second NZ send", f.startFrom(t, "021 555 0002", ""), http.StatusTooManyRequests, "send_budget_exhausted")
+	wantErr(t, "a second NZ send", f.startFrom(t, "021 555 0002", ""), http.StatusTooManyRequests, "send_budget_exhausted")
 	f.approve(t, "021 555 0001", "64215550001")
 
 	for _, tt := range []struct {
@@ -311,21 +310,21 @@ func TestBudgetsCountWhatMayCost(t *testing.T) {
 			const ip = "198.51.100.30"
 			f.fake.SetNumberType("021 555 0009", connexustest.NumberLandline)
 			f.mustCreateFrom(t, "021 555 0001", ip) // 1
-			wantError(t, "a start in the cooldown", f.startFrom(t, "021 555 0001", ""), http.StatusTooManyRequests, "resend_cooldown")
-			wantError(t, "a landline", f.startFrom(t, "021 555 0009", ""), http.StatusBadRequest, "invalid_phone_number")
+			wantErr(t, "a start in the cooldown", f.startFrom(t, "021 555 0001", ""), http.StatusTooManyRequests, "resend_cooldown")
+			wantErr(t, "a landline", f.startFrom(t, "021 555 0009", ""), http.StatusBadRequest, "invalid_phone_number")
 			f.fake.FailNext("sms/otp", http.StatusInternalServerError, 1)
-			wantError(t, "a failed send", f.startFrom(t, "021 555 0002", ""), http.StatusBadGateway, "upstream_error")
-			wantError(t, "a second start from one end user", f.startFrom(t, "021 555 0003", ip), http.StatusTooManyRequests, "rate_limited")
+			wantErr(t, "a failed send", f.startFrom(t, "021 555 0002", ""), http.StatusBadGateway, "upstream_error")
+			wantErr(t, "a second start from one end user", f.startFrom(t, "021 555 0003", ip), http.StatusTooManyRequests, "rate_limited")
 			// The connection drops once the request is out: the SMS may
 			// have gone, so it costs.
 			f.fake.DropNext("sms/otp", 1)
-			wantError(t, "a send whose answer was lost", f.startFrom(t, "021 555 0004", ""), http.StatusBadGateway, "upstream_error") // 2
+			wantErr(t, "a send whose answer was lost", f.startFrom(t, "021 555 0004", ""), http.StatusBadGateway, "upstream_error") // 2
 			f.clock.Advance(defaultCooldown)
 			if v := f.mustStart(t, "021 555 0001", http.StatusOK); v.Sends != 2 {
 				t.Errorf("resend answered %+v, want sends 2", v)
 			} // 3
 			f.mustCreateFrom(t, "021 555 0002", "") // 4
-			wantError(t, "a fifth send", f.startFrom(t, "021 555 0005", ""), http.StatusTooManyRequests, tt.code)
+			wantErr(t, "a fifth send", f.startFrom(t, "021 555 0005", ""), http.StatusTooManyRequests, tt.code)
 		})
 	}
 }

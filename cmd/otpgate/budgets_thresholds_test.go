@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/otpgate/otpgate/client"
 )
 
 func TestGuardThresholds(t *testing.T) {
@@ -83,8 +85,8 @@ func TestGuardThresholds(t *testing.T) {
 				f.mustCreateFrom(t, "+"+tt.number(i), "")
 			}
 			refused := tt.number(tt.allowed)
-			r := f.startFrom(t, "+"+refused, "")
-			wantLimited(t, f, "one unverified send too many", r, "fraud_guard", tt.limit, tt.retry[0], tt.retry[1])
+			err := f.startFrom(t, "+"+refused, "")
+			wantLimited(t, f, "one unverified send too many", err, "fraud_guard", tt.limit, tt.retry[0], tt.retry[1])
 			wantNothingFor(t, f, "one unverified send too many", "+"+refused, refused)
 			wantDecision(t, f, "one unverified send too many", refused, "refused", tt.warnings, "NZ", "")
 			// One count per warning that fired.
@@ -105,12 +107,12 @@ func TestGuardCancelVerifiesNothing(t *testing.T) {
 		"OTP_FRAUD_GUARD_FLOORS": "prefix_hour:2",
 	})
 	for _, to := range []string{"021 555 0001", "021 555 0002"} {
-		id := f.mustCreateFrom(t, to, "")["id"].(string)
-		if r := f.post(t, "/v1/verifications/"+id+"/cancel", nil); r.status != http.StatusOK {
-			t.Fatalf("cancel %s: %d %v", to, r.status, r.body)
+		id := f.mustCreateFrom(t, to, "").ID
+		if v, err := f.cancel(t, id); err != nil || v.Status != client.StatusCanceled {
+			t.Fatalf("cancel %s: %+v %v", to, v, err)
 		}
 	}
-	wantError(t, "a third send after two cancels", f.startFrom(t, "021 555 0003", ""), http.StatusTooManyRequests, "fraud_guard")
+	wantErr(t, "a third send after two cancels", f.startFrom(t, "021 555 0003", ""), http.StatusTooManyRequests, "fraud_guard")
 	if n := len(f.fake.Messages()); n != 2 {
 		t.Errorf("%d SMS, want 2", n)
 	}
@@ -128,7 +130,7 @@ func TestGuardOff(t *testing.T) {
 	for _, to := range []string{"021 555 0001", "021 555 0002", "021 555 0003"} {
 		f.mustCreateFrom(t, to, "")
 	}
-	wantError(t, "a fourth send to the prefix", f.startFrom(t, "021 555 0004", ""), http.StatusTooManyRequests, "rate_limited")
+	wantErr(t, "a fourth send to the prefix", f.startFrom(t, "021 555 0004", ""), http.StatusTooManyRequests, "rate_limited")
 	if d := f.out.decisions(); len(d) != 0 {
 		t.Errorf("decision lines with the guard off: %v", d)
 	}

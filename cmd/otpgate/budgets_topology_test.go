@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/otpgate/otpgate/client"
 	"github.com/otpgate/otpgate/connexus/connexustest"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 )
@@ -39,21 +40,23 @@ func TestBudgetsExactUnderConcurrency(t *testing.T) {
 				maps.Copy(env, tt.env)
 				f := &fixture{fake: fake, instance: start(t, env)}
 
-				var got answers
+				c := f.client(t, topologyKey)
+				got := make([]started, starts)
 				parallel(starts, func(i int) {
 					// An end user each, as an attacker rotating addresses.
-					body := map[string]any{"to": tt.to(i), "client_ip": fmt.Sprintf("203.0.113.%d", i+1)}
-					got.add(f.request("POST", "/v1/verifications", topologyKey, nil, body))
+					p := &client.StartParams{To: tt.to(i), ClientIP: fmt.Sprintf("203.0.113.%d", i+1)}
+					v, resp, err := c.Start(t.Context(), p)
+					got[i] = started{v, resp, err}
 				})
 				created := 0
-				for _, r := range got.mustAll(t, starts) {
-					if r.status == http.StatusCreated {
+				for _, r := range got {
+					if r.err == nil && r.resp.StatusCode == http.StatusCreated {
 						created++
 						continue
 					}
-					wantError(t, "parallel start", r, http.StatusTooManyRequests, tt.code)
-					if r.header.Get("Retry-After") == "" {
-						t.Errorf("parallel start refused without Retry-After: %v", r.header)
+					wantErr(t, "parallel start", r.err, http.StatusTooManyRequests, tt.code)
+					if h := errorReply(t, "parallel start", r.err).header; h.Get("Retry-After") == "" {
+						t.Errorf("parallel start refused without Retry-After: %v", h)
 					}
 				}
 				sms, lookups := fake.RequestCount("sms/otp"), fake.RequestCount("number/lookup")

@@ -129,18 +129,19 @@ type started struct {
 	err  error
 }
 
-// start starts a verification of to through the Go client.
-func (f *fixture) start(t *testing.T, p *client.StartParams) started {
+// start starts a verification through the Go client, with the client key
+// topologyKey, as do the helpers below.
+func (in *instance) start(t *testing.T, p *client.StartParams) started {
 	t.Helper()
-	v, resp, err := f.client(t, topologyKey).Start(t.Context(), p)
+	v, resp, err := in.client(t, topologyKey).Start(t.Context(), p)
 	return started{v, resp, err}
 }
 
 // mustStart starts a verification of to and wants the given status (201
 // for a new one, 200 for a resend).
-func (f *fixture) mustStart(t *testing.T, to string, want int) *client.Verification {
+func (in *instance) mustStart(t *testing.T, to string, want int) *client.Verification {
 	t.Helper()
-	s := f.start(t, &client.StartParams{To: to})
+	s := in.start(t, &client.StartParams{To: to})
 	if s.err != nil || s.resp.StatusCode != want {
 		t.Fatalf("start %q: %v, want %d", to, s.err, want)
 	}
@@ -148,9 +149,9 @@ func (f *fixture) mustStart(t *testing.T, to string, want int) *client.Verificat
 }
 
 // startErr starts a verification of to and returns the refusal.
-func (f *fixture) startErr(t *testing.T, to string) error {
+func (in *instance) startErr(t *testing.T, to string) error {
 	t.Helper()
-	return f.start(t, &client.StartParams{To: to}).err
+	return in.start(t, &client.StartParams{To: to}).err
 }
 
 // checked is what the Go client made of a check.
@@ -160,30 +161,30 @@ type checked struct {
 }
 
 // check guesses code for verification id.
-func (f *fixture) check(t *testing.T, id, code string) checked {
+func (in *instance) check(t *testing.T, id, code string) checked {
 	t.Helper()
-	res, _, err := f.client(t, topologyKey).Check(t.Context(), id, &client.CheckParams{Code: code})
+	res, _, err := in.client(t, topologyKey).Check(t.Context(), id, &client.CheckParams{Code: code})
 	return checked{res, err}
 }
 
 // checkTo guesses code for the newest verification of to.
-func (f *fixture) checkTo(t *testing.T, to, code string) checked {
+func (in *instance) checkTo(t *testing.T, to, code string) checked {
 	t.Helper()
-	res, _, err := f.client(t, topologyKey).CheckByTo(t.Context(), to, &client.CheckParams{Code: code})
+	res, _, err := in.client(t, topologyKey).CheckByTo(t.Context(), to, &client.CheckParams{Code: code})
 	return checked{res, err}
 }
 
 // read reads verification id.
-func (f *fixture) read(t *testing.T, id string) (*client.Verification, error) {
+func (in *instance) read(t *testing.T, id string) (*client.Verification, error) {
 	t.Helper()
-	v, _, err := f.client(t, topologyKey).Get(t.Context(), id)
+	v, _, err := in.client(t, topologyKey).Get(t.Context(), id)
 	return v, err
 }
 
 // cancel cancels verification id.
-func (f *fixture) cancel(t *testing.T, id string) (*client.Verification, error) {
+func (in *instance) cancel(t *testing.T, id string) (*client.Verification, error) {
 	t.Helper()
-	v, _, err := f.client(t, topologyKey).Cancel(t.Context(), id)
+	v, _, err := in.client(t, topologyKey).Cancel(t.Context(), id)
 	return v, err
 }
 
