@@ -835,31 +835,6 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// answers collects what parallel requests were answered.
-type answers struct {
-	mu      sync.Mutex
-	replies []reply
-	errs    []error
-}
-
-func (a *answers) add(r reply, err error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if err != nil {
-		a.errs = append(a.errs, err)
-		return
-	}
-	a.replies = append(a.replies, r)
-}
-
-func (a *answers) mustAll(t *testing.T, n int) []reply {
-	t.Helper()
-	if len(a.errs) > 0 || len(a.replies) != n {
-		t.Fatalf("%d answers, errors %v; want %d answers", len(a.replies), a.errs, n)
-	}
-	return a.replies
-}
-
 func TestContractParallelWrongGuessesCompareAtMostMaxAttempts(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})

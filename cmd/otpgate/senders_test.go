@@ -135,19 +135,13 @@ func newSenderFixture(t *testing.T, order string, redisEnv map[string]string, ex
 	return &senderFixture{providers: p, in: startClocked(t, env, clock, app.WithProviderTimeout(senderTimeout)), clock: clock}
 }
 
-func (f *senderFixture) start(t *testing.T, to string) reply {
-	t.Helper()
-	return f.in.send(t, "POST", "/v1/verifications", topologyKey, nil, map[string]any{"to": to})
-}
-
 // approve checks the code sender delivered for verification v.
-func (f *senderFixture) approve(t *testing.T, v map[string]any, sender string) {
+func (f *senderFixture) approve(t *testing.T, v *client.Verification, sender string) {
 	t.Helper()
-	if v["sender"] != sender {
-		t.Errorf("verification sender %v, want %s", v["sender"], sender)
+	if v.Sender != sender {
+		t.Errorf("verification sender %q, want %s", v.Sender, sender)
 	}
-	res, _, err := f.in.client(t, topologyKey).Check(t.Context(), v["id"].(string), &client.CheckParams{Code: f.code(t, sender, v["to"].(string))})
-	wantCheck(t, "check the code "+sender+" sent", checked{res, err}, "approved", true, defaultAttempts-1)
+	wantCheck(t, "check the code "+sender+" sent", f.in.check(t, v.ID, f.code(t, sender, v.To)), "approved", true, defaultAttempts-1)
 }
 
 func TestSendersFailoverRules(t *testing.T) {
@@ -240,16 +234,11 @@ func TestSendersFailoverRules(t *testing.T) {
 			t.Parallel()
 			f := newSenderFixture(t, tt.order, nil, nil)
 			tt.fault(f.providers)
-			r := f.start(t, to)
 			if tt.wantSender != "" {
-				if r.status != tt.wantStatus {
-					t.Fatalf("start: %d %v, want %d", r.status, r.body, tt.wantStatus)
-				}
-				f.approve(t, r.body, tt.wantSender)
+				f.approve(t, f.in.mustStart(t, to, tt.wantStatus), tt.wantSender)
 			} else {
-				wantError(t, "start", r, tt.wantStatus, tt.wantCode)
-				wantError(t, "check by number", f.in.send(t, "POST", "/v1/checks", topologyKey, nil,
-					map[string]any{"to": to, "code": "123456"}), http.StatusNotFound, "verification_not_found")
+				wantErr(t, "start", f.in.startErr(t, to), tt.wantStatus, tt.wantCode)
+				wantErr(t, "check by number", f.in.checkTo(t, to, "123456").err, http.StatusNotFound, "verification_not_found")
 			}
 			if got := f.sent(); got != tt.wantSent {
 				t.Errorf("SMS sent by connexus, websms, smsnexus = %v, want %v", got, tt.wantSent)
@@ -267,11 +256,11 @@ func TestSendersFailoverRules(t *testing.T) {
 			// A retry at once: the cooldown holds after an SMS that went
 			// out or may have, and nothing else.
 			f.clock.Advance(time.Second)
-			retry := f.start(t, to)
+			retry := f.in.startErr(t, to)
 			if tt.cooldown {
-				wantError(t, "retry at once", retry, http.StatusTooManyRequests, "resend_cooldown")
-			} else if retry.status == http.StatusTooManyRequests {
-				t.Errorf("retry at once met a cooldown: %v", retry.body)
+				wantErr(t, "retry at once", retry, http.StatusTooManyRequests, "resend_cooldown")
+			} else if client.IsRateLimited(retry) {
+				t.Errorf("retry at once met a cooldown: %v", retry)
 			}
 		})
 	}
@@ -292,17 +281,19 @@ func parallelStartsSendOne(t *testing.T, f *senderFixture) {
 	t.Helper()
 	const starts = 30
 	before := f.sent()
-	var got answers
+	c := f.in.client(t, topologyKey)
+	got := make([]started, starts)
 	parallel(starts, func(i int) {
-		got.add(f.in.request("POST", "/v1/verifications", topologyKey, nil, map[string]any{"to": "021 555 0199"}))
+		v, resp, err := c.Start(t.Context(), &client.StartParams{To: "021 555 0199"})
+		got[i] = started{v, resp, err}
 	})
 	created := 0
-	for _, r := range got.mustAll(t, starts) {
-		if r.status == http.StatusCreated {
+	for _, r := range got {
+		if r.err == nil && r.resp.StatusCode == http.StatusCreated {
 			created++
 			continue
 		}
-		wantError(t, "parallel start", r, http.StatusTooManyRequests, "resend_cooldown")
+		wantErr(t, "parallel start", r.err, http.StatusTooManyRequests, "resend_cooldown")
 	}
 	after := f.sent()
 	if created != 1 || after != [3]int{before[0], before[1] + 1, before[2]} {
@@ -330,9 +321,9 @@ func TestSendersSkipWindow(t *testing.T) {
 	}
 	for i, s := range steps {
 		f.clock.Advance(s.advance)
-		r := f.start(t, numbers[i])
-		if r.status != http.StatusCreated || r.body["sender"] != s.wantSender {
-			t.Errorf("start %d: %d sender %v, want 201 from %s", i, r.status, r.body["sender"], s.wantSender)
+		r := f.in.start(t, &client.StartParams{To: numbers[i]})
+		if r.err != nil || r.resp.StatusCode != http.StatusCreated || r.Sender != s.wantSender {
+			t.Errorf("start %d: %+v %v, want 201 from %s", i, r.Verification, r.err, s.wantSender)
 		}
 		if got := f.cx.RequestCount("sms/otp"); got != s.wantCalls {
 			t.Errorf("start %d: Connexus saw %d sends, want %d", i, got, s.wantCalls)
@@ -363,15 +354,11 @@ func TestSendersEveryOrder(t *testing.T) {
 				extra["OTP_LOOKUP"] = "off"
 			}
 			f := newSenderFixture(t, order, nil, extra)
-			r := f.start(t, "021 234 5678")
-			if r.status != http.StatusCreated {
-				t.Fatalf("start: %d %v", r.status, r.body)
-			}
 			first := strings.Split(order, ",")[0]
-			f.approve(t, r.body, first)
+			f.approve(t, f.in.mustStart(t, "021 234 5678", http.StatusCreated), first)
 			// An Australian number, which no lookup sees, goes the same way.
-			if r := f.start(t, "+61 412 345 678"); r.status != http.StatusCreated || r.body["sender"] != first {
-				t.Errorf("start to AU: %d %v, want 201 from %s", r.status, r.body, first)
+			if v := f.in.mustStart(t, "+61 412 345 678", http.StatusCreated); v.Sender != first {
+				t.Errorf("start to AU: %+v, want 201 from %s", v, first)
 			}
 		})
 	}
@@ -384,11 +371,7 @@ func TestSendersOnEveryTopology(t *testing.T) {
 	redistest.EachTopology(t, func(t *testing.T, tp redistest.Topology) {
 		f := newSenderFixture(t, "connexus,websms", topologyEnv(tp), nil)
 		f.cx.FailNext("sms/otp", http.StatusServiceUnavailable, 1000)
-		r := f.start(t, "021 234 5678")
-		if r.status != http.StatusCreated {
-			t.Fatalf("start: %d %v", r.status, r.body)
-		}
-		f.approve(t, r.body, "websms")
+		f.approve(t, f.in.mustStart(t, "021 234 5678", http.StatusCreated), "websms")
 		parallelStartsSendOne(t, f)
 	})
 }
@@ -409,16 +392,20 @@ func TestSendersSMSNexusDeliveryReports(t *testing.T) {
 		[]string{smsnexus.EventMessageDelivered, smsnexus.EventMessageFailed}); err != nil {
 		t.Fatalf("register the webhook: %v", err)
 	}
-	r := f.start(t, "021 234 5678")
-	if r.status != http.StatusCreated || r.body["sender"] != "smsnexus" {
-		t.Fatalf("start: %d %v", r.status, r.body)
+	v := f.in.mustStart(t, "021 234 5678", http.StatusCreated)
+	if v.Sender != "smsnexus" {
+		t.Fatalf("start: %+v, want sender smsnexus", v)
 	}
-	id := r.body["id"].(string)
 	msgID := f.nx.Messages()[0].ID
-	delivery := func() any {
-		_, v := f.in.call(t, "GET", "/v1/verifications/"+id, topologyKey, nil)
-		d, _ := v["delivery"].(map[string]any)
-		return d["status"]
+	delivery := func() string {
+		got, err := f.in.read(t, v.ID)
+		if err != nil {
+			t.Fatalf("read %s: %v", v.ID, err)
+		}
+		if got.Delivery == nil {
+			return ""
+		}
+		return got.Delivery.Status
 	}
 	for _, status := range []string{smsnexus.StatusFailed, smsnexus.StatusDelivered} {
 		if err := f.nx.Deliver(t.Context(), msgID, status); err != nil {
