@@ -86,10 +86,7 @@ func TestRedisOutageFailsFast(t *testing.T) {
 	env := productionEnv(fake.URL, map[string]string{"REDIS_URL": "redis://" + srv.Addr + "/0"})
 	env["OTP_LOOKUP"] = "off"
 	in := start(t, env)
-	status, v := in.call(t, "POST", "/v1/verifications", topologyKey, map[string]any{"to": "021 234 567"})
-	if status != http.StatusCreated {
-		t.Fatalf("start: %d %v", status, v)
-	}
+	id := in.mustStart(t, "021 234 567", http.StatusCreated).ID
 	srv.Kill()
 	if status, _ := in.call(t, "GET", "/readyz", "", nil); status != http.StatusServiceUnavailable {
 		t.Errorf("readyz with Redis killed: %d, want 503", status)
@@ -98,23 +95,20 @@ func TestRedisOutageFailsFast(t *testing.T) {
 	// 100 ms apart.
 	const bound = time.Second
 	for _, r := range []struct {
-		path string
-		body map[string]any
+		what string
+		call func() error
 	}{
-		{"/v1/verifications", map[string]any{"to": "021 555 0000"}},
-		{"/v1/verifications/" + v["id"].(string) + "/check", map[string]any{"code": "123456"}},
-		{"/v1/checks", map[string]any{"to": "021 234 567", "code": "123456"}},
+		{"start", func() error { return in.startErr(t, "021 555 0000") }},
+		{"check", func() error { return in.check(t, id, "123456").err }},
+		{"check by to", func() error { return in.checkTo(t, "021 234 567", "123456").err }},
 	} {
 		began := time.Now()
-		status, body := in.call(t, "POST", r.path, topologyKey, r.body)
+		err := r.call()
 		took := time.Since(began)
-		e, _ := body["error"].(map[string]any)
-		if status != http.StatusServiceUnavailable || e["code"] != "unavailable" {
-			t.Errorf("POST %s with Redis down: %d %v, want 503 unavailable", r.path, status, body)
-		}
+		wantErr(t, r.what+" with Redis down", err, http.StatusServiceUnavailable, "unavailable")
 		if took > bound {
-			t.Errorf("POST %s with Redis down took %v, want under %v", r.path, took, bound)
+			t.Errorf("%s with Redis down took %v, want under %v", r.what, took, bound)
 		}
-		t.Logf("POST %s with Redis down answered in %v", r.path, took)
+		t.Logf("%s with Redis down answered in %v", r.what, took)
 	}
 }
