@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpgate/otpgate/client"
 	"github.com/otpgate/otpgate/connexus/connexustest"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 )
@@ -43,16 +46,22 @@ func (d *drill) problem(format string, args ...any) {
 	d.problems = append(d.problems, fmt.Sprintf(format, args...))
 }
 
-// answered classifies one answer; it returns whether it was a success.
-func (d *drill) answered(what string, took time.Duration, status int, body map[string]any, err error, okStatus ...int) bool {
+// answered classifies one answer, err as the Go client returned it (nil
+// for a 2xx); it returns whether it was a success: a 2xx, or an error
+// answer with one of the statuses ok.
+func (d *drill) answered(what string, took time.Duration, err error, ok ...int) bool {
+	if err == nil {
+		return true
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	e, answer := errors.AsType[*client.Error](err)
 	switch {
-	case err != nil:
+	case !answer:
 		d.problems = append(d.problems, fmt.Sprintf("%s: %v", what, err))
-	case status == http.StatusServiceUnavailable:
-		if e, _ := body["error"].(map[string]any); e["code"] != "unavailable" {
-			d.problems = append(d.problems, fmt.Sprintf("%s: 503 %v, want code unavailable", what, body))
+	case e.Status == http.StatusServiceUnavailable:
+		if e.Code != client.CodeUnavailable {
+			d.problems = append(d.problems, fmt.Sprintf("%s: %v, want code unavailable", what, err))
 		}
 		if !d.outageAt.IsZero() {
 			d.failed++
@@ -60,13 +69,10 @@ func (d *drill) answered(what string, took time.Duration, status int, body map[s
 			d.lastFail = time.Now()
 		}
 		return false
+	case slices.Contains(ok, e.Status):
+		return true
 	default:
-		for _, s := range okStatus {
-			if status == s {
-				return true
-			}
-		}
-		d.problems = append(d.problems, fmt.Sprintf("%s: %d %v", what, status, body))
+		d.problems = append(d.problems, fmt.Sprintf("%s: %v", what, err))
 	}
 	return false
 }
@@ -112,19 +118,24 @@ func (d *drill) waitFor(t *testing.T, what string, limit time.Duration, ok func(
 	}
 }
 
-// cycle is one user: start, a wrong guess, the right code, the right code
-// again.
-func (d *drill) cycle(in *instance, fake *connexustest.Server, to string) {
+// cycle is one user, through c: start, a wrong guess, the right code, the
+// right code again.
+func (d *drill) cycle(c *client.Client, fake *connexustest.Server, to string) {
+	ctx := context.Background()
 	began := time.Now()
-	status, v, took, err := timed(in, "/v1/verifications", map[string]any{"to": to})
-	if !d.answered("start", took, status, v, err, http.StatusCreated) {
+	v, resp, err := c.Start(ctx, &client.StartParams{To: to})
+	if !d.answered("start", time.Since(began), err) {
 		return
 	}
-	id, _ := v["id"].(string)
+	if resp.StatusCode != http.StatusCreated {
+		d.problem("start: %d %+v, want 201", resp.StatusCode, v)
+		return
+	}
+	id := v.ID
 	d.mu.Lock()
 	d.started = append(d.started, id)
 	d.mu.Unlock()
-	code, ok := fake.LastCode(v["to"].(string))
+	code, ok := fake.LastCode(v.To)
 	if !ok {
 		d.problem("start %s: 201 but no SMS", id)
 		return
@@ -133,38 +144,36 @@ func (d *drill) cycle(in *instance, fake *connexustest.Server, to string) {
 	if code == wrong {
 		wrong = "111111"
 	}
-	check := "/v1/verifications/" + id + "/check"
-	status, res, took, err := timed(in, check, map[string]any{"code": wrong})
-	if d.answered("wrong guess", took, status, res, err, http.StatusOK) && res["valid"] != false {
-		d.problem("%s approved with a wrong code: %v", id, res)
+	check := func(code string) (*client.CheckResult, time.Duration, error) {
+		began := time.Now()
+		res, _, err := c.Check(ctx, id, &client.CheckParams{Code: code})
+		return res, time.Since(began), err
 	}
-	status, res, took, err = timed(in, check, map[string]any{"code": code})
-	rightOK := d.answered("right code", took, status, res, err, http.StatusOK, http.StatusConflict)
-	if rightOK && res["valid"] == true {
+	res, took, err := check(wrong)
+	if d.answered("wrong guess", took, err) && res.Valid {
+		d.problem("%s approved with a wrong code: %+v", id, res)
+	}
+	res, took, err = check(code)
+	rightOK := d.answered("right code", took, err, http.StatusConflict)
+	if rightOK && err == nil && res.Valid {
 		d.approved(id)
 	}
 	// A 503 on the right code may still have approved it (the approval
 	// was written, the replica did not acknowledge in time), so the
 	// second use may find it approved or approve it now, but never twice.
-	status, res, took, err = timed(in, check, map[string]any{"code": code})
-	if d.answered("right code again", took, status, res, err, http.StatusOK, http.StatusConflict) {
+	res, took, err = check(code)
+	refused, _ := errors.AsType[*client.Error](err)
+	if d.answered("right code again", took, err, http.StatusConflict) {
 		switch {
-		case res["valid"] == true:
+		case err == nil && res.Valid:
 			d.approved(id)
-		case status == http.StatusConflict && res["status"] != "approved":
-			d.problem("%s second use: %v, want approved", id, res)
+		case refused != nil && refused.VerificationStatus != client.StatusApproved:
+			d.problem("%s second use: %v, want approved", id, err)
 		}
 	}
-	if rightOK && status == http.StatusConflict {
+	if rightOK && refused != nil && refused.Status == http.StatusConflict {
 		d.cycleDone(began)
 	}
-}
-
-// timed posts body to path with the client key.
-func timed(in *instance, path string, body map[string]any) (int, map[string]any, time.Duration, error) {
-	began := time.Now()
-	status, got, err := in.do("POST", path, topologyKey, body)
-	return status, got, time.Since(began), err
 }
 
 // TestFailover drives start and check traffic from several goroutines
@@ -234,6 +243,7 @@ func failoverDrill(t *testing.T, acks int, cut bool, sec redistest.Security) {
 	env := productionEnv(fake.URL, redisEnv)
 	env["OTP_LOOKUP"] = "off"
 	in := start(t, env)
+	c := in.client(t, topologyKey)
 
 	// Sentinel announces the promotion on +switch-master.
 	switched := sc.Subscribe(ctx, "+switch-master")
@@ -254,7 +264,7 @@ func failoverDrill(t *testing.T, acks int, cut bool, sec redistest.Security) {
 					return
 				default:
 				}
-				d.cycle(in, fake, fmt.Sprintf("021%d%06d", 2+w, i))
+				d.cycle(c, fake, fmt.Sprintf("021%d%06d", 2+w, i))
 			}
 		})
 	}
@@ -338,7 +348,7 @@ func failoverDrill(t *testing.T, acks int, cut bool, sec redistest.Security) {
 	// Every start that answered 201 must still be there.
 	lost := 0
 	for _, id := range d.started {
-		if status, _ := in.call(t, "GET", "/v1/verifications/"+id, topologyKey, nil); status == http.StatusNotFound {
+		if _, err := in.read(t, id); client.IsNotFound(err) {
 			lost++
 		}
 	}
