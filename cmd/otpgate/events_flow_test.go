@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpgate/otpgate/client"
 	"github.com/otpgate/otpgate/connexus/connexustest"
 	"github.com/otpgate/otpgate/otp/redisstore/redistest"
 )
@@ -242,16 +243,16 @@ func eventsFlow(t *testing.T, f *eventsFixture) {
 
 	// A replayed Idempotency-Key sends nothing and tells nothing; the
 	// cancel after it proves nothing was queued before it.
-	idem := map[string]string{"Idempotency-Key": "events-order-1"}
+	idem := &client.StartParams{To: "021 234 5675", IdempotencyKey: "events-order-1"}
 	from = time.Now()
-	first := f.send(t, "POST", "/v1/verifications", topologyKey, idem, map[string]any{"to": "021 234 5675"})
-	if first.status != http.StatusCreated {
-		t.Fatalf("start with an Idempotency-Key: %d %v", first.status, first.body)
+	first := f.start(t, idem)
+	if first.err != nil || first.resp.StatusCode != http.StatusCreated {
+		t.Fatalf("start with an Idempotency-Key: %+v %v", first.Verification, first.err)
 	}
-	replayed := first.body["id"].(string)
+	replayed := first.ID
 	s.did(t, replayed, "verification.pending", from)
-	if r := f.send(t, "POST", "/v1/verifications", topologyKey, idem, map[string]any{"to": "021 234 5675"}); r.status != first.status || r.body["id"] != replayed {
-		t.Fatalf("replay: %d %v, want the first answer", r.status, r.body)
+	if r := f.start(t, idem); r.err != nil || r.resp.StatusCode != first.resp.StatusCode || r.ID != replayed {
+		t.Fatalf("replay: %+v %v, want the first answer", r.Verification, r.err)
 	}
 	s.cancel(t, replayed)
 
@@ -279,11 +280,11 @@ func TestEventsInDevMode(t *testing.T) {
 	secret := newSecret(32)
 	in := start(t, eventsEnv(hooks, secret))
 	in.out.waitFor(t, "dev mode banner", func(l string) bool { return strings.Contains(l, "DEV MODE") })
-	status, v := in.call(t, "POST", "/v1/verifications", "devclientkey", map[string]any{"to": "+64 21 234 567"})
-	if status != http.StatusCreated {
-		t.Fatalf("start in dev mode: %d %v", status, v)
+	v, resp, err := in.client(t, "devclientkey").Start(t.Context(), &client.StartParams{To: "+64 21 234 567"})
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("start in dev mode: %+v %v", v, err)
 	}
-	id := v["id"].(string)
+	id := v.ID
 	hs := hooks.waitFor(t, "pending event", delivers, func(hs []hook) bool { return hasDelivered(hs, id, 1) })
 	h := delivered(of(hs, id))[0]
 	wantWellFormed(t, h, secret)
