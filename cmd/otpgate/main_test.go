@@ -472,15 +472,11 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 		"OTP_LOOKUP":             "off",
 	})
 
-	type answer struct {
-		status int
-		body   map[string]any
-		err    error
-	}
-	answered := make(chan answer, 1)
+	c := in.client(t, key)
+	answered := make(chan started, 1)
 	go func() {
-		status, body, err := in.do("POST", "/v1/verifications", key, map[string]any{"to": "021234567"})
-		answered <- answer{status, body, err}
+		v, resp, err := c.Start(t.Context(), &client.StartParams{To: "021234567"})
+		answered <- started{v, resp, err}
 	}()
 	<-arrived
 	stopped := make(chan error, 1)
@@ -492,8 +488,8 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 	default:
 	}
 	close(release)
-	if a := <-answered; a.err != nil || a.status != http.StatusCreated {
-		t.Errorf("in-flight start answered %d %v %v, want 201", a.status, a.body, a.err)
+	if a := <-answered; a.err != nil || a.resp.StatusCode != http.StatusCreated {
+		t.Errorf("in-flight start answered %+v %v, want 201", a.Verification, a.err)
 	}
 	if err := <-stopped; err != nil {
 		t.Errorf("run: %v", err)
