@@ -323,6 +323,8 @@ func banner(w io.Writer, sandboxes []sandboxInfo, services []config.TwilioServic
 %s    no SMS leaves this machine; each one is printed in the log instead.
   - Configure REDIS_URL, sender credentials and OTPGATE_API_KEYS
     to leave dev mode.
+  - Try a signup in a browser: /demo on this server
+    (http://localhost:8080/demo with the default OTPGATE_ADDR).
   dev client key: %s
   dev admin key:  %s
 %s%s

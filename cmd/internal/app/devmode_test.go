@@ -28,6 +28,7 @@ func TestBannerListsTwilioServices(t *testing.T) {
 		absent   []string
 	}{
 		{name: "the dev service", services: []config.TwilioService{config.DevTwilioService}, want: []string{
+			"  - Try a signup in a browser: /demo on this server\n",
 			"  dev client key: devclientkey\n",
 			"  dev admin key:  devadminkey\n",
 			"  twilio service: VA00000000000000000000000000000000 (otpgate dev)\n",
