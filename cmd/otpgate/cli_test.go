@@ -10,7 +10,10 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -324,7 +327,8 @@ func TestCLIRefusals(t *testing.T) {
 }
 
 func TestCLIInProcessDevService(t *testing.T) {
-	env := map[string]string{"OTPGATE_URL": closedURL(t)}
+	// OTPGATE_URL unset: the default is OTPGATE_ADDR's port on loopback.
+	env := map[string]string{"OTPGATE_ADDR": strings.TrimPrefix(closedURL(t), "http://")}
 	r := cli(t, env, nil, "send", "-json", "021 234 5678", "hello from the dev service")
 	if r.code != 0 {
 		t.Fatalf("send: exit %d %v\n%s", r.code, r.err, r.out)
@@ -339,9 +343,87 @@ func TestCLIInProcessDevService(t *testing.T) {
 	}
 	hidesSecrets(t, r, "devadminkey", "devclientkey")
 
-	// Without OTPGATE_URL the default is OTPGATE_ADDR's port on loopback.
-	r = cli(t, map[string]string{"OTPGATE_ADDR": strings.TrimPrefix(closedURL(t), "http://")}, nil, "balance")
+	r = cli(t, env, nil, "balance")
 	if r.code != 0 || field(t, r.out, "balance") != "1000.00 NZD" || !strings.Contains(r.out, "running a dev-mode otpgate") {
 		t.Errorf("balance: exit %d %v\n%s", r.code, r.err, r.out)
 	}
+}
+
+func TestCLINoInProcessServiceForASetURL(t *testing.T) {
+	// A dev-mode shell, but OTPGATE_URL names the otpgate meant: a sandbox
+	// standing in for it would report an SMS sent that never was.
+	r := cli(t, map[string]string{"OTPGATE_URL": closedURL(t)}, nil, "send", "021 234 5678", "hi")
+	if r.code != exitFailure || !strings.Contains(r.msg, "nothing answers at OTPGATE_URL") {
+		t.Errorf("exit %d, want 1 naming OTPGATE_URL: %v\n%s", r.code, r.err, r.out)
+	}
+	if strings.Contains(r.out+r.msg, "dev-mode otpgate") || strings.Contains(r.out, "status") {
+		t.Errorf("the command ran in-process:\n%s%s", r.out, r.msg)
+	}
+}
+
+func TestCLIDevKeyOnlyToLoopback(t *testing.T) {
+	// A name that never resolves: without the rule the command would find
+	// nothing there and send through an in-process sandbox instead.
+	r := cli(t, map[string]string{"OTPGATE_URL": "https://otpgate.invalid"}, nil, "send", "021 234 5678", "hi")
+	if r.code != exitFailure || !strings.Contains(r.msg, "OTPGATE_ADMIN_KEYS is unset") || r.out != "" {
+		t.Errorf("a remote OTPGATE_URL without admin keys: exit %d %v\n%s%s", r.code, r.err, r.out, r.msg)
+	}
+
+	// A server that answers on this machine's non-loopback address must
+	// never see the dev admin key.
+	host := nonLoopbackIP(t)
+	var mu sync.Mutex
+	var auths []string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		auths = append(auths, req.Header.Get("Authorization"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	r = cli(t, map[string]string{"OTPGATE_URL": srv.URL}, nil, "balance")
+	if r.code != exitFailure || !strings.Contains(r.msg, "OTPGATE_ADMIN_KEYS is unset") {
+		t.Errorf("%s without admin keys: exit %d %v\n%s%s", srv.URL, r.code, r.err, r.out, r.msg)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range auths {
+		if strings.Contains(a, "devadminkey") {
+			t.Errorf("the dev admin key went to %s: %q", srv.URL, a)
+		}
+	}
+}
+
+func TestCLIIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LocalHost": true, "127.0.0.1": true, "127.9.8.7": true, "::1": true, "::ffff:127.0.0.1": true,
+		"192.0.2.1": false, "otpgate.invalid": false, "127.0.0.1.example.com": false, "localhost.example.com": false, "": false,
+	} {
+		if got := isLoopback(host); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+// nonLoopbackIP is an address of this machine outside loopback; the test
+// is skipped on a machine that has none.
+func nonLoopbackIP(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("no non-loopback IPv4 address to listen on")
+	return ""
 }

@@ -154,7 +154,7 @@ func TestCLIVerifyRefusals(t *testing.T) {
 }
 
 func TestCLIVerifyInProcess(t *testing.T) {
-	env := map[string]string{"OTPGATE_URL": closedURL(t)}
+	env := map[string]string{"OTPGATE_ADDR": strings.TrimPrefix(closedURL(t), "http://")}
 	r, code := verifyCLI(t, env, func(out *output) string {
 		return lastSandboxCode(t, out.waitFor(t, "the sandbox SMS", func(l string) bool { return strings.Contains(l, "dev sandbox SMS") }))
 	}, wrongThenRight, "+64 21 234 5678")
