@@ -59,7 +59,8 @@ func report(w io.Writer, err error) int {
 type invocation struct {
 	getenv func(string) string
 	stdin  io.Reader
-	stdout io.Writer
+	stdout io.Writer // the command's result
+	stderr io.Writer // what is not the result: the in-process dev service's notice and log
 }
 
 // command is one subcommand.

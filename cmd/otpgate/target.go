@@ -106,12 +106,13 @@ func (c *call) connect(ctx context.Context) (*target, error) {
 	case !dev || urlSet:
 		return nil, c.failf("nothing answers at OTPGATE_URL=%s (%v); start otpgate there or point OTPGATE_URL at it", t.url, probeErr)
 	}
-	// The service's log and the command now share stdout.
-	c.stdout = &lockedWriter{w: c.stdout}
-	if err := t.startInProcess(ctx, cfg, c.stdout); err != nil {
+	// The service's log and the command's notice share stderr, which keeps
+	// stdout for the result alone (one JSON object with -json).
+	c.stderr = &lockedWriter{w: c.stderr}
+	if err := t.startInProcess(ctx, cfg, c.stderr); err != nil {
 		return nil, c.failf("nothing answers at %s, and the in-process dev service did not start: %w", t.url, err)
 	}
-	fmt.Fprintf(c.stdout, "otpgate: nothing answers at %s (OTPGATE_URL is unset); running a dev-mode otpgate inside this command (%s)\n", raw, t.url)
+	fmt.Fprintf(c.stderr, "otpgate: nothing answers at %s (OTPGATE_URL is unset); running a dev-mode otpgate inside this command (%s)\n", raw, t.url)
 	return t, nil
 }
 
@@ -147,12 +148,12 @@ func (t *target) probe(ctx context.Context) error {
 }
 
 // startInProcess serves the dev service built from cfg on a free loopback
-// port until close. Its log goes to stdout as text at WARN, which keeps the
+// port until close. Its log goes to w (stderr) as text at WARN, which keeps the
 // dev sandboxes' SMS lines (the code verify needs) and drops the
 // request log; the banner, which shows the dev keys, is not printed.
-func (t *target) startInProcess(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
+func (t *target) startInProcess(ctx context.Context, cfg *config.Config, w io.Writer) error {
 	gin.SetMode(gin.ReleaseMode)
-	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
 		Level: slog.LevelWarn,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) == 0 && a.Key == slog.TimeKey {

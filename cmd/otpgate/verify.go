@@ -21,7 +21,8 @@ code is reported with the attempts left and another is read, while attempts
 remain and input does; one the service refuses unread (not a code at all)
 costs no attempt. Exits 0 when approved and 3 when the verification
 ended without approval (no attempts left, expired, no more input). In
-in-process dev mode the sandbox's SMS line, with the code, is printed first.`,
+in-process dev mode the sandbox's SMS line, with the code, is printed on
+standard error, so a terminal shows it and -json output stays one object.`,
 	args: []string{"<number>"},
 	run:  runVerify,
 }
