@@ -138,6 +138,50 @@ func TestCLIVerifyRunsOutOfAttempts(t *testing.T) {
 	}
 }
 
+func TestCLIVerifyGoneMeanwhile(t *testing.T) {
+	keys := "ops:" + opsKey
+	f := newFixture(t, fixtureOptions{clocked: true, env: map[string]string{"OTPGATE_ADMIN_KEYS": keys, "OTPGATE_WEBHOOK_TOKEN": "cli-webhook-token"}})
+	env := map[string]string{"OTPGATE_URL": f.base, "OTPGATE_ADMIN_KEYS": keys}
+
+	// A wrong code, then the verification passes its retention before the
+	// next: the service answers 404 verification_not_found, which ends it
+	// like an expiry, without approval.
+	pr, pw := io.Pipe()
+	stdout, _, done := cliAsync(t, env, pr, "verify", "021 234 5678")
+	stdout.waitFor(t, "the verification line", func(l string) bool { return strings.HasPrefix(l, "verification") })
+	code := f.code(t, "64212345678")
+	fmt.Fprintln(pw, otherCode(code))
+	stdout.waitFor(t, "the wrong code's answer", func(l string) bool { return strings.HasSuffix(l, "wrong code, 4 attempts left") })
+	f.clock.Advance(defaultTTL + defaultRetention)
+	fmt.Fprintln(pw, code)
+	pw.Close()
+	r := <-done
+	if r.code != exitNotApproved || !strings.HasSuffix(r.out, "\ncode: not approved: the service no longer knows the verification") ||
+		!strings.Contains(r.msg, "was not verified") {
+		t.Errorf("exit %d, want 3: %v\n%s\n%s", r.code, r.err, r.out, r.msg)
+	}
+	hidesSecrets(t, r, code, opsKey)
+
+	// With -json the ending is the one object, as for the other endings.
+	pr, pw = io.Pipe()
+	_, _, done = cliAsync(t, env, pr, "verify", "-json", "022 345 6789")
+	starts := 0
+	f.out.waitFor(t, "the second start's request line", func(l string) bool {
+		if strings.Contains(l, `"route":"/v1/verifications"`) && strings.Contains(l, `"status":201`) {
+			starts++
+		}
+		return starts == 2
+	})
+	code = f.code(t, "64223456789")
+	f.clock.Advance(defaultTTL + defaultRetention)
+	fmt.Fprintln(pw, code)
+	pw.Close()
+	r = <-done
+	if got := onlyJSON(t, r.out); r.code != exitNotApproved || got["status"] != "not_found" || got["approved"] != false || got["checks"] != 0.0 {
+		t.Errorf("verify -json: exit %d %v", r.code, got)
+	}
+}
+
 func TestCLIVerifyRefusals(t *testing.T) {
 	f, env := productionCLI(t, false, connexustest.StyleDetailed)
 	r := cli(t, env, strings.NewReader(""), "verify", "12")
