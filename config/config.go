@@ -277,26 +277,9 @@ func (c *Config) validate() []error {
 		bad("CONNEXUS_USER_ID", "required with CONNEXUS_PASSWORD")
 	}
 
-	names := map[string]bool{}
-	secrets := map[string]bool{}
-	for _, list := range []struct {
-		name string
-		keys []Key
-	}{{"OTPGATE_API_KEYS", c.APIKeys}, {"OTPGATE_ADMIN_KEYS", c.AdminKeys}} {
-		for i, k := range list.keys {
-			switch {
-			case !keyName.MatchString(k.Name):
-				bad(list.name, "entry %d: name must be 1-64 of A-Z a-z 0-9 . _ -", i+1)
-			case k.Secret == "":
-				bad(list.name, "key %q has an empty secret", k.Name)
-			case names[k.Name]:
-				bad(list.name, "key name %q is used twice", k.Name)
-			case secrets[k.Secret]:
-				bad(list.name, "key %q reuses the secret of another key", k.Name)
-			}
-			names[k.Name], secrets[k.Secret] = true, true
-		}
-	}
+	var keys keyRules
+	keys.check(bad, "OTPGATE_API_KEYS", c.APIKeys)
+	keys.check(bad, "OTPGATE_ADMIN_KEYS", c.AdminKeys)
 
 	positive := func(name string, d time.Duration) {
 		if d <= 0 {
@@ -403,6 +386,34 @@ func parseRate(rate string) (limiter.Rate, error) {
 }
 
 var keyName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// keyRules holds the rules every key list obeys: a name of keyName's
+// pattern, a secret, and names and secrets unique across all the lists one
+// keyRules checks. Its zero value is ready to use.
+type keyRules struct {
+	names, secrets map[string]bool
+}
+
+// check reports each key of list that breaks the rules to bad; the
+// messages never quote a secret.
+func (r *keyRules) check(bad func(name, format string, args ...any), list string, keys []Key) {
+	if r.names == nil {
+		r.names, r.secrets = map[string]bool{}, map[string]bool{}
+	}
+	for i, k := range keys {
+		switch {
+		case !keyName.MatchString(k.Name):
+			bad(list, "entry %d: name must be 1-64 of A-Z a-z 0-9 . _ -", i+1)
+		case k.Secret == "":
+			bad(list, "key %q has an empty secret", k.Name)
+		case r.names[k.Name]:
+			bad(list, "key name %q is used twice", k.Name)
+		case r.secrets[k.Secret]:
+			bad(list, "key %q reuses the secret of another key", k.Name)
+		}
+		r.names[k.Name], r.secrets[k.Secret] = true, true
+	}
+}
 
 func isRegion(cc string) bool { return phonenumbers.GetSupportedRegions()[cc] }
 

@@ -13,11 +13,8 @@ func AdminKeys(getenv func(string) string) ([]Key, error) {
 	p := parser{getenv: getenv}
 	var keys []Key
 	p.keys("OTPGATE_ADMIN_KEYS", &keys)
-	for _, k := range keys {
-		if k.Secret == "" {
-			p.fail("OTPGATE_ADMIN_KEYS", "key %q has an empty secret", k.Name)
-		}
-	}
+	var rules keyRules
+	rules.check(p.fail, "OTPGATE_ADMIN_KEYS", keys)
 	if err := errors.Join(p.errs...); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

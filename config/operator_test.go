@@ -22,10 +22,17 @@ func TestAdminKeysNeedNoServerSettings(t *testing.T) {
 }
 
 func TestAdminKeysRefusesMalformedEntries(t *testing.T) {
-	for _, raw := range []string{"ops-secret-without-name", "ops:"} {
+	// Load's rules for the list, each with the words of its message.
+	for raw, want := range map[string]string{
+		"ops-secret-without-name":        "not name:secret",
+		"ops:":                           "empty secret",
+		"ops team:ops-secret-0123456789": "name must be",
+		"ops:ops-secret-0123456789,ops:ops-secret-9876543210":    "used twice",
+		"ops:ops-secret-0123456789,backup:ops-secret-0123456789": "reuses the secret",
+	} {
 		_, err := AdminKeys(env(nil, map[string]string{"OTPGATE_ADMIN_KEYS": raw}))
-		if err == nil || !strings.Contains(err.Error(), "OTPGATE_ADMIN_KEYS") {
-			t.Errorf("AdminKeys(%q) = %v, want an error naming OTPGATE_ADMIN_KEYS", raw, err)
+		if err == nil || !strings.Contains(err.Error(), "OTPGATE_ADMIN_KEYS") || !strings.Contains(err.Error(), want) {
+			t.Errorf("AdminKeys(%q) = %v, want an error naming OTPGATE_ADMIN_KEYS that says %q", raw, err, want)
 		}
 		if err != nil && strings.Contains(err.Error(), "ops-secret") {
 			t.Errorf("the error quotes the secret: %v", err)

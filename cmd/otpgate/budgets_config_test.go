@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"maps"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ func TestRunRefusesBudgets(t *testing.T) {
 				// A run that accepts the settings serves until the deadline.
 				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 				defer cancel()
-				err := run(ctx, nil, func(k string) string { return env[k] }, nil, new(strings.Builder))
+				err := run(ctx, nil, func(k string) string { return env[k] }, nil, new(strings.Builder), io.Discard)
 				if err == nil || !strings.Contains(err.Error(), name) {
 					t.Errorf("run = %v, want an error naming %s", err, name)
 				}

@@ -59,7 +59,8 @@ func report(w io.Writer, err error) int {
 type invocation struct {
 	getenv func(string) string
 	stdin  io.Reader
-	stdout io.Writer
+	stdout io.Writer // the command's result
+	stderr io.Writer // what is not the result: the in-process dev service's notice and log
 }
 
 // command is one subcommand.
@@ -92,8 +93,9 @@ var serveCmd = &command{
 
 const environmentHelp = `The commands call the otpgate running at OTPGATE_URL (default
 http://127.0.0.1:<port of OTPGATE_ADDR>) with the first key of
-OTPGATE_ADMIN_KEYS, or the dev admin key in dev mode. In dev mode, when
-nothing answers there, they run a dev-mode otpgate inside the command.`
+OTPGATE_ADMIN_KEYS, or in dev mode the dev admin key, which goes only to a
+loopback address. In dev mode with OTPGATE_URL unset, when nothing answers
+at the default, they run a dev-mode otpgate inside the command.`
 
 // usage is the program's own help.
 func usage() string {

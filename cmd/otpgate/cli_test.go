@@ -10,7 +10,10 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,37 +27,37 @@ type cliResult struct {
 	out  string // stdout
 	err  error  // what run returned
 	code int    // the exit code main would end with
-	msg  string // what main would print on stderr
+	msg  string // stderr: what run wrote there, then what main would print
 }
 
 // cli runs otpgate args with env and stdin as main would, and fails the
 // test if it takes longer than a command should.
 func cli(t *testing.T, env map[string]string, stdin io.Reader, args ...string) cliResult {
 	t.Helper()
-	_, done := cliAsync(t, env, stdin, args...)
+	_, _, done := cliAsync(t, env, stdin, args...)
 	return <-done
 }
 
-// cliAsync is cli in a goroutine: the output can be watched while the
-// command runs, and done yields the result when it ends. The command's
+// cliAsync is cli in a goroutine: stdout and stderr can be watched while
+// the command runs, and done yields the result when it ends. The command's
 // stdin is closed when it ends, so that a test writing to a pipe does not
 // block after a failure.
-func cliAsync(t *testing.T, env map[string]string, stdin io.Reader, args ...string) (*output, <-chan cliResult) {
+func cliAsync(t *testing.T, env map[string]string, stdin io.Reader, args ...string) (stdout, stderr *output, done <-chan cliResult) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	out := newOutput()
-	done := make(chan cliResult, 1)
+	stdout, stderr = newOutput(), newOutput()
+	result := make(chan cliResult, 1)
 	go func() {
 		defer cancel()
-		err := run(ctx, args, func(k string) string { return env[k] }, stdin, out)
+		err := run(ctx, args, func(k string) string { return env[k] }, stdin, stdout, stderr)
 		if c, ok := stdin.(io.Closer); ok {
 			c.Close()
 		}
-		var stderr bytes.Buffer
-		code := report(&stderr, err)
-		done <- cliResult{out: out.String(), err: err, code: code, msg: stderr.String()}
+		var msg bytes.Buffer
+		code := report(&msg, err)
+		result <- cliResult{out: stdout.String(), err: err, code: code, msg: stderr.String() + msg.String()}
 	}()
-	return out, done
+	return stdout, stderr, result
 }
 
 // mustCLI is cli for a run that must exit 0.
@@ -67,13 +70,14 @@ func mustCLI(t *testing.T, env map[string]string, args ...string) string {
 	return r.out
 }
 
-// lastJSON decodes the last line of out, where -json puts its object.
-func lastJSON(t *testing.T, out string) map[string]any {
+// onlyJSON decodes out, stdout of a command run with -json, which must be
+// one line holding one JSON object and nothing else (output drops the
+// last newline).
+func onlyJSON(t *testing.T, out string) map[string]any {
 	t.Helper()
-	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	var v map[string]any
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &v); err != nil {
-		t.Fatalf("the last line is not a JSON object: %v\n%s", err, out)
+	if strings.Contains(out, "\n") || json.Unmarshal([]byte(out), &v) != nil || v == nil {
+		t.Fatalf("stdout is not one line holding one JSON object:\n%s", out)
 	}
 	return v
 }
@@ -161,7 +165,7 @@ func TestCLIFlagsGoAnywhere(t *testing.T) {
 		{"lookup", "021 234 5678", "-json"},
 		{"lookup", "-json", "--", "021 234 5678"},
 	} {
-		if got := lastJSON(t, mustCLI(t, env, args...)); got["number"] != "64212345678" {
+		if got := onlyJSON(t, mustCLI(t, env, args...)); got["number"] != "64212345678" {
 			t.Errorf("otpgate %q answered %v", args, got)
 		}
 	}
@@ -176,7 +180,7 @@ func TestCLIAgainstDevServer(t *testing.T) {
 		t.Fatalf("balance: exit %d %v\n%s", r.code, r.err, r.out)
 	}
 	hidesSecrets(t, r, "devadminkey")
-	if got := lastJSON(t, mustCLI(t, env, "balance", "-json")); got["balance"] != 1000.0 || got["currency"] != "NZD" {
+	if got := onlyJSON(t, mustCLI(t, env, "balance", "-json")); got["balance"] != 1000.0 || got["currency"] != "NZD" {
 		t.Errorf("balance -json = %v", got)
 	}
 
@@ -184,7 +188,7 @@ func TestCLIAgainstDevServer(t *testing.T) {
 	if field(t, out, "number") != "021 234 5678" || field(t, out, "valid") != "yes" || field(t, out, "carrier") != "One NZ" {
 		t.Errorf("lookup:\n%s", out)
 	}
-	got := lastJSON(t, mustCLI(t, env, "lookup", "-json", "+64 21 234 5678"))
+	got := onlyJSON(t, mustCLI(t, env, "lookup", "-json", "+64 21 234 5678"))
 	if got["number"] != "64212345678" || got["valid"] != true || got["carrier"] != "One NZ" || got["network_code"] != "VNZL" {
 		t.Errorf("lookup -json = %v", got)
 	}
@@ -194,7 +198,7 @@ func TestCLIAgainstDevServer(t *testing.T) {
 		t.Errorf("send:\n%s", out)
 	}
 	in.out.waitFor(t, "the sandbox SMS", func(l string) bool { return strings.Contains(l, "maintenance at 22:00") })
-	if got := lastJSON(t, mustCLI(t, env, "send", "-json", "021 234 5678", "second")); got["to"] != "64212345678" || got["status"] == "" {
+	if got := onlyJSON(t, mustCLI(t, env, "send", "-json", "021 234 5678", "second")); got["to"] != "64212345678" || got["status"] == "" {
 		t.Errorf("send -json = %v", got)
 	}
 	in.out.logLine(t, "connexus proxy")
@@ -235,7 +239,7 @@ func TestCLIAgainstProductionServer(t *testing.T) {
 			hidesSecrets(t, r, secrets...)
 
 			r = cli(t, env, nil, "lookup", "-json", "022 345 6789")
-			if got := lastJSON(t, r.out); r.code != 0 || got["number"] != "64223456789" || got["carrier"] != "2degrees" {
+			if got := onlyJSON(t, r.out); r.code != 0 || got["number"] != "64223456789" || got["carrier"] != "2degrees" {
 				t.Errorf("lookup -json: exit %d %v", r.code, got)
 			}
 			f.fake.SetNumberType("6421555666", connexustest.NumberUnknown)
@@ -245,7 +249,7 @@ func TestCLIAgainstProductionServer(t *testing.T) {
 			}
 
 			r = cli(t, env, nil, "send", "-json", "021 234 5678", "from the operator")
-			if got := lastJSON(t, r.out); r.code != 0 || got["to"] != "64212345678" || got["status"] != "accepted" {
+			if got := onlyJSON(t, r.out); r.code != 0 || got["to"] != "64212345678" || got["status"] != "accepted" {
 				t.Errorf("send -json: exit %d %v", r.code, got)
 			}
 			msgs := f.fake.Messages()
@@ -283,12 +287,12 @@ func TestCLIWithTheServersEnvironment(t *testing.T) {
 	env["OTPGATE_ADMIN_KEYS"] = "ops:" + opsKey
 	f, _ := productionCLI(t, false, connexustest.StyleDetailed)
 	env["OTPGATE_URL"] = f.base
-	if got := lastJSON(t, mustCLI(t, env, "balance", "-json")); got["balance"] != 1000.0 {
+	if got := onlyJSON(t, mustCLI(t, env, "balance", "-json")); got["balance"] != 1000.0 {
 		t.Errorf("balance -json = %v", got)
 	}
 	// Settings that only a server needs do not stop a client.
 	env["OTP_TTL"] = "five minutes"
-	if got := lastJSON(t, mustCLI(t, env, "balance", "-json")); got["balance"] != 1000.0 {
+	if got := onlyJSON(t, mustCLI(t, env, "balance", "-json")); got["balance"] != 1000.0 {
 		t.Errorf("balance -json with a malformed OTP_TTL = %v", got)
 	}
 }
@@ -324,24 +328,104 @@ func TestCLIRefusals(t *testing.T) {
 }
 
 func TestCLIInProcessDevService(t *testing.T) {
-	env := map[string]string{"OTPGATE_URL": closedURL(t)}
+	// OTPGATE_URL unset: the default is OTPGATE_ADDR's port on loopback.
+	env := map[string]string{"OTPGATE_ADDR": strings.TrimPrefix(closedURL(t), "http://")}
 	r := cli(t, env, nil, "send", "-json", "021 234 5678", "hello from the dev service")
 	if r.code != 0 {
 		t.Fatalf("send: exit %d %v\n%s", r.code, r.err, r.out)
 	}
-	lines := strings.Split(strings.TrimRight(r.out, "\n"), "\n")
-	if len(lines) != 3 || !strings.Contains(lines[0], "running a dev-mode otpgate inside this command") ||
-		!strings.Contains(lines[1], "dev sandbox SMS") || !strings.Contains(lines[1], "hello from the dev service") {
-		t.Errorf("in-process output:\n%s", r.out)
-	}
-	if got := lastJSON(t, r.out); got["to"] != "64212345678" {
+	// The notice and the service's log go to stderr: stdout is the object alone.
+	if got := onlyJSON(t, r.out); got["to"] != "64212345678" {
 		t.Errorf("send -json = %v", got)
+	}
+	lines := strings.Split(strings.TrimRight(r.msg, "\n"), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "running a dev-mode otpgate inside this command") ||
+		!strings.Contains(lines[1], "dev sandbox SMS") || !strings.Contains(lines[1], "hello from the dev service") {
+		t.Errorf("in-process stderr:\n%s", r.msg)
 	}
 	hidesSecrets(t, r, "devadminkey", "devclientkey")
 
-	// Without OTPGATE_URL the default is OTPGATE_ADDR's port on loopback.
-	r = cli(t, map[string]string{"OTPGATE_ADDR": strings.TrimPrefix(closedURL(t), "http://")}, nil, "balance")
-	if r.code != 0 || field(t, r.out, "balance") != "1000.00 NZD" || !strings.Contains(r.out, "running a dev-mode otpgate") {
-		t.Errorf("balance: exit %d %v\n%s", r.code, r.err, r.out)
+	r = cli(t, env, nil, "balance")
+	if r.code != 0 || r.out != "balance  1000.00 NZD" || !strings.Contains(r.msg, "running a dev-mode otpgate") {
+		t.Errorf("balance: exit %d %v\n%s%s", r.code, r.err, r.out, r.msg)
 	}
+}
+
+func TestCLINoInProcessServiceForASetURL(t *testing.T) {
+	// A dev-mode shell, but OTPGATE_URL names the otpgate meant: a sandbox
+	// standing in for it would report an SMS sent that never was.
+	r := cli(t, map[string]string{"OTPGATE_URL": closedURL(t)}, nil, "send", "021 234 5678", "hi")
+	if r.code != exitFailure || !strings.Contains(r.msg, "nothing answers at OTPGATE_URL") {
+		t.Errorf("exit %d, want 1 naming OTPGATE_URL: %v\n%s", r.code, r.err, r.out)
+	}
+	if strings.Contains(r.out+r.msg, "dev-mode otpgate") || strings.Contains(r.out, "status") {
+		t.Errorf("the command ran in-process:\n%s%s", r.out, r.msg)
+	}
+}
+
+func TestCLIDevKeyOnlyToLoopback(t *testing.T) {
+	// A name that never resolves: without the rule the command would find
+	// nothing there and send through an in-process sandbox instead.
+	r := cli(t, map[string]string{"OTPGATE_URL": "https://otpgate.invalid"}, nil, "send", "021 234 5678", "hi")
+	if r.code != exitFailure || !strings.Contains(r.msg, "OTPGATE_ADMIN_KEYS is unset") || r.out != "" {
+		t.Errorf("a remote OTPGATE_URL without admin keys: exit %d %v\n%s%s", r.code, r.err, r.out, r.msg)
+	}
+
+	// A server that answers on this machine's non-loopback address must
+	// never see the dev admin key.
+	host := nonLoopbackIP(t)
+	var mu sync.Mutex
+	var auths []string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		auths = append(auths, req.Header.Get("Authorization"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	r = cli(t, map[string]string{"OTPGATE_URL": srv.URL}, nil, "balance")
+	if r.code != exitFailure || !strings.Contains(r.msg, "OTPGATE_ADMIN_KEYS is unset") {
+		t.Errorf("%s without admin keys: exit %d %v\n%s%s", srv.URL, r.code, r.err, r.out, r.msg)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range auths {
+		if strings.Contains(a, "devadminkey") {
+			t.Errorf("the dev admin key went to %s: %q", srv.URL, a)
+		}
+	}
+}
+
+func TestCLIIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LocalHost": true, "127.0.0.1": true, "127.9.8.7": true, "::1": true, "::ffff:127.0.0.1": true,
+		"192.0.2.1": false, "otpgate.invalid": false, "127.0.0.1.example.com": false, "localhost.example.com": false, "": false,
+	} {
+		if got := isLoopback(host); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+// nonLoopbackIP is an address of this machine outside loopback; the test
+// is skipped on a machine that has none.
+func nonLoopbackIP(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("no non-loopback IPv4 address to listen on")
+	return ""
 }

@@ -28,13 +28,14 @@ func lastSandboxCode(t *testing.T, out string) string {
 	return m[len(m)-1][1]
 }
 
-// verifyCLI runs otpgate verify with args, waits until sent says the code
-// went out and returns it, then types the lines guesses makes of it.
-func verifyCLI(t *testing.T, env map[string]string, sent func(out *output) string, guesses func(code string) []string, args ...string) (cliResult, string) {
+// verifyCLI runs otpgate verify with args, waits until sent, watching its
+// stdout and stderr, says the code went out and returns it, then types the
+// lines guesses makes of it.
+func verifyCLI(t *testing.T, env map[string]string, sent func(stdout, stderr *output) string, guesses func(code string) []string, args ...string) (cliResult, string) {
 	t.Helper()
 	pr, pw := io.Pipe()
-	out, done := cliAsync(t, env, pr, append([]string{"verify"}, args...)...)
-	code := sent(out)
+	stdout, stderr, done := cliAsync(t, env, pr, append([]string{"verify"}, args...)...)
+	code := sent(stdout, stderr)
 	for _, g := range guesses(code) {
 		if _, err := fmt.Fprintln(pw, g); err != nil {
 			break // the command ended before reading every line
@@ -64,7 +65,7 @@ func withoutSMSLines(out string) string {
 func TestCLIVerifyAgainstDevServer(t *testing.T) {
 	in := start(t, map[string]string{})
 	env := map[string]string{"OTPGATE_URL": in.base}
-	r, code := verifyCLI(t, env, func(out *output) string {
+	r, code := verifyCLI(t, env, func(out, _ *output) string {
 		out.waitFor(t, "the verification line", func(l string) bool { return strings.HasPrefix(l, "verification") })
 		return lastSandboxCode(t, in.out.String())
 	}, malformedWrongRight, "021 234 5678")
@@ -82,7 +83,7 @@ func TestCLIVerifyAgainstDevServer(t *testing.T) {
 
 func TestCLIVerifyAgainstProductionServer(t *testing.T) {
 	f, env := productionCLI(t, false, connexustest.StyleDetailed)
-	started := func(out *output) string {
+	started := func(out, _ *output) string {
 		// -json prints nothing before the end; the server's request log
 		// says when the start answered.
 		f.out.waitFor(t, "the start's request line", func(l string) bool {
@@ -94,10 +95,7 @@ func TestCLIVerifyAgainstProductionServer(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d %v\n%s", r.code, r.err, r.out)
 	}
-	if strings.Count(r.out, "\n") != 0 {
-		t.Errorf("-json printed more than one line:\n%s", r.out)
-	}
-	got := lastJSON(t, r.out)
+	got := onlyJSON(t, r.out)
 	if got["status"] != "approved" || got["approved"] != true || got["checks"] != 2.0 || got["attempts_left"] != 3.0 ||
 		got["to"] != "64212345678" || !strings.HasPrefix(got["id"].(string), "ver_") {
 		t.Errorf("verify -json = %v", got)
@@ -110,7 +108,7 @@ func TestCLIVerifyAgainstProductionServer(t *testing.T) {
 
 func TestCLIVerifyRunsOutOfAttempts(t *testing.T) {
 	f, env := productionCLI(t, false, connexustest.StyleDetailed)
-	sent := func(out *output) string {
+	sent := func(out, _ *output) string {
 		out.waitFor(t, "the verification line", func(l string) bool { return strings.HasPrefix(l, "verification") })
 		return f.code(t, "64212345678")
 	}
@@ -131,12 +129,56 @@ func TestCLIVerifyRunsOutOfAttempts(t *testing.T) {
 	hidesSecrets(t, r, code, opsKey)
 
 	// Input that ends before a right code leaves it pending: not approved either.
-	r, _ = verifyCLI(t, env, func(out *output) string {
+	r, _ = verifyCLI(t, env, func(out, _ *output) string {
 		out.waitFor(t, "the verification line", func(l string) bool { return strings.HasPrefix(l, "verification") })
 		return f.code(t, "64223456789")
 	}, func(code string) []string { return []string{otherCode(code)} }, "022 345 6789")
 	if r.code != exitNotApproved || !strings.Contains(r.out, "no code entered; 4 attempts left") {
 		t.Errorf("input ended: exit %d\n%s", r.code, r.out)
+	}
+}
+
+func TestCLIVerifyGoneMeanwhile(t *testing.T) {
+	keys := "ops:" + opsKey
+	f := newFixture(t, fixtureOptions{clocked: true, env: map[string]string{"OTPGATE_ADMIN_KEYS": keys, "OTPGATE_WEBHOOK_TOKEN": "cli-webhook-token"}})
+	env := map[string]string{"OTPGATE_URL": f.base, "OTPGATE_ADMIN_KEYS": keys}
+
+	// A wrong code, then the verification passes its retention before the
+	// next: the service answers 404 verification_not_found, which ends it
+	// like an expiry, without approval.
+	pr, pw := io.Pipe()
+	stdout, _, done := cliAsync(t, env, pr, "verify", "021 234 5678")
+	stdout.waitFor(t, "the verification line", func(l string) bool { return strings.HasPrefix(l, "verification") })
+	code := f.code(t, "64212345678")
+	fmt.Fprintln(pw, otherCode(code))
+	stdout.waitFor(t, "the wrong code's answer", func(l string) bool { return strings.HasSuffix(l, "wrong code, 4 attempts left") })
+	f.clock.Advance(defaultTTL + defaultRetention)
+	fmt.Fprintln(pw, code)
+	pw.Close()
+	r := <-done
+	if r.code != exitNotApproved || !strings.HasSuffix(r.out, "\ncode: not approved: the service no longer knows the verification") ||
+		!strings.Contains(r.msg, "was not verified") {
+		t.Errorf("exit %d, want 3: %v\n%s\n%s", r.code, r.err, r.out, r.msg)
+	}
+	hidesSecrets(t, r, code, opsKey)
+
+	// With -json the ending is the one object, as for the other endings.
+	pr, pw = io.Pipe()
+	_, _, done = cliAsync(t, env, pr, "verify", "-json", "022 345 6789")
+	starts := 0
+	f.out.waitFor(t, "the second start's request line", func(l string) bool {
+		if strings.Contains(l, `"route":"/v1/verifications"`) && strings.Contains(l, `"status":201`) {
+			starts++
+		}
+		return starts == 2
+	})
+	code = f.code(t, "64223456789")
+	f.clock.Advance(defaultTTL + defaultRetention)
+	fmt.Fprintln(pw, code)
+	pw.Close()
+	r = <-done
+	if got := onlyJSON(t, r.out); r.code != exitNotApproved || got["status"] != "not_found" || got["approved"] != false || got["checks"] != 0.0 {
+		t.Errorf("verify -json: exit %d %v", r.code, got)
 	}
 }
 
@@ -154,15 +196,28 @@ func TestCLIVerifyRefusals(t *testing.T) {
 }
 
 func TestCLIVerifyInProcess(t *testing.T) {
-	env := map[string]string{"OTPGATE_URL": closedURL(t)}
-	r, code := verifyCLI(t, env, func(out *output) string {
-		return lastSandboxCode(t, out.waitFor(t, "the sandbox SMS", func(l string) bool { return strings.Contains(l, "dev sandbox SMS") }))
+	env := map[string]string{"OTPGATE_ADDR": strings.TrimPrefix(closedURL(t), "http://")}
+	r, code := verifyCLI(t, env, func(_, stderr *output) string {
+		return lastSandboxCode(t, stderr.waitFor(t, "the sandbox SMS", func(l string) bool { return strings.Contains(l, "dev sandbox SMS") }))
 	}, wrongThenRight, "+64 21 234 5678")
-	if r.code != 0 || !strings.Contains(r.out, "running a dev-mode otpgate inside this command") || !strings.HasSuffix(r.out, "approved") {
-		t.Fatalf("exit %d %v\n%s", r.code, r.err, r.out)
+	if r.code != 0 || !strings.Contains(r.msg, "running a dev-mode otpgate inside this command") || !strings.HasSuffix(r.out, "approved") {
+		t.Fatalf("exit %d %v\n%s%s", r.code, r.err, r.out, r.msg)
 	}
-	if strings.Count(r.out, code) != 1 || strings.Contains(withoutSMSLines(r.out), code) {
-		t.Errorf("the code appears beside the sandbox SMS line:\n%s", r.out)
+	// The sandbox line is on stderr, where a terminal shows it; the code is
+	// nowhere else.
+	if strings.Contains(r.out, code) || strings.Count(r.msg, code) != 1 || strings.Contains(withoutSMSLines(r.msg), code) {
+		t.Errorf("the code appears beside the sandbox SMS line:\n%s%s", r.out, r.msg)
+	}
+
+	// With -json stdout is the one object; the sandbox line is still shown.
+	r, code = verifyCLI(t, env, func(_, stderr *output) string {
+		return lastSandboxCode(t, stderr.waitFor(t, "the sandbox SMS", func(l string) bool { return strings.Contains(l, "dev sandbox SMS") }))
+	}, wrongThenRight, "-json", "021 345 6789")
+	if got := onlyJSON(t, r.out); r.code != 0 || got["approved"] != true || got["checks"] != 2.0 {
+		t.Errorf("verify -json in-process: exit %d %v", r.code, got)
+	}
+	if !strings.Contains(r.msg, code) || strings.Contains(r.out, code) {
+		t.Errorf("verify -json in-process: the code is not on stderr alone:\n%s%s", r.out, r.msg)
 	}
 	hidesSecrets(t, r, "devadminkey", "devclientkey")
 }
@@ -182,7 +237,7 @@ func TestCLIInbound(t *testing.T) {
 	if out := mustCLI(t, env, "inbound"); out != "no inbound messages" {
 		t.Errorf("inbound of none: %q", out)
 	}
-	if got := lastJSON(t, mustCLI(t, env, "inbound", "-json")); fmt.Sprint(got["messages"]) != "[]" {
+	if got := onlyJSON(t, mustCLI(t, env, "inbound", "-json")); fmt.Sprint(got["messages"]) != "[]" {
 		t.Errorf("inbound -json of none = %v", got)
 	}
 
@@ -201,7 +256,7 @@ func TestCLIInbound(t *testing.T) {
 		t.Errorf("a control character reached the terminal:\n%q", out)
 	}
 
-	got := lastJSON(t, mustCLI(t, env, "inbound", "-json", "-n", "1"))
+	got := onlyJSON(t, mustCLI(t, env, "inbound", "-json", "-n", "1"))
 	msgs, _ := got["messages"].([]any)
 	if len(msgs) != 1 {
 		t.Fatalf("inbound -json -n 1 = %v", got)
@@ -221,7 +276,7 @@ func TestCLIInbound(t *testing.T) {
 func TestCLIInboundAgainstProductionServer(t *testing.T) {
 	f, env := productionCLI(t, true, connexustest.StyleReference)
 	postInbound(t, f.instance, "cli-webhook-token", map[string]any{"messageId": "MO9", "from": "+6421234567", "to": "552", "body": "HELP"})
-	got := lastJSON(t, mustCLI(t, env, "inbound", "-json"))
+	got := onlyJSON(t, mustCLI(t, env, "inbound", "-json"))
 	if msgs, _ := got["messages"].([]any); len(msgs) != 1 || msgs[0].(map[string]any)["body"] != "HELP" {
 		t.Errorf("inbound -json = %v", got)
 	}

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"io"
 	"maps"
 	"strings"
 	"testing"
@@ -53,7 +54,7 @@ func TestRunRefusesEvents(t *testing.T) {
 				// A run that accepts the settings serves until the deadline.
 				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 				defer cancel()
-				err := run(ctx, nil, func(k string) string { return env[k] }, nil, &out)
+				err := run(ctx, nil, func(k string) string { return env[k] }, nil, &out, io.Discard)
 				if err == nil || !strings.Contains(err.Error(), tt.want) {
 					t.Fatalf("run = %v, want an error naming %s", err, tt.want)
 				}

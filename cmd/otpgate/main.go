@@ -22,16 +22,19 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(report(os.Stderr, err))
 }
 
 // run is the whole program: the server, or the subcommand args name. The
-// error's exit code is exitCode(err).
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+// error's exit code is exitCode(err). The server logs to stdout; a
+// subcommand prints its result to stdout and everything else (the
+// in-process dev service's notice and log) to stderr, so that -json output
+// is one object.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return serve(ctx, getenv, stdout)
 	}
-	return dispatch(ctx, args, &invocation{getenv: getenv, stdin: stdin, stdout: stdout})
+	return dispatch(ctx, args, &invocation{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr})
 }

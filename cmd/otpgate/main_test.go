@@ -131,7 +131,7 @@ func (in *instance) newRequest(method, path string, body io.Reader) (*http.Reque
 func start(t *testing.T, env map[string]string) *instance {
 	t.Helper()
 	return launch(t, env, func(ctx context.Context, getenv func(string) string, out io.Writer) error {
-		return run(ctx, nil, getenv, nil, out)
+		return run(ctx, nil, getenv, nil, out, io.Discard)
 	})
 }
 
@@ -429,7 +429,7 @@ func TestRunRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := run(context.Background(), tt.args, func(k string) string { return tt.env[k] }, nil, io.Discard)
+			err := run(context.Background(), tt.args, func(k string) string { return tt.env[k] }, nil, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("run = %v, want an error naming %s", err, tt.want)
 			}

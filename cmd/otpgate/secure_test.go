@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -179,7 +180,7 @@ func TestProtectedRedis(t *testing.T) {
 				// A run that starts serves until the deadline and returns nil.
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				err := run(ctx, nil, func(k string) string { return env[k] }, nil, out)
+				err := run(ctx, nil, func(k string) string { return env[k] }, nil, out, io.Discard)
 				if err == nil || !strings.HasPrefix(err.Error(), r.want) {
 					t.Fatalf("run = %v, want an error starting %q", err, r.want)
 				}

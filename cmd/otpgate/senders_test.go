@@ -7,6 +7,7 @@ package main
 // providers' fakes as upstreams.
 
 import (
+	"io"
 	"maps"
 	"net/http"
 	"regexp"
@@ -474,7 +475,7 @@ func TestRunRefusesSenders(t *testing.T) {
 	} {
 		env := maps.Clone(base)
 		maps.Copy(env, tt.env)
-		err := run(t.Context(), nil, func(k string) string { return env[k] }, nil, new(strings.Builder))
+		err := run(t.Context(), nil, func(k string) string { return env[k] }, nil, new(strings.Builder), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v, want an error naming %s", tt.name, err, tt.want)
 		}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -43,8 +44,10 @@ type target struct {
 }
 
 // connect finds the otpgate the command calls: the one at OTPGATE_URL, or,
-// in dev mode when nothing answers there, a dev service built in-process.
-// The caller must close the target.
+// in dev mode when OTPGATE_URL is unset and nothing answers at the default
+// loopback URL, a dev service built in-process. An OTPGATE_URL set by hand
+// names the otpgate meant: nothing answering there is an error, never a
+// reason to send to a sandbox instead. The caller must close the target.
 //
 // The environment is read with config.Load when it is a whole server
 // configuration, which decides dev mode. An operator's shell usually holds
@@ -63,7 +66,8 @@ func (c *call) connect(ctx context.Context) (*target, error) {
 	}
 
 	raw := strings.TrimSpace(c.getenv("OTPGATE_URL"))
-	if raw == "" {
+	urlSet := raw != ""
+	if !urlSet {
 		_, port, err := net.SplitHostPort(addr)
 		if err != nil {
 			return nil, c.failf("OTPGATE_URL is unset and OTPGATE_ADDR %q is not host:port", addr)
@@ -76,36 +80,50 @@ func (c *call) connect(ctx context.Context) (*target, error) {
 	}
 	t.url = strings.TrimSuffix(u.String(), "/")
 
-	if dev {
-		t.key = app.DevAdminKey
-	} else {
-		keys, err := config.AdminKeys(c.getenv)
-		if err != nil {
-			return nil, c.failf("%w", err)
-		}
-		if len(keys) == 0 {
-			if loadErr != nil {
-				return nil, c.failf("OTPGATE_ADMIN_KEYS is unset, and the environment is no dev-mode configuration either (%v)", loadErr)
-			}
-			return nil, c.failf("OTPGATE_ADMIN_KEYS is unset: the commands call otpgate with its first admin key")
-		}
+	keys, err := config.AdminKeys(c.getenv)
+	switch {
+	case err != nil:
+		return nil, c.failf("%w", err)
+	case len(keys) > 0:
 		t.key = keys[0].Secret
+	case dev && isLoopback(u.Hostname()):
+		// The dev admin key is public (it is in the source); it may only
+		// reach an otpgate on this machine, never one OTPGATE_URL names
+		// elsewhere.
+		t.key = app.DevAdminKey
+	case dev:
+		return nil, c.failf("OTPGATE_ADMIN_KEYS is unset; the dev admin key goes only to a loopback otpgate, and OTPGATE_URL=%s is not one", t.url)
+	case loadErr != nil:
+		return nil, c.failf("OTPGATE_ADMIN_KEYS is unset, and the environment is no dev-mode configuration either (%v)", loadErr)
+	default:
+		return nil, c.failf("OTPGATE_ADMIN_KEYS is unset: the commands call otpgate with its first admin key")
 	}
 
 	probeErr := t.probe(ctx)
 	switch {
 	case probeErr == nil:
 		return t, nil
-	case !dev:
+	case !dev || urlSet:
 		return nil, c.failf("nothing answers at OTPGATE_URL=%s (%v); start otpgate there or point OTPGATE_URL at it", t.url, probeErr)
 	}
-	// The service's log and the command now share stdout.
-	c.stdout = &lockedWriter{w: c.stdout}
-	if err := t.startInProcess(ctx, cfg, c.stdout); err != nil {
-		return nil, c.failf("nothing answers at OTPGATE_URL=%s, and the in-process dev service did not start: %w", t.url, err)
+	// The service's log and the command's notice share stderr, which keeps
+	// stdout for the result alone (one JSON object with -json).
+	c.stderr = &lockedWriter{w: c.stderr}
+	if err := t.startInProcess(ctx, cfg, c.stderr); err != nil {
+		return nil, c.failf("nothing answers at %s, and the in-process dev service did not start: %w", t.url, err)
 	}
-	fmt.Fprintf(c.stdout, "otpgate: nothing answers at OTPGATE_URL=%s; running a dev-mode otpgate inside this command (%s)\n", raw, t.url)
+	fmt.Fprintf(c.stderr, "otpgate: nothing answers at %s (OTPGATE_URL is unset); running a dev-mode otpgate inside this command (%s)\n", raw, t.url)
 	return t, nil
+}
+
+// isLoopback reports whether host, a URL's host without the port, names
+// this machine: localhost or an address in 127.0.0.0/8 or ::1.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // probe reports whether anything answers HTTP at the target; any answer
@@ -130,12 +148,12 @@ func (t *target) probe(ctx context.Context) error {
 }
 
 // startInProcess serves the dev service built from cfg on a free loopback
-// port until close. Its log goes to stdout as text at WARN, which keeps the
+// port until close. Its log goes to w (stderr) as text at WARN, which keeps the
 // dev sandboxes' SMS lines (the code verify needs) and drops the
 // request log; the banner, which shows the dev keys, is not printed.
-func (t *target) startInProcess(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
+func (t *target) startInProcess(ctx context.Context, cfg *config.Config, w io.Writer) error {
 	gin.SetMode(gin.ReleaseMode)
-	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
 		Level: slog.LevelWarn,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) == 0 && a.Key == slog.TimeKey {

@@ -20,11 +20,17 @@ from standard input (prompting "code: " unless -json) and checks it. A wrong
 code is reported with the attempts left and another is read, while attempts
 remain and input does; one the service refuses unread (not a code at all)
 costs no attempt. Exits 0 when approved and 3 when the verification
-ended without approval (no attempts left, expired, no more input). In
-in-process dev mode the sandbox's SMS line, with the code, is printed first.`,
+ended without approval (no attempts left, expired, no more input, or gone
+from the service meanwhile: status "not_found" with -json). In
+in-process dev mode the sandbox's SMS line, with the code, is printed on
+standard error, so a terminal shows it and -json output stays one object.`,
 	args: []string{"<number>"},
 	run:  runVerify,
 }
+
+// statusNotFound is verify's status for a verification the service no
+// longer knows; the API's own statuses are the others.
+const statusNotFound = "not_found"
 
 // verifyJSON is verify's -json output; it never holds the code.
 type verifyJSON struct {
@@ -94,6 +100,12 @@ guesses:
 			}
 			break
 		}
+		if e, ok := errors.AsType[*client.Error](err); ok && e.Code == client.CodeVerificationNotFound {
+			// Gone meanwhile (past its retention, say): it can no longer
+			// be approved, an ending like expiry, not a failure.
+			res.Status = statusNotFound
+			break
+		}
 		if client.IsInvalidRequest(err) {
 			// A malformed code is refused before it is compared, so it
 			// costs no attempt: ask again.
@@ -142,6 +154,8 @@ func outcome(res verifyJSON) string {
 		return "approved"
 	case res.Status == "max_attempts_reached":
 		return "wrong code, no attempts left: max attempts reached"
+	case res.Status == statusNotFound:
+		return "not approved: the service no longer knows the verification"
 	case res.Status == "pending":
 		return fmt.Sprintf("no code entered; %d attempt%s left until it expires", res.AttemptsLeft, plural(res.AttemptsLeft))
 	}
