@@ -151,6 +151,11 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 			t.Errorf("%s is marked dev mode only but is not a demo route", r)
 		}
 	}
+	for _, r := range documented {
+		if strings.HasPrefix(r.path, "/demo") && !slices.Contains(devOnly, r) {
+			t.Errorf("%s is a demo route, served in dev mode only, but not marked x-otpgate-dev-mode-only", r)
+		}
+	}
 
 	for _, r := range served {
 		if !slices.Contains(documented, r) {

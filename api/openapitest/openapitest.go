@@ -121,40 +121,61 @@ func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 // check returns what is wrong with resp as an answer to req.
 func (c *checker) check(req *http.Request, resp *http.Response, body []byte) []string {
-	routed := c.routed(req)
+	path, routed := c.find(req)
 	if marked, _ := req.Context().Value(undocumentedKey{}).(bool); marked {
 		if routed {
 			return []string{"the request is marked Undocumented, but the document lists its route"}
 		}
-		return c.checkFallback(req, resp, body)
+		return c.checkFallback(req, resp, body, path)
 	}
 	if !routed {
 		return []string{"the document lists no such route (method and path)"}
 	}
 	if ok, errs := c.v.ValidateHttpResponse(req, resp); !ok {
+		if len(errs) == 0 {
+			return []string{"the validator refused the answer without saying why"}
+		}
 		return messages(errs)
 	}
 	return nil
 }
 
-// routed reports whether the document has an operation for req. A
-// trailing slash makes another path, as it does for the router, though
-// the validator's path matching would ignore it.
-func (c *checker) routed(req *http.Request) bool {
-	item, errs, path := paths.FindPath(req, c.model, c.opts)
-	return item != nil && len(errs) == 0 && helpers.ExtractOperation(req, item) != nil &&
-		strings.HasSuffix(req.URL.Path, "/") == strings.HasSuffix(path, "/")
+// find reports whether the document has req's path (with any method) and
+// an operation for req's method on it. A trailing slash makes another
+// path, as it does for the router, though the validator's path matching
+// would ignore it.
+func (c *checker) find(req *http.Request) (path, operation bool) {
+	has := func(r *http.Request) bool {
+		item, errs, p := paths.FindPath(r, c.model, c.opts)
+		return item != nil && len(errs) == 0 && helpers.ExtractOperation(r, item) != nil &&
+			strings.HasSuffix(r.URL.Path, "/") == strings.HasSuffix(p, "/")
+	}
+	if has(req) {
+		return true, true
+	}
+	// The path finder answers per method, so try the document's others.
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		other := req.Clone(req.Context())
+		other.Method = m
+		if m != req.Method && has(other) {
+			return true, false
+		}
+	}
+	return false, false
 }
 
-// checkFallback checks the router's answer to a route it does not have.
-func (c *checker) checkFallback(req *http.Request, resp *http.Response, body []byte) []string {
-	names := map[int]string{http.StatusNotFound: "RouteNotFound", http.StatusMethodNotAllowed: "MethodNotAllowed"}
-	if strings.HasPrefix(req.URL.Path, "/v2/") || req.URL.Path == "/v2" {
-		names = map[int]string{http.StatusNotFound: "TwilioNotFound", http.StatusMethodNotAllowed: "TwilioMethodNotAllowed"}
+// checkFallback checks the router's answer to a route it does not have:
+// 405 for a path the document has with other methods, 404 for any other.
+func (c *checker) checkFallback(req *http.Request, resp *http.Response, body []byte, pathKnown bool) []string {
+	want, name := http.StatusNotFound, "RouteNotFound"
+	if pathKnown {
+		want, name = http.StatusMethodNotAllowed, "MethodNotAllowed"
 	}
-	name, ok := names[resp.StatusCode]
-	if !ok {
-		return []string{"an undocumented route must answer 404 or 405"}
+	if strings.HasPrefix(req.URL.Path, "/v2/") || req.URL.Path == "/v2" {
+		name = "Twilio" + strings.TrimPrefix(name, "Route")
+	}
+	if resp.StatusCode != want {
+		return []string{fmt.Sprintf("an undocumented route must answer %d (%s)", want, name)}
 	}
 	r := c.model.Components.Responses.GetOrZero(name)
 	if r == nil {

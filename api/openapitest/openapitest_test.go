@@ -179,6 +179,13 @@ func TestTransportReportsDrift(t *testing.T) {
 			method: "POST", path: "/v1/verifications/ver_0123456789abcdef0123456789abcdef/check", body: `{"code":"123456"}`,
 		},
 		{
+			name: "a wrong guess that says no attempts are left while pending",
+			edit: func(s int, _ http.Header, b []byte) (int, []byte) {
+				return s, bytes.Replace(b, []byte(`"attempts_left":4`), []byte(`"attempts_left":0`), 1)
+			},
+			method: "POST", path: "/v1/verifications/ver_0123456789abcdef0123456789abcdef/check", body: `{"code":"123456"}`,
+		},
+		{
 			name: "a status outside its enum",
 			edit: func(s int, _ http.Header, b []byte) (int, []byte) {
 				return s, bytes.Replace(b, []byte(`"status":"pending"`), []byte(`"status":"waiting"`), 1)
@@ -263,6 +270,18 @@ func TestTransportUndocumentedRoutes(t *testing.T) {
 		send(t, rec, marked, "GET", teapot+"/v1/nothing", "")
 		if got := rec.reported(); len(got) == 0 {
 			t.Error("a 418 to an undocumented route was not reported")
+		}
+	})
+	t.Run("a documented path's other method answered 404", func(t *testing.T) {
+		// A router that lost HandleMethodNotAllowed answers so.
+		notFound := server(t, verifier{}, rewrite(func(_ int, h http.Header, b []byte) (int, []byte) {
+			h.Del("Allow")
+			return http.StatusNotFound, bytes.Replace(b, []byte(`"method_not_allowed"`), []byte(`"not_found"`), 1)
+		}))
+		rec := &recorder{TB: t}
+		send(t, rec, marked, "DELETE", notFound+"/v1/checks", "")
+		if got := rec.reported(); len(got) == 0 || !strings.Contains(got[0], "must answer 405") {
+			t.Errorf("reported %q, want the 404 in place of a 405", got)
 		}
 	})
 }
