@@ -30,11 +30,7 @@ func runBalance(ctx context.Context, c *call) error {
 		return err
 	}
 	defer t.close()
-	cx, err := t.connexus()
-	if err != nil {
-		return err
-	}
-	b, err := cx.Balance(ctx)
+	b, err := t.cx.Balance(ctx)
 	if err != nil {
 		return c.failf("%w", err)
 	}

@@ -45,11 +45,7 @@ func runInbound(ctx context.Context, c *call) error {
 		return err
 	}
 	defer t.close()
-	cl, err := t.client()
-	if err != nil {
-		return err
-	}
-	msgs, _, err := cl.Inbound(ctx, *n)
+	msgs, _, err := t.cl.Inbound(ctx, *n)
 	if err != nil {
 		return c.failf("%w", err)
 	}

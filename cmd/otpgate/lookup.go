@@ -44,12 +44,8 @@ func runLookup(ctx context.Context, c *call) error {
 		return err
 	}
 	defer t.close()
-	cx, err := t.connexus()
-	if err != nil {
-		return err
-	}
 	number := t.upstreamNumber(typed)
-	l, err := cx.LookupNumber(ctx, number)
+	l, err := t.cx.LookupNumber(ctx, number)
 	if errors.Is(err, connexus.ErrInvalidNumber) {
 		if c.json {
 			if err := c.printJSON(lookupJSON{Number: number}); err != nil {

@@ -43,12 +43,8 @@ func runSend(ctx context.Context, c *call) error {
 		return err
 	}
 	defer t.close()
-	cx, err := t.connexus()
-	if err != nil {
-		return err
-	}
 	number := t.upstreamNumber(typed)
-	sent, err := cx.SendSMS(ctx, &connexus.SMSRequest{To: number, Body: text})
+	sent, err := t.cx.SendSMS(ctx, &connexus.SMSRequest{To: number, Body: text})
 	if connexus.MaybeDelivered(err) {
 		return c.failf("the SMS to %s may have been sent all the same (do not resend blindly): %w", typed, err)
 	}

@@ -41,9 +41,29 @@ type target struct {
 	region string // reads numbers typed in local form, as the server does
 	http   *http.Client
 	stop   func() // ends the in-process dev service; nil without one
+
+	// The two clients the commands call through, built by connect.
+	cx *connexus.Client // Connexus through the admin proxy: balance, lookup, send
+	cl *client.Client   // otpgate's own API: inbound, verify
 }
 
-// connect finds the otpgate the command calls: the one at OTPGATE_URL, or,
+// connect is locate, with the target's clients built.
+func (c *call) connect(ctx context.Context) (*target, error) {
+	t, err := c.locate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if t.cx, err = t.connexus(); err == nil {
+		t.cl, err = t.client()
+	}
+	if err != nil {
+		t.close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// locate finds the otpgate the command calls: the one at OTPGATE_URL, or,
 // in dev mode when OTPGATE_URL is unset and nothing answers at the default
 // loopback URL, a dev service built in-process. An OTPGATE_URL set by hand
 // names the otpgate meant: nothing answering there is an error, never a
@@ -54,7 +74,7 @@ type target struct {
 // only OTPGATE_URL and OTPGATE_ADMIN_KEYS, which Load refuses (a server
 // needs Redis and senders too); that refusal does not concern a client, so
 // then only the admin keys are read, with config.AdminKeys.
-func (c *call) connect(ctx context.Context) (*target, error) {
+func (c *call) locate(ctx context.Context) (*target, error) {
 	cfg, loadErr := config.Load(c.getenv)
 	dev := loadErr == nil && cfg.DevMode()
 	t := &target{http: &http.Client{Timeout: callTimeout}, region: otp.DefaultConfig().DefaultRegion}

@@ -53,11 +53,7 @@ func runVerify(ctx context.Context, c *call) error {
 		return err
 	}
 	defer t.close()
-	cl, err := t.client()
-	if err != nil {
-		return err
-	}
-	v, resp, err := cl.Start(ctx, &client.StartParams{To: typed})
+	v, resp, err := t.cl.Start(ctx, &client.StartParams{To: typed})
 	if client.IsCooldown(err) {
 		return c.failf("a code went to %s less than the resend cooldown ago; try again in %s: %w", typed, retryAfter(err), err)
 	}
@@ -92,7 +88,7 @@ guesses:
 			}
 			code = line
 		}
-		checked, _, err := cl.Check(ctx, v.ID, &client.CheckParams{Code: code})
+		checked, _, err := t.cl.Check(ctx, v.ID, &client.CheckParams{Code: code})
 		if client.IsNotPending(err) {
 			// Expired or finished meanwhile; the 409 says what it is now.
 			if e, ok := errors.AsType[*client.Error](err); ok && e.VerificationStatus != "" {
