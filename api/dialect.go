@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/otpgate/otpgate/otp"
 )
 
 // Dialect is another HTTP dialect of the verification API on the same
@@ -168,6 +170,9 @@ func dialectOf(c *gin.Context) Dialect {
 func messageOf(err error, k errorKind) string {
 	if pe, ok := errors.AsType[*publicError](err); ok && k.status < 500 {
 		return pe.msg
+	}
+	if fe, ok := errors.AsType[*otp.FieldError](err); ok && k.status < 500 {
+		return fe.Error()
 	}
 	return k.message
 }

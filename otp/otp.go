@@ -104,6 +104,18 @@ var (
 	ErrUnrecorded = errors.New("the SMS was sent, but storing it was not confirmed")
 )
 
+// FieldError is invalid input whose message names the offending field
+// and is safe to show the caller. It matches ErrInvalidRequest.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Is reports whether target is ErrInvalidRequest.
+func (e *FieldError) Is(target error) bool { return target == ErrInvalidRequest }
+
 // NotPendingError says which status a verification had when an operation
 // that needs a pending one was refused. It matches ErrNotPending.
 type NotPendingError struct {
