@@ -101,6 +101,9 @@ type Config struct {
 	// Demo serves the demo page at /demo; nil outside dev mode, which
 	// leaves /demo out.
 	Demo *Demo
+	// Factors serves authenticator apps at /v1/identities/ (CONTRACT
+	// §11); nil, when no encryption key is configured, leaves them out.
+	Factors Factors
 }
 
 // server holds what the handlers share.

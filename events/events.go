@@ -11,7 +11,8 @@
 // events/delivery is otpgate's side: the outbox and the delivery loop.
 package events
 
-// Type names what happened to a verification.
+// Type names what happened to a verification, or to an identity's
+// authenticator apps (CONTRACT §11).
 type Type string
 
 // The event types of CONTRACT §9.
@@ -22,7 +23,15 @@ const (
 	TypeMaxAttempts Type = "verification.max_attempts_reached"
 	TypeExpired     Type = "verification.expired"
 	TypeDelivery    Type = "verification.delivery"
+
+	TypeFactorCreated     Type = "factor.created"
+	TypeFactorVerified    Type = "factor.verified"
+	TypeFactorDeleted     Type = "factor.deleted"
+	TypeChallengeApproved Type = "challenge.approved"
+	TypeChallengeDenied   Type = "challenge.denied"
+	TypeRecoveryCodeUsed  Type = "recovery_code.used"
 )
 
 // Types lists every event type.
-var Types = []Type{TypePending, TypeApproved, TypeCanceled, TypeMaxAttempts, TypeExpired, TypeDelivery}
+var Types = []Type{TypePending, TypeApproved, TypeCanceled, TypeMaxAttempts, TypeExpired, TypeDelivery,
+	TypeFactorCreated, TypeFactorVerified, TypeFactorDeleted, TypeChallengeApproved, TypeChallengeDenied, TypeRecoveryCodeUsed}

@@ -40,6 +40,9 @@ type Config struct {
 	// Services maps each service sid (VA + 32 hex digits) to its friendly
 	// name, the brand of its codes. Empty answers every /v2/ path 404.
 	Services map[string]string
+	// Factors serves the Entities, Factors and Challenges of CONTRACT §11;
+	// nil leaves them out (every such path answers 404 20404).
+	Factors api.Factors
 	// Now is the clock of verification checks' dates; nil is time.Now.
 	Now func() time.Time
 }
