@@ -6,7 +6,8 @@
 //
 // A delivery's body is {"id","type","timestamp","data"}: data is the
 // verification object as GET /v1/verifications/{id} showed it just after
-// the change. Delivery is at least once, so a receiver deduplicates on the
+// the change, or for an event of authenticator apps (CONTRACT §11) the
+// factor or {"identity"}. Delivery is at least once, so a receiver deduplicates on the
 // webhook-id header, which stays the same on every retry. Package
 // events/delivery is otpgate's side: the outbox and the delivery loop.
 package events

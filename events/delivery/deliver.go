@@ -253,10 +253,15 @@ type envelope struct {
 	Data      any         `json:"data"`
 }
 
-// Body renders m as its deliveries carry it, data rendered by data. The
-// same message always gives the same bytes.
+// Body renders m as its deliveries carry it: its verification rendered by
+// data, or else its Data as it is. The same message always gives the same
+// bytes.
 func Body(m Message, data func(*otp.Verification) any) ([]byte, error) {
-	b, err := json.Marshal(envelope{ID: m.ID, Type: m.Type, Timestamp: m.At.UTC().Format(time.RFC3339), Data: data(m.Verification)})
+	var d any = m.Data
+	if m.Verification != nil {
+		d = data(m.Verification)
+	}
+	b, err := json.Marshal(envelope{ID: m.ID, Type: m.Type, Timestamp: m.At.UTC().Format(time.RFC3339), Data: d})
 	if err != nil {
 		return nil, fmt.Errorf("delivery: render %s: %w", m.ID, err)
 	}

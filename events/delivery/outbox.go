@@ -6,12 +6,13 @@
 // A Deliverer claims the events that are due, posts each to the app's URL
 // and reports back: delivered (or 410 Gone, or out of time) ends an event
 // and lets the next event of its verification go; anything else puts it
-// back with exponential backoff. Only one event of a verification is ever
-// out at a time, so a verification's events arrive in order.
+// back with exponential backoff. Only one event of a verification (or of
+// an identity's factors) is ever out at a time, so they arrive in order.
 package delivery
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/otpgate/otpgate/events"
@@ -26,8 +27,12 @@ type Message struct {
 	// At is when it happened.
 	At time.Time
 	// Verification is the verification just after the change, as the API
-	// showed it then.
+	// showed it then; nil for an event of an identity's factors.
 	Verification *otp.Verification
+	// Data is the data member of an event that has no Verification,
+	// rendered when it was recorded (CONTRACT §11: a factor, or the
+	// identity).
+	Data json.RawMessage
 }
 
 // Pending is a message an Outbox handed to one deliverer to try now.

@@ -54,6 +54,33 @@ func TestDeliverySignsTheBodyTheContractDescribes(t *testing.T) {
 	}
 }
 
+// TestAFactorEventIsDeliveredWithItsData: an event without a verification
+// (CONTRACT §11) carries the data it was recorded with, signed like any
+// other.
+func TestAFactorEventIsDeliveredWithItsData(t *testing.T) {
+	clock := otptest.NewClock(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
+	o := &memOutbox{}
+	p := pending("a", evtA, clock.Now())
+	data := `{"id":"fac_0123456789abcdef0123456789abcdef","identity":"user-0001","status":"verified"}`
+	p.Type, p.Verification, p.Data = events.TypeFactorVerified, nil, []byte(data)
+	o.add(p)
+	rc := newReceiver(t, clock, func(string, int) int { return http.StatusNoContent })
+	run(t, o, rc.URL, clock)
+	waitFor(t, "the event to be done", func() bool { done, _, _ := o.state("a"); return done })
+
+	want := `{"id":"` + evtA + `","type":"factor.verified","timestamp":"2026-12-06T10:00:00Z","data":` + data + `}`
+	hits := rc.got()
+	if len(hits) != 1 {
+		t.Fatalf("deliveries = %d, want 1", len(hits))
+	}
+	if string(hits[0].body) != want {
+		t.Errorf("body = %s\nwant %s", hits[0].body, want)
+	}
+	if err := events.VerifyAt(testSecret, hits[0].header, hits[0].body, time.Minute, clock.Now()); err != nil {
+		t.Errorf("the delivery does not verify with its secret: %v", err)
+	}
+}
+
 func TestDeliveryRetriesWithTheSameIDAndBytes(t *testing.T) {
 	clock := otptest.NewClock(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
 	o := &memOutbox{}
