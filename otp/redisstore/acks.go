@@ -29,7 +29,7 @@ func collect(opts []Option) options {
 
 // WithReplicaAcks makes every write a client is told about (a stored start
 // or resend, an attempt reservation, an approval, a cancel, an idempotency
-// record) wait up to timeout for n replicas to acknowledge it (WAIT), and
+// record, every write of Factors) wait up to timeout for n replicas to acknowledge it (WAIT), and
 // fail with otp.ErrUnavailable if they do not, so a failover cannot lose
 // what a client was told happened.
 func WithReplicaAcks(n int, timeout time.Duration) Option {

@@ -27,9 +27,9 @@
 //
 // With WithReplicaAcks, every write a client is told about (the id index
 // and commit of a start or resend, an attempt reservation, its resolution,
-// an approval or cancel without a code, an idempotency record) is followed
-// on its connection by WAIT, and fails as unavailable when the replicas do
-// not hold it in time.
+// an approval or cancel without a code, an idempotency record, every
+// factor write) is followed on its connection by WAIT, and fails as
+// unavailable when the replicas do not hold it in time.
 //
 // Events: with WithEvents, the scripts that make a change an app is told
 // about (a send, an approval, a cancel, running out of attempts, a new
@@ -71,6 +71,25 @@
 // client IP on a loaded two-core test machine), which at NZ$0.10 an SMS
 // would cost NZ$400 a second.
 //
+// Authenticator apps: Store.Factors is the factor.Store (CONTRACT §11).
+// Everything of an identity is one hash, otp:{f:<identity>} (its fields
+// are in lua/factor_common.lua), whose hash tag puts it on the Cluster
+// slot of its own event partition and queue, so each change (create, a
+// code, a recovery code, new recovery codes, a delete) is one script
+// that records its events too, sent through the writer that
+// WithReplicaAcks makes wait. Load is one HGETALL. Each script first drops
+// the unverified factors past their hour; the hash then has no TTL while
+// it holds a verified factor or recovery codes, and otherwise expires
+// with the last of its unverified factors, its window of refused codes
+// and its memo. The memo makes the scripts safe to run twice, which their
+// state alone would not (a replayed code would count as refused, a delete
+// would find nothing): each call carries a random nonce, and a run that
+// finds its nonce in the memo answers what the first run answered. A
+// factor event is a stream entry with its data already rendered by the
+// service (D) instead of a snapshot, queued per identity as a
+// verification's events are; Claim hands it out with Data and no
+// Verification.
+//
 // Keys:
 //
 //	otp:{<number>}            hash: the number's cooldown, send in flight, cached lookup and current verification
@@ -78,6 +97,8 @@
 //	otp:i:<hex id>            string: the number of a verification, to find it by id
 //	otp:m:<message id>        string: the number an SMS went to, to file delivery reports
 //	otp:{<number>}:q:<hex id> list: while an event of the verification is in the stream, its entry id and then the events waiting behind it
+//	otp:{f:<identity>}        hash: an identity's factors, recovery codes and refused codes; no TTL while it holds a verified factor or recovery codes
+//	otp:{f:<identity>}:q:<32 zeros> list: the identity's factor events, as a verification's queue
 //	otp:{fg}:pc:<prefix>      zset: token → ms of the sends to a number prefix, for its cap (its window)
 //	otp:{fg}:d:<CC>:<day>     zset: token → ms of the sends to a country on a UTC day (yyyymmdd), "*" for all; until midnight
 //	otp:{fg}:uc:<CC>          zset: token → ms of the unverified sends to a country (24 h)

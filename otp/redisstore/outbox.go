@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -161,6 +162,9 @@ func (s *Store) poll(ctx context.Context, p partition, consumer string, now time
 // when the event happened, so every attempt carries the same bytes.
 func render(id string, flat []any, attempts int, claim string) (delivery.Pending, error) {
 	m := fieldMap(flat)
+	if _, ok := m["D"]; ok {
+		return renderData(id, m, attempts, claim)
+	}
 	nums := &numbers{m: m}
 	num := nums.get
 	at, since := time.UnixMilli(num("T")), time.UnixMilli(num("H"))
@@ -187,7 +191,27 @@ func render(id string, flat []any, attempts int, claim string) (delivery.Pending
 	}, nil
 }
 
-// ref is a Pending.Ref taken apart: "<number> <hex id> <entry id> <claim>".
+// renderData turns a stream entry that carries its data already rendered
+// (an event of an identity's factors, see emit_raw in lua/events.lua)
+// into the message it records. Its N and V name its queue as a
+// verification's do, so Done, Retry and the ref need nothing else.
+func renderData(id string, m map[string]string, attempts int, claim string) (delivery.Pending, error) {
+	nums := &numbers{m: m}
+	at, since := time.UnixMilli(nums.get("T")), time.UnixMilli(nums.get("H"))
+	owner, hexID, data := m["N"], m["V"], m["D"]
+	if len(nums.bad) > 0 || owner == "" || rawID(hexID) == "" || len(m["E"]) != 32 || m["Y"] == "" || !json.Valid([]byte(data)) {
+		return delivery.Pending{}, fmt.Errorf("event entry %s: malformed fields", id)
+	}
+	return delivery.Pending{
+		Message:  delivery.Message{ID: "evt_" + m["E"], Type: events.Type(m["Y"]), At: at, Data: json.RawMessage(data)},
+		Attempts: attempts,
+		Since:    since,
+		Ref:      strings.Join([]string{owner, hexID, id, claim}, " "),
+	}, nil
+}
+
+// ref is a Pending.Ref taken apart: "<number> <hex id> <entry id> <claim>";
+// an identity's factor events have "f:<identity>" and NO_ID instead.
 type ref struct{ number, hexID, entry, claim string }
 
 func parseRef(op, s string) (ref, error) {

@@ -14,6 +14,11 @@
 --     it for 24 h from then, so a verification's events all end within
 --     24 h of being recorded, however long they waited behind each other
 --
+-- An event of an identity's factors (emit_raw) carries its data already
+-- rendered instead of a snapshot: E Y T N H as above, N being "f:" and the
+-- identity, V the 32 zeros of NO_ID, and D the data (JSON). Its identity's
+-- events form one queue, named by NO_ID, as a verification's do.
+--
 -- Only one event of a verification is in the stream at a time. The
 -- verification's queue key (a list) exists while one is: its head is that
 -- entry's id and the rest are the events waiting behind it, their field
@@ -81,17 +86,27 @@ local function refuse(ev, typ)
   redis.call('ZADD', ev.expiry, 'NX', 0, ACTIVE)
 end
 
--- emit records event typ of verification hex_id, whose fields are v, as
--- happened at at: into the stream if none of the verification's events is
--- out, else behind the one that is; if there is no room, it counts it as
--- refused instead.
-local function emit(ev, queue, typ, at, hex_id, v)
+-- enqueue records the event of fields f, of type typ, into the stream if
+-- none of its queue's events is out, else behind the one that is; if there
+-- is no room, it counts it as refused instead.
+local function enqueue(ev, queue, typ, f)
   -- The queue holds the id of the entry out, then the waiting events.
   local held = redis.call('LLEN', queue)
   if held > MAX_WAITING or (held == 0 and redis.call('XLEN', ev.stream) >= ev.max_heads) then
     refuse(ev, typ)
     return
   end
+  if held > 0 then
+    redis.call('RPUSH', queue, cjson.encode(f))
+  else
+    redis.call('RPUSH', queue, xadd(ev.stream, ev.expiry, f))
+  end
+  redis.call('PEXPIRE', queue, QUEUE_TTL)
+end
+
+-- emit records event typ of verification hex_id, whose fields are v, as
+-- happened at at.
+local function emit(ev, queue, typ, at, hex_id, v)
   local f = {'E', ev.id, 'Y', typ, 'T', tostring(at), 'N', ev.number, 'V', hex_id,
     'L', ev.ttl, 'O', ev.cooldown, 'R', tostring(ev.retention), 'H', ev.now}
   for _, k in ipairs(SNAPSHOT) do
@@ -100,10 +115,15 @@ local function emit(ev, queue, typ, at, hex_id, v)
       f[#f + 1] = v[k]
     end
   end
-  if held > 0 then
-    redis.call('RPUSH', queue, cjson.encode(f))
-  else
-    redis.call('RPUSH', queue, xadd(ev.stream, ev.expiry, f))
-  end
-  redis.call('PEXPIRE', queue, QUEUE_TTL)
+  enqueue(ev, queue, typ, f)
+end
+
+-- NO_ID names the queue of an identity's factor events, and is their V.
+local NO_ID = string.rep('0', 32)
+
+-- emit_raw records event typ of ev.number (an identity's "f:<identity>"),
+-- as happened at at, with its data rendered by the caller, into queue.
+local function emit_raw(ev, queue, typ, at, data)
+  enqueue(ev, queue, typ, {'E', ev.id, 'Y', typ, 'T', tostring(at), 'N', ev.number, 'V', NO_ID,
+    'H', ev.now, 'D', data})
 end

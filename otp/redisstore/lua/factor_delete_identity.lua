@@ -1,0 +1,26 @@
+-- ARGV: nonce, now, events (a count, then id, type and data of each),
+-- event arguments.
+-- Deletes everything of the identity, its refused codes included, and
+-- records the events: {'ok'}, or {'notfound'} when it holds no factor
+-- and no recovery code. Only the memo is left, for MEMO_TTL.
+local nonce, now, evs = arg(), tonumber(arg()), list(3)
+local ev = event_args(argi + 1, 2)
+local done = replay(nonce)
+if done then
+  return done
+end
+local h = open(now)
+local answer = {'notfound'}
+if #fields(h, 'f:') > 0 or #fields(h, 'r:') > 0 then
+  redis.call('DEL', KEYS[1])
+  h = {}
+  for _, e in ipairs(evs) do
+    if ev then
+      ev.id = e[1]
+    end
+    record(ev, e[2], e[3], now)
+  end
+  answer = remember(h, nonce, now, {'ok'})
+end
+settle(h, now)
+return answer
