@@ -1,0 +1,114 @@
+package factor
+
+import (
+	"unicode/utf8"
+
+	"github.com/otpgate/otpgate/otp"
+)
+
+// idPrefix starts every factor id; 32 lowercase hex follow it.
+const idPrefix = "fac_"
+
+func fieldError(field, reason string) error { return &otp.FieldError{Field: field, Reason: reason} }
+
+// checkIdentity enforces CONTRACT §11's identity: 8-64 of [A-Za-z0-9._-].
+func checkIdentity(identity string) error {
+	if len(identity) < 8 || len(identity) > 64 {
+		return fieldError("identity", "must be 8-64 characters of [A-Za-z0-9._-]")
+	}
+	for _, c := range []byte(identity) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fieldError("identity", "must be 8-64 characters of [A-Za-z0-9._-]")
+		}
+	}
+	return nil
+}
+
+// validID reports a well-formed factor id; a malformed one is simply not
+// found, as an unknown one is.
+func validID(id string) bool {
+	if len(id) != len(idPrefix)+32 || id[:len(idPrefix)] != idPrefix {
+		return false
+	}
+	for _, c := range []byte(id[len(idPrefix):]) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkCode enforces a TOTP code's shape: 6-8 ASCII digits.
+func checkCode(code string) error {
+	if len(code) < 6 || len(code) > 8 {
+		return fieldError("code", "must be 6-8 digits")
+	}
+	for _, c := range []byte(code) {
+		if c < '0' || c > '9' {
+			return fieldError("code", "must be 6-8 digits")
+		}
+	}
+	return nil
+}
+
+// checkSkew enforces a skew of 0 to 2 steps.
+func checkSkew(skew int) error {
+	if skew < 0 || skew > 2 {
+		return fieldError("skew", "must be 0, 1 or 2")
+	}
+	return nil
+}
+
+// enrollFactor checks req and returns the factor it asks for, defaults
+// applied; ID, Identity and times are the caller's.
+func enrollFactor(req EnrollRequest) (Factor, error) {
+	f := Factor{Type: "totp", Label: req.Label, Status: StatusUnverified,
+		Digits: req.Digits, Period: req.Period, Algorithm: req.Algorithm}
+	if len(req.Label) < 1 || len(req.Label) > MaxLabel || !utf8.ValidString(req.Label) {
+		return Factor{}, fieldError("label", "must be 1-64 bytes of UTF-8")
+	}
+	switch f.Digits {
+	case 0:
+		f.Digits = 6
+	case 6, 7, 8:
+	default:
+		return Factor{}, fieldError("digits", "must be 6, 7 or 8")
+	}
+	switch f.Period {
+	case 0:
+		f.Period = 30
+	case 30, 60:
+	default:
+		return Factor{}, fieldError("period", "must be 30 or 60")
+	}
+	switch f.Algorithm {
+	case "":
+		f.Algorithm = SHA1
+	case SHA1, SHA256, SHA512:
+	default:
+		return Factor{}, fieldError("algorithm", "must be SHA1, SHA256 or SHA512")
+	}
+	if req.Skew != nil {
+		if err := checkSkew(*req.Skew); err != nil {
+			return Factor{}, err
+		}
+		skew := *req.Skew
+		f.Skew = &skew
+	}
+	return f, nil
+}
+
+// checkChallenge enforces exactly one of a TOTP code and a recovery code,
+// and returns the recovery code normalized.
+func checkChallenge(req ChallengeRequest) (recovery string, err error) {
+	switch {
+	case req.Code == "" && req.RecoveryCode == "":
+		return "", fieldError("code", "code or recovery_code is required")
+	case req.Code != "" && req.RecoveryCode != "":
+		return "", fieldError("recovery_code", "give code or recovery_code, not both")
+	case req.Code != "":
+		return "", checkCode(req.Code)
+	default:
+		return normalizeRecovery(req.RecoveryCode)
+	}
+}
