@@ -2,7 +2,11 @@ package factor
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -41,55 +45,200 @@ type Service struct {
 	observe func(result string)
 }
 
-// errUnbuilt marks the methods of the skeleton that are being built.
-var errUnbuilt = errors.New("factor: not built yet")
+// The event types of CONTRACT §11, as events.Type* spells them (the
+// domain does not import events).
+const (
+	eventFactorCreated     = "factor.created"
+	eventFactorVerified    = "factor.verified"
+	eventFactorDeleted     = "factor.deleted"
+	eventChallengeApproved = "challenge.approved"
+	eventChallengeDenied   = "challenge.denied"
+	eventRecoveryCodeUsed  = "recovery_code.used"
+)
 
 // NewService checks cfg and builds a Service on store, sealing with keys.
 func NewService(cfg Config, store Store, keys *Keyring, opts ...Option) (*Service, error) {
-	s := &Service{cfg: cfg, store: store, keys: keys, now: time.Now, observe: func(string) {}}
+	switch {
+	case cfg.Issuer == "":
+		return nil, errors.New("factor: Config.Issuer is empty")
+	case cfg.Skew < 0 || cfg.Skew > 2:
+		return nil, fmt.Errorf("factor: Config.Skew is %d, want 0 to 2", cfg.Skew)
+	case cfg.MaxAttempts < 1:
+		return nil, fmt.Errorf("factor: Config.MaxAttempts is %d, want at least 1", cfg.MaxAttempts)
+	case store == nil:
+		return nil, errors.New("factor: no store")
+	case keys == nil:
+		return nil, errors.New("factor: no keyring")
+	}
+	s := &Service{cfg: cfg, store: store, keys: keys, now: time.Now}
 	for _, opt := range opts {
 		opt(s)
+	}
+	if s.now == nil {
+		return nil, errors.New("factor: WithClock(nil)")
+	}
+	if s.observe == nil {
+		s.observe = func(string) {}
 	}
 	return s, nil
 }
 
+// clock is now as the store keeps it: UTC milliseconds, so what a method
+// returns equals what a later read of the store returns.
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+func (s *Service) limits() Limits {
+	return Limits{MaxAttempts: s.cfg.MaxAttempts, Window: AttemptWindow}
+}
+
+// factorEvent renders f as an event's data, or nil without WithEvents.
+func (s *Service) factorEvent(typ string, f Factor) *Event {
+	if !s.events {
+		return nil
+	}
+	// A Factor is strings, numbers and times of this era: Marshal cannot fail.
+	data, _ := json.Marshal(f)
+	return &Event{Type: typ, Data: data}
+}
+
+// identityEvent renders {"identity":…} as an event's data, or nil without
+// WithEvents.
+func (s *Service) identityEvent(typ, identity string) *Event {
+	if !s.events {
+		return nil
+	}
+	data, _ := json.Marshal(struct {
+		Identity string `json:"identity"`
+	}{identity})
+	return &Event{Type: typ, Data: data}
+}
+
 // Enroll creates an unverified factor of identity.
 func (s *Service) Enroll(ctx context.Context, identity string, req EnrollRequest) (*Enrollment, error) {
-	return nil, errUnbuilt
+	if err := checkIdentity(identity); err != nil {
+		return nil, err
+	}
+	f, err := enrollFactor(req)
+	if err != nil {
+		return nil, err
+	}
+	f.ID, f.Identity, f.CreatedAt = newID(), identity, s.clock()
+	secret := newSecret(f.Algorithm)
+	b32Secret, uri, qr, err := provision(s.cfg.Issuer, f, secret)
+	if err != nil {
+		return nil, err
+	}
+	rec := Record{Factor: f, Secret: s.keys.Seal(secret, []byte(f.ID))}
+	if err := s.store.Create(ctx, identity, rec, f.CreatedAt, s.factorEvent(eventFactorCreated, f)); err != nil {
+		return nil, err
+	}
+	return &Enrollment{Factor: f, Secret: b32Secret, URI: uri, QRPNG: qr}, nil
 }
 
-// Verify checks the first code of factor id, which verifies it.
-func (s *Service) Verify(ctx context.Context, identity, id, code string) (*VerifyResult, error) {
-	return nil, errUnbuilt
-}
-
-// Challenge checks a code of identity's verified factors, or a recovery code.
-func (s *Service) Challenge(ctx context.Context, identity string, req ChallengeRequest) (*ChallengeResult, error) {
-	return nil, errUnbuilt
+// newID returns a fresh factor id: fac_ and 128 random bits in hex.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails; it crashes the program instead
+	return idPrefix + hex.EncodeToString(b[:])
 }
 
 // List returns identity's live factors, oldest first.
 func (s *Service) List(ctx context.Context, identity string) ([]Factor, error) {
-	return nil, errUnbuilt
+	if err := checkIdentity(identity); err != nil {
+		return nil, err
+	}
+	ident, err := s.store.Load(ctx, identity, s.clock())
+	if err != nil {
+		return nil, err
+	}
+	fs := make([]Factor, 0, len(ident.Factors))
+	for _, r := range ident.Factors {
+		fs = append(fs, r.Factor)
+	}
+	return fs, nil
 }
 
 // Get returns one factor of identity, or ErrNotFound.
 func (s *Service) Get(ctx context.Context, identity, id string) (*Factor, error) {
-	return nil, errUnbuilt
+	rec, _, err := s.load(ctx, identity, id, s.clock())
+	if err != nil {
+		return nil, err
+	}
+	f := rec.Factor
+	return &f, nil
+}
+
+// load checks identity and id and returns the factor's record and all of
+// identity; a malformed id is ErrNotFound, as an unknown one.
+func (s *Service) load(ctx context.Context, identity, id string, now time.Time) (*Record, *Identity, error) {
+	if err := checkIdentity(identity); err != nil {
+		return nil, nil, err
+	}
+	if !validID(id) {
+		return nil, nil, ErrNotFound
+	}
+	ident, err := s.store.Load(ctx, identity, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range ident.Factors {
+		if ident.Factors[i].ID == id {
+			return &ident.Factors[i], ident, nil
+		}
+	}
+	return nil, nil, ErrNotFound
 }
 
 // DeleteFactor removes one factor, or returns ErrNotFound.
 func (s *Service) DeleteFactor(ctx context.Context, identity, id string) error {
-	return errUnbuilt
+	if err := checkIdentity(identity); err != nil {
+		return err
+	}
+	if !validID(id) {
+		return ErrNotFound
+	}
+	now := s.clock()
+	var deleted *Event
+	if s.events {
+		// The event shows the factor, so it is read first.
+		rec, _, err := s.load(ctx, identity, id, now)
+		if err != nil {
+			return err
+		}
+		deleted = s.factorEvent(eventFactorDeleted, rec.Factor)
+	}
+	return s.store.DeleteFactor(ctx, identity, id, now, deleted)
 }
 
 // DeleteIdentity removes everything of identity, or returns ErrNotFound.
 func (s *Service) DeleteIdentity(ctx context.Context, identity string) error {
-	return errUnbuilt
+	if err := checkIdentity(identity); err != nil {
+		return err
+	}
+	now := s.clock()
+	var deleted []Event
+	if s.events {
+		// One factor.deleted per factor, so the app hears of each.
+		ident, err := s.store.Load(ctx, identity, now)
+		if err != nil {
+			return err
+		}
+		for _, r := range ident.Factors {
+			deleted = append(deleted, *s.factorEvent(eventFactorDeleted, r.Factor))
+		}
+	}
+	return s.store.DeleteIdentity(ctx, identity, now, deleted)
 }
 
 // RegenerateRecoveryCodes gives identity 10 new recovery codes; the old
 // ones stop working. ErrNotFound when it has no verified factor.
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, identity string) ([]string, error) {
-	return nil, errUnbuilt
+	if err := checkIdentity(identity); err != nil {
+		return nil, err
+	}
+	set, codes := s.keys.newRecoverySet(identity)
+	if err := s.store.ReplaceRecovery(ctx, identity, set, s.clock()); err != nil {
+		return nil, err
+	}
+	return codes, nil
 }

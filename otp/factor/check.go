@@ -1,0 +1,196 @@
+package factor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The results an observer hears, one per check that reached a decision.
+const (
+	resultValid           = "valid"
+	resultInvalid         = "invalid"
+	resultReplayed        = "replayed"
+	resultLocked          = "locked"
+	resultRecoveryValid   = "recovery_valid"
+	resultRecoveryInvalid = "recovery_invalid"
+)
+
+// Verify checks the first code of factor id, which verifies it.
+func (s *Service) Verify(ctx context.Context, identity, id, code string) (*VerifyResult, error) {
+	if err := checkIdentity(identity); err != nil {
+		return nil, err
+	}
+	if err := checkCode(code); err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	rec, ident, err := s.load(ctx, identity, id, now)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Status == StatusVerified {
+		return nil, ErrAlreadyVerified
+	}
+	after := rec.Factor
+	after.Status, after.VerifiedAt, after.LastUsedAt = StatusVerified, &now, &now
+	c := Check{Verify: true, VerifyID: id, Now: now, Limits: s.limits(),
+		Denied: s.identityEvent(eventChallengeDenied, identity)}
+	if err := s.addCandidates(&c, rec, code, now, s.factorEvent(eventFactorVerified, after)); err != nil {
+		return nil, err
+	}
+	var codes []string
+	if ident.RecoveryCodes == 0 {
+		set, shown := s.keys.newRecoverySet(identity)
+		c.Recovery, codes = &set, shown
+	}
+	out, err := s.check(ctx, identity, c)
+	if err != nil {
+		return nil, err
+	}
+	res := &VerifyResult{Valid: out.Valid, Factor: rec.Factor, AttemptsLeft: out.AttemptsLeft}
+	if out.Valid {
+		res.Factor = after
+		if out.RecoveryStored {
+			res.RecoveryCodes = codes
+		}
+	}
+	return res, nil
+}
+
+// Challenge checks a code of identity's verified factors, or a recovery code.
+func (s *Service) Challenge(ctx context.Context, identity string, req ChallengeRequest) (*ChallengeResult, error) {
+	if err := checkIdentity(identity); err != nil {
+		return nil, err
+	}
+	recovery, err := checkChallenge(req)
+	if err != nil {
+		return nil, err
+	}
+	if req.FactorID != "" && !validID(req.FactorID) {
+		return nil, ErrNotFound
+	}
+	now := s.clock()
+	ident, err := s.store.Load(ctx, identity, now)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := challenged(ident, req.FactorID)
+	if err != nil {
+		return nil, err
+	}
+	if recovery != "" {
+		return s.spend(ctx, identity, ident, recovery, now)
+	}
+	c := Check{Now: now, Limits: s.limits(), Denied: s.identityEvent(eventChallengeDenied, identity)}
+	for _, rec := range targets {
+		after := rec.Factor
+		after.LastUsedAt = &now
+		if err := s.addCandidates(&c, rec, req.Code, now, s.factorEvent(eventChallengeApproved, after)); err != nil {
+			return nil, err
+		}
+	}
+	out, err := s.check(ctx, identity, c)
+	if err != nil {
+		return nil, err
+	}
+	return &ChallengeResult{Valid: out.Valid, FactorID: out.FactorID, AttemptsLeft: out.AttemptsLeft}, nil
+}
+
+// challenged returns the verified factors a challenge tries: all of them,
+// or the one named.
+func challenged(ident *Identity, id string) ([]*Record, error) {
+	var targets []*Record
+	for i := range ident.Factors {
+		r := &ident.Factors[i]
+		if id != "" && r.ID == id && r.Status != StatusVerified {
+			return nil, ErrUnverified
+		}
+		if r.Status == StatusVerified && (id == "" || r.ID == id) {
+			targets = append(targets, r)
+		}
+	}
+	if len(targets) == 0 {
+		return nil, ErrNotFound
+	}
+	return targets, nil
+}
+
+// addCandidates adds to c each step at which code is rec's code, with
+// approved recorded if one is accepted, and the reseal of rec's secret
+// when a key that is no longer first sealed it.
+func (s *Service) addCandidates(c *Check, rec *Record, code string, now time.Time, approved *Event) error {
+	ad := []byte(rec.ID)
+	secret, stale, err := s.keys.Open(rec.Secret, ad)
+	if err != nil {
+		return fmt.Errorf("factor: secret of %s: %w", rec.ID, err)
+	}
+	skew := s.cfg.Skew
+	if rec.Skew != nil {
+		skew = *rec.Skew
+	}
+	steps, err := matchingSteps(secret, code, now, rec.Factor, skew)
+	if err != nil {
+		return err
+	}
+	for _, st := range steps {
+		c.Candidates = append(c.Candidates, Candidate{FactorID: rec.ID, Step: st, Approved: approved})
+	}
+	if stale {
+		c.Reseal = append(c.Reseal, Reseal{FactorID: rec.ID, Old: rec.Secret, New: s.keys.Seal(secret, ad)})
+	}
+	return nil
+}
+
+// check hands c to the store and tells the observer what it decided.
+func (s *Service) check(ctx context.Context, identity string, c Check) (*Outcome, error) {
+	out, err := s.store.Check(ctx, identity, c)
+	if err != nil {
+		if errors.Is(err, ErrLocked) {
+			s.observe(resultLocked)
+		}
+		return nil, err
+	}
+	switch {
+	case out.Valid:
+		s.observe(resultValid)
+	case out.Replayed:
+		s.observe(resultReplayed)
+	default:
+		s.observe(resultInvalid)
+	}
+	return out, nil
+}
+
+// spend checks a normalized recovery code of identity.
+func (s *Service) spend(ctx context.Context, identity string, ident *Identity, code string, now time.Time) (*ChallengeResult, error) {
+	if ident.Key == "" {
+		return nil, ErrNotFound
+	}
+	ad := identityAD(identity)
+	key, stale, err := s.keys.Open(ident.Key, ad)
+	if err != nil {
+		return nil, fmt.Errorf("factor: recovery key of %s: %w", identity, err)
+	}
+	sp := Spend{HMAC: recoveryHMAC(key, code), Key: ident.Key, Now: now, Limits: s.limits(),
+		Used:   s.identityEvent(eventRecoveryCodeUsed, identity),
+		Denied: s.identityEvent(eventChallengeDenied, identity)}
+	if stale {
+		sp.Reseal = []Reseal{{Old: ident.Key, New: s.keys.Seal(key, ad)}}
+	}
+	out, err := s.store.SpendRecovery(ctx, identity, sp)
+	if err != nil {
+		if errors.Is(err, ErrLocked) {
+			s.observe(resultLocked)
+		}
+		return nil, err
+	}
+	if out.Valid {
+		s.observe(resultRecoveryValid)
+	} else {
+		s.observe(resultRecoveryInvalid)
+	}
+	return &ChallengeResult{Valid: out.Valid, Recovery: out.Valid, RecoveryCodesLeft: out.RecoveryCodesLeft,
+		AttemptsLeft: out.AttemptsLeft}, nil
+}
