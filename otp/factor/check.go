@@ -44,6 +44,8 @@ func (s *Service) Verify(ctx context.Context, identity, id, code string) (*Verif
 	if ident.RecoveryCodes == 0 {
 		set, shown := s.keys.newRecoverySet(identity)
 		c.Recovery, codes = &set, shown
+	} else {
+		s.resealRecoveryKey(&c, identity, ident)
 	}
 	out, err := s.check(ctx, identity, c)
 	if err != nil {
@@ -84,6 +86,7 @@ func (s *Service) Challenge(ctx context.Context, identity string, req ChallengeR
 		return s.spend(ctx, identity, ident, recovery, now)
 	}
 	c := Check{Now: now, Limits: s.limits(), Denied: s.identityEvent(eventChallengeDenied, identity)}
+	s.resealRecoveryKey(&c, identity, ident)
 	for _, rec := range targets {
 		after := rec.Factor
 		after.LastUsedAt = &now
@@ -141,6 +144,23 @@ func (s *Service) addCandidates(c *Check, rec *Record, code string, now time.Tim
 		c.Reseal = append(c.Reseal, Reseal{FactorID: rec.ID, Old: rec.Secret, New: s.keys.Seal(secret, ad)})
 	}
 	return nil
+}
+
+// resealRecoveryKey adds to c the reseal of identity's recovery key when a
+// key that is no longer first sealed it: any accepted code renews it, so an
+// old key can be retired without waiting for recovery codes to be spent. A
+// key that does not open is left for a recovery code to report, not a
+// reason to refuse a TOTP code.
+func (s *Service) resealRecoveryKey(c *Check, identity string, ident *Identity) {
+	if ident.Key == "" {
+		return
+	}
+	ad := identityAD(identity)
+	key, stale, err := s.keys.Open(ident.Key, ad)
+	if err != nil || !stale {
+		return
+	}
+	c.Reseal = append(c.Reseal, Reseal{Old: ident.Key, New: s.keys.Seal(key, ad)})
 }
 
 // check hands c to the store and tells the observer what it decided.
