@@ -137,6 +137,13 @@ func newService(t testing.TB, rdb *redis.Client, sender otp.Sender, now func() t
 // and a body is sent as JSON unless a Content-Type says otherwise.
 func (f *fixture) do(method, path, body string, headers ...string) *httptest.ResponseRecorder {
 	f.t.Helper()
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, f.request(method, path, body, headers...))
+	return rec
+}
+
+// request is the request do sends.
+func (f *fixture) request(method, path, body string, headers ...string) *http.Request {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	req.RemoteAddr = "192.0.2.10:40000"
 	req.Header.Set("Authorization", "Bearer "+clientSecret)
@@ -150,9 +157,7 @@ func (f *fixture) do(method, path, body string, headers ...string) *httptest.Res
 		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	rec := httptest.NewRecorder()
-	f.h.ServeHTTP(rec, req)
-	return rec
+	return req
 }
 
 // startVerification starts a verification of testPhone and returns its id.
