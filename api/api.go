@@ -60,7 +60,7 @@ type Config struct {
 	Ready func(context.Context) error
 
 	// ClientKeys and AdminKeys map key names to secrets. Client keys may use
-	// the verification routes; admin keys may use everything.
+	// the verification and factor routes; admin keys may use everything.
 	ClientKeys, AdminKeys map[string]string
 	// KeyLimiter counts every /v1 request per key name; nil is no limit.
 	KeyLimiter otp.Limiter
@@ -125,6 +125,7 @@ type server struct {
 	senders         SenderDirectory
 	dialects        []Dialect
 	demo            *Demo
+	factors         Factors
 	webhookToken    [sha256.Size]byte
 	webhookTokenSet bool
 }
@@ -179,6 +180,10 @@ func (s *server) routes(e *gin.Engine) {
 	verifications.POST("/verifications/:id/check", handle(s.checkVerification))
 	verifications.POST("/verifications/:id/cancel", handle(s.cancelVerification))
 	verifications.POST("/checks", handle(s.check))
+
+	if s.factors != nil {
+		s.identityRoutes(v1)
+	}
 
 	admin := v1.Group("", s.requireAdmin)
 	if s.proxy != nil {
@@ -245,6 +250,7 @@ func newServer(cfg Config) (*server, error) {
 	}
 	s.deliveries, s.inbound, s.senders = cfg.Deliveries, cfg.Inbound, cfg.Senders
 	s.dialects = cfg.Dialects
+	s.factors = cfg.Factors
 	if cfg.Demo != nil {
 		if cfg.Demo.Inbox == nil {
 			return nil, errors.New("api: Demo needs an Inbox")

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/factor"
 )
 
 // Errors of the HTTP layer itself; the domain's come from otp.
@@ -44,14 +45,23 @@ var errorTable = []errorKind{
 	{otp.ErrCountryNotAllowed, http.StatusBadRequest, "country_not_allowed", "Codes cannot be sent to this country."},
 	{errUnauthorized, http.StatusUnauthorized, "unauthorized", "A valid API key is required."},
 	{errForbidden, http.StatusForbidden, "forbidden", "This API key may not use this endpoint."},
+	// The factor rows come before the verification ones, so a factor error
+	// can never be read as a verification's.
+	{factor.ErrNotFound, http.StatusNotFound, "not_found", "The identity or factor does not exist."},
+	// /v1/ challenges try only verified factors, so only a dialect that
+	// names a factor meets this; to /v1/ an unverified factor is not there.
+	{factor.ErrUnverified, http.StatusNotFound, "not_found", "The factor is not verified yet."},
 	{otp.ErrNotFound, http.StatusNotFound, "verification_not_found", "The verification does not exist."},
 	{errRouteNotFound, http.StatusNotFound, "not_found", "No such endpoint."},
 	{errNoSMS, http.StatusNotFound, "not_found", "No SMS has been sent to this number."},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", "The endpoint does not accept this method."},
 	{otp.ErrNotPending, http.StatusConflict, "verification_not_pending", "The verification is no longer pending."},
+	{factor.ErrLimit, http.StatusConflict, "factor_limit", "The identity already holds the most factors it may; delete one first."},
+	{factor.ErrAlreadyVerified, http.StatusConflict, "factor_already_verified", "The factor is already verified."},
 	{errIdempotencyInUse, http.StatusConflict, "idempotency_key_in_use", "A request with this Idempotency-Key is still in progress; retry shortly."},
 	{errTooLarge, http.StatusRequestEntityTooLarge, "request_too_large", "The request body is too large."},
 	{errIdempotencyConflict, http.StatusUnprocessableEntity, "idempotency_conflict", "The Idempotency-Key was used with a different request body."},
+	{factor.ErrLocked, http.StatusTooManyRequests, "max_attempts_reached", "Too many wrong codes for this identity; retry at the time Retry-After gives."},
 	{otp.ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "Too many requests; retry later."},
 	{otp.ErrCooldown, http.StatusTooManyRequests, "resend_cooldown", "A code was sent to this number recently; retry later."},
 	{otp.ErrMaxSends, http.StatusTooManyRequests, "max_sends_reached", "No more codes may be sent for this verification."},

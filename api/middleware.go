@@ -25,6 +25,10 @@ const (
 	ctxClock = "otpgate.clock" // func() time.Time
 	ctxPhone = "otpgate.phone" // masked number, for the request log
 	ctxID    = "otpgate.verification"
+	// ctxIdentity and ctxFactor name what a request of CONTRACT §11 is
+	// about; neither is a secret.
+	ctxIdentity = "otpgate.identity"
+	ctxFactor   = "otpgate.factor"
 )
 
 // saneRequestID is what an incoming X-Request-Id must look like to be
@@ -84,6 +88,12 @@ func (s *server) logRequest(c *gin.Context) {
 	}
 	if p := c.GetString(ctxPhone); p != "" {
 		attrs = append(attrs, slog.String("to", p))
+	}
+	if id := c.GetString(ctxIdentity); id != "" {
+		attrs = append(attrs, slog.String("identity", id))
+	}
+	if id := c.GetString(ctxFactor); id != "" {
+		attrs = append(attrs, slog.String("factor_id", id))
 	}
 	level := slog.LevelInfo
 	switch {

@@ -87,8 +87,8 @@ func docPath(ginPath string) string {
 }
 
 // fullEngine is the router with every optional part configured: the
-// Connexus proxy, the webhooks, inbound SMS, senders, the /v2/ dialect and
-// dev mode's demo.
+// Connexus proxy, the webhooks, inbound SMS, senders, the /v2/ dialect,
+// dev mode's demo and authenticator apps.
 func fullEngine(t *testing.T) *gin.Engine {
 	t.Helper()
 	g := newGateway(t, false, connexustest.StyleDetailed, func(c *api.Config) {
@@ -102,6 +102,7 @@ func fullEngine(t *testing.T) *gin.Engine {
 		}
 		c.Dialects = append(c.Dialects, d)
 		c.Demo = &api.Demo{Inbox: emptyInbox}
+		c.Factors = answeringFactors()
 	})
 	return g.h.(*gin.Engine)
 }
