@@ -184,7 +184,7 @@ type apiError struct {
 	Status string `json:"status"`
 }
 
-func mustDecode(t *testing.T, rec *httptest.ResponseRecorder, v any) {
+func mustDecode(t testing.TB, rec *httptest.ResponseRecorder, v any) {
 	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
 	dec.DisallowUnknownFields()
