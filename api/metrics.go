@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type Metrics struct {
 	verifications   *prometheus.CounterVec
 	sendCosts       *prometheus.CounterVec
 	guardDecisions  *prometheus.CounterVec
+	factorChecks    *prometheus.CounterVec
 }
 
 var _ otp.Meter = (*Metrics)(nil)
@@ -96,6 +98,15 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 			Namespace: "otpgate", Name: "fraud_guard_decisions_total",
 			Help: "Decisions of the fraud guard (allowed, refused, recorded, allow_listed), by warning (none when none fired; one count per warning that fired) and ISO country.",
 		}, []string{"decision", "warning", "country"}),
+		factorChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "otpgate", Name: "factor_checks_total",
+			Help: "Authenticator-app codes and recovery codes decided at a factor verification or a challenge, by result: valid, invalid, replayed (a code already accepted), locked (the identity is out of attempts), recovery_valid or recovery_invalid (other: a result this build does not name, a bug to report).",
+		}, []string{"result"}),
+	}
+	// Pre-created so that a rate over a result that has not happened yet
+	// reads 0 rather than no data.
+	for _, r := range factorCheckResults {
+		m.factorChecks.WithLabelValues(r)
 	}
 	m.events = map[otp.Event]prometheus.Counter{
 		otp.EventStarted:             counter("verifications_started_total", "Verifications created (first code sent)."),
@@ -116,7 +127,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 	}
 	cs := []prometheus.Collector{
 		m.requests, m.requestDuration, m.upstream, failed, lookups, limited, m.deliveryReports, m.inbound, m.sends,
-		m.verifications, m.sendCosts, m.guardDecisions,
+		m.verifications, m.sendCosts, m.guardDecisions, m.factorChecks,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
@@ -177,6 +188,19 @@ func (m *Metrics) Decided(d otp.GuardDecision) {
 	for _, w := range d.Warnings {
 		m.guardDecisions.WithLabelValues(string(d.Decision), string(w), d.Country).Inc()
 	}
+}
+
+// factorCheckResults are the results factor.WithObserver reports; any
+// other is counted as "other", so the label set stays bounded.
+var factorCheckResults = []string{"valid", "invalid", "replayed", "locked", "recovery_valid", "recovery_invalid"}
+
+// ObserveFactorCheck counts one decided factor check by its result; it
+// fits factor.WithObserver.
+func (m *Metrics) ObserveFactorCheck(result string) {
+	if !slices.Contains(factorCheckResults, result) {
+		result = "other"
+	}
+	m.factorChecks.WithLabelValues(result).Inc()
 }
 
 func (m *Metrics) observeDeliveryReport(status string) {

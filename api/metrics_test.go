@@ -265,3 +265,51 @@ func TestWrongGuessesAreCountedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestObserveFactorCheck: every result shows from the start, at 0, so a
+// rate over it is 0 rather than no data; each observation counts once
+// under its own result, and an unknown result cannot grow the label set.
+func TestObserveFactorCheck(t *testing.T) {
+	m, err := api.NewMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := func() []string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		var got []string
+		for line := range strings.Lines(rec.Body.String()) {
+			if strings.HasPrefix(line, "otpgate_factor_checks_total{") {
+				got = append(got, strings.TrimSuffix(line, "\n"))
+			}
+		}
+		return got
+	}
+	want := []string{
+		`otpgate_factor_checks_total{result="invalid"} 0`,
+		`otpgate_factor_checks_total{result="locked"} 0`,
+		`otpgate_factor_checks_total{result="recovery_invalid"} 0`,
+		`otpgate_factor_checks_total{result="recovery_valid"} 0`,
+		`otpgate_factor_checks_total{result="replayed"} 0`,
+		`otpgate_factor_checks_total{result="valid"} 0`,
+	}
+	if got := series(); !slices.Equal(got, want) {
+		t.Errorf("before any check:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	for _, r := range []string{"valid", "valid", "invalid", "replayed", "locked", "recovery_valid", "recovery_invalid", "recovery_invalid", "123456"} {
+		m.ObserveFactorCheck(r)
+	}
+	want = []string{
+		`otpgate_factor_checks_total{result="invalid"} 1`,
+		`otpgate_factor_checks_total{result="locked"} 1`,
+		`otpgate_factor_checks_total{result="other"} 1`,
+		`otpgate_factor_checks_total{result="recovery_invalid"} 2`,
+		`otpgate_factor_checks_total{result="recovery_valid"} 1`,
+		`otpgate_factor_checks_total{result="replayed"} 1`,
+		`otpgate_factor_checks_total{result="valid"} 2`,
+	}
+	if got := series(); !slices.Equal(got, want) {
+		t.Errorf("after the checks:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
