@@ -10,7 +10,9 @@
 // OTPGATE_SENDERS names and at least one API or admin key. Anything in
 // between is refused at start-up with a message naming what is missing,
 // because a production service that quietly falls back to an in-memory
-// store or a sandbox loses or fakes codes.
+// store or a sandbox loses or fakes codes. Every other setting, secrets of
+// otpgate's own (OTPGATE_EVENTS_SECRET, OTPGATE_ENCRYPTION_KEYS) included,
+// keeps dev mode: none of them is a dependency that dev mode fakes.
 package config
 
 import (
@@ -29,6 +31,7 @@ import (
 	"github.com/ulule/limiter/v3"
 
 	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/factor"
 )
 
 // LookupMode says whether numbers are checked with the upstream lookup
@@ -87,6 +90,14 @@ type Config struct {
 
 	Events Events // OTPGATE_EVENTS_URL, OTPGATE_EVENTS_SECRET
 
+	// EncryptionKeys seal the factors' secrets at rest, the first sealing
+	// and all opening (OTPGATE_ENCRYPTION_KEYS); none outside dev mode
+	// means no factors. Only their kids are ever shown.
+	EncryptionKeys  []factor.Key
+	TOTPIssuer      string // TOTP_ISSUER; Load makes it OTP_BRAND when unset
+	TOTPSkew        int    // TOTP_SKEW, time steps either side of now
+	TOTPMaxAttempts int    // TOTP_MAX_ATTEMPTS, refused codes per identity and window
+
 	OTPTTL              time.Duration // OTP_TTL
 	CodeLength          int           // OTP_CODE_LENGTH
 	MaxAttempts         int           // OTP_MAX_ATTEMPTS
@@ -139,6 +150,9 @@ func Default() *Config {
 		RateChecksPerIP:     "60-M",
 		RatePerKey:          "6000-M",
 		Budgets:             otp.DefaultBudgetConfig(),
+		TOTPIssuer:          d.Brand,
+		TOTPSkew:            defaultTOTPSkew,
+		TOTPMaxAttempts:     defaultTOTPMaxAttempts,
 
 		RedisReplicaAckTimeout: 500 * time.Millisecond,
 	}
@@ -197,8 +211,14 @@ func Load(getenv func(string) string) (*Config, error) {
 	p.str("RATE_LIMIT_CHECKS_PER_IP", &c.RateChecksPerIP)
 	p.str("RATE_LIMIT_PER_KEY", &c.RatePerKey)
 	p.budgets(&c.Budgets)
+	var issuer string
+	p.factors(c, &issuer)
 
 	c.ConnexusBaseURL = strings.TrimRight(c.ConnexusBaseURL, "/")
+	c.TOTPIssuer = c.Brand
+	if issuer != "" {
+		c.TOTPIssuer = issuer
+	}
 	c.DefaultRegion = strings.ToUpper(c.DefaultRegion)
 	for i, cc := range c.AllowedCountries {
 		c.AllowedCountries[i] = strings.ToUpper(cc)
@@ -262,6 +282,7 @@ func (c *Config) validate() []error {
 	c.validateTwilio(bad)
 	c.validateEvents(bad)
 	c.validateBudgets(bad)
+	c.validateFactors(bad)
 
 	checkBaseURL(bad, "CONNEXUS_BASE_URL", c.ConnexusBaseURL)
 	if c.ConnexusClientID != "" && c.ConnexusClientSecret == "" {
@@ -623,7 +644,8 @@ func (c *Config) attrs() []slog.Attr {
 		slog.String("RATE_LIMIT_PER_KEY", c.RatePerKey),
 	}...)...)
 	a = append(a, c.budgetAttrs()...)
-	return append(a, c.Events.attrs()...)
+	a = append(a, c.Events.attrs()...)
+	return append(a, c.factorAttrs()...)
 }
 
 func onOff(b bool) string {

@@ -74,6 +74,10 @@ func TestDefaults(t *testing.T) {
 		RatePerKey:          "6000-M",
 		// The budgets' defaults are otp's to set (the simulation tunes them).
 		Budgets: otp.DefaultBudgetConfig(),
+		// Factors are on in dev mode, with a key the app makes per run.
+		TOTPIssuer:      "otpgate",
+		TOTPSkew:        1,
+		TOTPMaxAttempts: 5,
 
 		RedisReplicaAckTimeout: 500 * time.Millisecond,
 		TwilioServices:         []TwilioService{DevTwilioService},
