@@ -82,8 +82,10 @@ func WithClock(now func() time.Time) Option {
 	return func(o *options) { o.now = now }
 }
 
-// New wires cfg, which must be valid, into the API. Outside dev mode it
-// warns on log when Redis keeps nothing on disk. In dev mode it opens an
+// New wires cfg, which must be valid, into the API. Outside dev mode,
+// with factors it refuses a Redis that could lose them (checkDurability),
+// and without them it warns on log when Redis keeps nothing on disk. In
+// dev mode it opens an
 // embedded Redis, starts the senders' sandboxes and uses the fixed dev keys,
 // printing them and the Twilio services to stdout.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Writer, opts ...Option) (_ *App, err error) {
@@ -105,7 +107,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 		}
 		a.closers = append(a.closers, closeRedis)
 	}
-	if !cfg.DevMode() {
+	switch {
+	case cfg.DevMode():
+	case cfg.FactorsEnabled():
+		if err := checkDurability(ctx, rdb, log); err != nil {
+			return nil, err
+		}
+	default:
 		warnWithoutPersistence(ctx, rdb, log)
 	}
 
