@@ -22,6 +22,7 @@ import (
 	"github.com/otpgate/otpgate/api/twilio"
 	"github.com/otpgate/otpgate/config"
 	"github.com/otpgate/otpgate/otp"
+	"github.com/otpgate/otpgate/otp/factor"
 	"github.com/otpgate/otpgate/otp/redisstore"
 	"github.com/otpgate/otpgate/ratelimit"
 )
@@ -85,9 +86,9 @@ func WithClock(now func() time.Time) Option {
 // New wires cfg, which must be valid, into the API. Outside dev mode,
 // with factors it refuses a Redis that could lose them (checkDurability),
 // and without them it warns on log when Redis keeps nothing on disk. In
-// dev mode it opens an
-// embedded Redis, starts the senders' sandboxes and uses the fixed dev keys,
-// printing them and the Twilio services to stdout.
+// dev mode it opens an embedded Redis, starts the senders' sandboxes, seals
+// factors with a key made for the run unless keys are configured, and uses
+// the fixed dev keys, printing them and the Twilio services to stdout.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Writer, opts ...Option) (_ *App, err error) {
 	var o options
 	for _, opt := range opts {
@@ -131,8 +132,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	if err != nil {
 		return nil, err
 	}
+	keys, madeKey := encryptionKeys(cfg)
 	if cfg.DevMode() {
-		banner(stdout, providers.sandboxes, cfg.TwilioServices)
+		banner(stdout, providers.sandboxes, cfg.TwilioServices, madeKey)
 	}
 	failoverOpts := []otp.FailoverOption{otp.WithSendObserver(metrics.ObserveSend), otp.WithFailoverLogger(log)}
 	if o.now != nil {
@@ -155,6 +157,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	store := redisstore.New(rdb, append(eventOptions(cfg, o.now), storeOpts...)...)
 	if err := a.startEvents(cfg, store, reg, log, o.now); err != nil {
 		return nil, err
+	}
+	var factors *factor.Service
+	if cfg.FactorsEnabled() {
+		if factors, err = newFactors(cfg, keys, store, metrics, o.now); err != nil {
+			return nil, err
+		}
 	}
 
 	svcOpts := []otp.Option{
@@ -216,7 +224,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 		// Only when set: a nil *connexus.Client would be a non-nil interface.
 		apiCfg.Connexus = providers.connexus
 	}
-	if apiCfg.Dialects, err = dialects(cfg, svc, o.now); err != nil {
+	if factors != nil {
+		apiCfg.Factors = factors // the same holds for a nil *factor.Service
+	}
+	if apiCfg.Dialects, err = dialects(cfg, svc, factors, o.now); err != nil {
 		return nil, err
 	}
 	h, err := api.New(apiCfg)
@@ -310,7 +321,8 @@ const (
 
 // banner is printed, not logged: the dev keys are secrets, and the contract
 // allows them on the terminal in dev mode only.
-func banner(w io.Writer, sandboxes []sandboxInfo, services []config.TwilioService) {
+// madeKey says that factors are sealed with a key made for this run.
+func banner(w io.Writer, sandboxes []sandboxInfo, services []config.TwilioService, madeKey bool) {
 	line := strings.Repeat("=", 72)
 	var list strings.Builder
 	for _, sb := range sandboxes {
@@ -319,6 +331,10 @@ func banner(w io.Writer, sandboxes []sandboxInfo, services []config.TwilioServic
 	var twilio strings.Builder
 	for _, s := range services {
 		fmt.Fprintf(&twilio, "  twilio service: %s (%s)\n", s.SID, s.FriendlyName)
+	}
+	key := "the keys of OTPGATE_ENCRYPTION_KEYS"
+	if madeKey {
+		key = fmt.Sprintf("a random key made for this run (kid %q)", devKeyID)
 	}
 	if len(services) > 0 {
 		// Twilio's SDKs authenticate with the key's name as well.
@@ -329,6 +345,9 @@ func banner(w io.Writer, sandboxes []sandboxInfo, services []config.TwilioServic
   - Redis is embedded and in memory: everything is lost on exit.
   - The SMS providers are in-process sandboxes:
 %s    no SMS leaves this machine; each one is printed in the log instead.
+  - Authenticator apps (/v1/identities/) are on, their secrets sealed
+    with %s;
+    enrolled factors and recovery codes are lost on exit.
   - Configure REDIS_URL, sender credentials and OTPGATE_API_KEYS
     to leave dev mode.
   - Try a signup in a browser: /demo on this server
@@ -336,7 +355,7 @@ func banner(w io.Writer, sandboxes []sandboxInfo, services []config.TwilioServic
   dev client key: %s
   dev admin key:  %s
 %s%s
-`, line, list.String(), devClientKey, DevAdminKey, twilio.String(), line)
+`, line, list.String(), key, devClientKey, DevAdminKey, twilio.String(), line)
 }
 
 // orNow is now, or the wall clock when it is nil.
@@ -348,13 +367,18 @@ func orNow(now func() time.Time) func() time.Time {
 }
 
 // dialects are the API's doors beside /v1/: Twilio Verify's /v2/, which
-// answers 404 everywhere when no service is configured.
-func dialects(cfg *config.Config, svc *otp.Service, now func() time.Time) ([]api.Dialect, error) {
+// answers 404 everywhere when no service is configured, and serves
+// factors when factors is not nil.
+func dialects(cfg *config.Config, svc *otp.Service, factors *factor.Service, now func() time.Time) ([]api.Dialect, error) {
 	services := make(map[string]string, len(cfg.TwilioServices))
 	for _, s := range cfg.TwilioServices {
 		services[s.SID] = s.FriendlyName
 	}
-	v2, err := twilio.New(twilio.Config{Verifier: svc, Services: services, Now: now})
+	tc := twilio.Config{Verifier: svc, Services: services, Now: now}
+	if factors != nil {
+		tc.Factors = factors
+	}
+	v2, err := twilio.New(tc)
 	if err != nil {
 		return nil, err
 	}

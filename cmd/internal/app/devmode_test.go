@@ -24,10 +24,14 @@ func TestBannerListsTwilioServices(t *testing.T) {
 	tests := []struct {
 		name     string
 		services []config.TwilioService
+		madeKey  bool
 		want     []string // lines, in this order
 		absent   []string
 	}{
-		{name: "the dev service", services: []config.TwilioService{config.DevTwilioService}, want: []string{
+		{name: "the dev service", services: []config.TwilioService{config.DevTwilioService}, madeKey: true, want: []string{
+			"  - Authenticator apps (/v1/identities/) are on, their secrets sealed\n",
+			"    with a random key made for this run (kid \"dev\");\n",
+			"    enrolled factors and recovery codes are lost on exit.\n",
 			"  - Try a signup in a browser: /demo on this server\n",
 			"  dev client key: devclientkey\n",
 			"  dev admin key:  devadminkey\n",
@@ -40,11 +44,15 @@ func TestBannerListsTwilioServices(t *testing.T) {
 			"  twilio auth:",
 		}},
 		{name: "none", services: nil, want: []string{"  dev admin key:  devadminkey\n"}, absent: []string{"twilio"}},
+		{name: "configured encryption keys", want: []string{
+			"    with the keys of OTPGATE_ENCRYPTION_KEYS;\n",
+			"    enrolled factors and recovery codes are lost on exit.\n",
+		}, absent: []string{"random"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			banner(&out, []sandboxInfo{{"Connexus", "http://127.0.0.1:1"}}, tt.services)
+			banner(&out, []sandboxInfo{{"Connexus", "http://127.0.0.1:1"}}, tt.services, tt.madeKey)
 			got := out.String()
 			at := 0
 			for _, want := range tt.want {
