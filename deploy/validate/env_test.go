@@ -13,7 +13,7 @@ const deployDir = ".."
 // repoRoot is the root of the main module, the Docker build context.
 const repoRoot = "../.."
 
-// contractVars are the environment variables of CONTRACT.md §1, §7, §8, §9 and §9b; anything else
+// contractVars are the environment variables of CONTRACT.md §1, §7, §8, §9, §9b and §11; anything else
 // in a manifest or env file is a typo that otpgate would silently ignore.
 var contractVars = setOf(
 	"OTPGATE_ADDR", "REDIS_URL", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS",
@@ -32,7 +32,7 @@ var contractVars = setOf(
 	"SMSNEXUS_BASE_URL", "SMSNEXUS_TOKEN", "SMSNEXUS_FROM", "OTPGATE_TWILIO_SERVICES",
 	"OTPGATE_EVENTS_URL", "OTPGATE_EVENTS_SECRET", "RATE_LIMIT_SENDS_PER_PREFIX",
 	"OTP_DAILY_SEND_LIMITS", "OTP_FRAUD_GUARD", "OTP_FRAUD_GUARD_ALLOW", "OTP_FRAUD_GUARD_RATIO",
-	"OTP_FRAUD_GUARD_FLOORS",
+	"OTP_FRAUD_GUARD_FLOORS", "OTPGATE_ENCRYPTION_KEYS", "TOTP_ISSUER", "TOTP_SKEW", "TOTP_MAX_ATTEMPTS",
 )
 
 // secretVars hold credentials: they belong in a Secret or the env file,
@@ -42,7 +42,7 @@ var secretVars = setOf(
 	"REDIS_URL", "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD", "CONNEXUS_CLIENT_ID", "CONNEXUS_CLIENT_SECRET", "CONNEXUS_USER_ID",
 	"CONNEXUS_PASSWORD", "OTPGATE_API_KEYS", "OTPGATE_ADMIN_KEYS", "OTPGATE_WEBHOOK_TOKEN",
 	"WEBSMS_ACCESS_TOKEN", "WEBSMS_USERNAME", "WEBSMS_PASSWORD", "SMSNEXUS_TOKEN",
-	"OTPGATE_EVENTS_SECRET",
+	"OTPGATE_EVENTS_SECRET", "OTPGATE_ENCRYPTION_KEYS",
 )
 
 // placeholder is the only non-empty value a committed secret may have.

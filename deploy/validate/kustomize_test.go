@@ -277,8 +277,9 @@ func checkEnvSplit(t *testing.T, m manifests) {
 	}
 	for k := range secretVars {
 		if strings.HasPrefix(k, "REDIS_") || strings.HasPrefix(k, "CONNEXUS_USER") || k == "CONNEXUS_PASSWORD" ||
-			strings.HasPrefix(k, "WEBSMS_") || strings.HasPrefix(k, "SMSNEXUS_") || k == "OTPGATE_EVENTS_SECRET" {
-			continue // optional: another topology, auth mode or sender, or events
+			strings.HasPrefix(k, "WEBSMS_") || strings.HasPrefix(k, "SMSNEXUS_") || k == "OTPGATE_EVENTS_SECRET" ||
+			k == "OTPGATE_ENCRYPTION_KEYS" {
+			continue // optional: another topology, auth mode or sender, events or authenticator apps
 		}
 		if _, ok := m.secret.Data[k]; !ok {
 			t.Errorf("Secret lacks %s", k)
