@@ -2,8 +2,12 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -13,6 +17,7 @@ import (
 
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/config"
+	"github.com/otpgate/otpgate/connexus/connexustest"
 	"github.com/otpgate/otpgate/events"
 	"github.com/otpgate/otpgate/otp"
 	"github.com/otpgate/otpgate/otp/factor"
@@ -145,4 +150,63 @@ func TestDevModeMakesAKeyPerRun(t *testing.T) {
 	if k, made := encryptionKeys(prod); made || k != nil {
 		t.Errorf("production without keys = %v (made %v), want none", k, made)
 	}
+}
+
+// TestFactorRoutesFollowTheKeys: New serves /v1/identities/ exactly when
+// factors are on — with OTPGATE_ENCRYPTION_KEYS on a durable Redis, and in
+// dev mode on the embedded Redis with the key made for the run — and
+// without keys outside dev mode it answers 404.
+func TestFactorRoutesFollowTheKeys(t *testing.T) {
+	fake := connexustest.NewServer()
+	t.Cleanup(fake.Close)
+	ctx := context.Background()
+	enroll := func(t *testing.T, a *App, key string) *httptest.ResponseRecorder {
+		t.Helper()
+		req := httptest.NewRequest("POST", "/v1/identities/alice-0001/factors", strings.NewReader(`{"label":"phone"}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		a.Handler.ServeHTTP(rec, req)
+		return rec
+	}
+	newApp := func(t *testing.T, cfg *config.Config, opts ...Option) *App {
+		t.Helper()
+		a, err := New(ctx, cfg, slog.New(slog.DiscardHandler), io.Discard, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Close)
+		return a
+	}
+	enrolled := func(t *testing.T, rec *httptest.ResponseRecorder, issuer string) {
+		t.Helper()
+		var body struct{ ID, URI string }
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); rec.Code != http.StatusCreated || err != nil {
+			t.Fatalf("enrol: %d %s, want 201", rec.Code, rec.Body)
+		}
+		if !strings.HasPrefix(body.ID, "fac_") || !strings.Contains(body.URI, "issuer="+issuer) {
+			t.Errorf("enrolled %q with URI %q, want a fac_ id and issuer %s", body.ID, body.URI, issuer)
+		}
+	}
+
+	t.Run("keys", func(t *testing.T) {
+		rdb := redistest.Real(t)
+		redistest.Durable(t, rdb)
+		cfg := factorsConfig(t, fake.URL)
+		cfg.TOTPIssuer = "Acme"
+		enrolled(t, enroll(t, newApp(t, cfg, WithRedis(rdb)), testKey), "Acme")
+	})
+	t.Run("no keys", func(t *testing.T) {
+		rdb, _ := redistest.Mini(t)
+		if rec := enroll(t, newApp(t, productionConfig(t, fake.URL), WithRedis(rdb)), testKey); rec.Code != http.StatusNotFound {
+			t.Errorf("enrol without OTPGATE_ENCRYPTION_KEYS: %d %s, want 404", rec.Code, rec.Body)
+		}
+	})
+	t.Run("dev mode", func(t *testing.T) {
+		cfg, err := config.Load(func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		enrolled(t, enroll(t, newApp(t, cfg), devClientKey), "otpgate")
+	})
 }
