@@ -99,6 +99,9 @@ type EnrollRequest struct {
 	Algorithm Algorithm
 	// Skew, when set, is the factor's own skew (0 to 2).
 	Skew *int
+	// Issuer, when set, is shown in the authenticator app instead of
+	// Config.Issuer: /v2/ shows the service's friendly name, as Twilio does.
+	Issuer string
 }
 
 // Enrollment is a new factor with what the authenticator app needs, shown
