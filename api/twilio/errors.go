@@ -29,6 +29,11 @@ const (
 	codeMaxChecks        = 60202
 	codeMaxSends         = 60203
 	codeLandline         = 60205
+	codeChallengeLocked  = 60308
+	codeFactorLocked     = 60310
+	codeFactorNotVerify  = 60311
+	codeFactorLimit      = 60315
+	codeFactorUnverified = 60318
 	codeFraudGuard       = 60410
 	codeCountryBlocked   = 60605
 )

@@ -74,6 +74,10 @@ type options struct {
 	// budgets, when set, keeps the service's send budgets under the
 	// default BudgetConfig.
 	budgets otp.Budgets
+	// factors, when set, serves Entities, Factors and Challenges, with
+	// skew as TOTP_SKEW.
+	factors api.Factors
+	skew    int
 }
 
 func newFixture(t *testing.T, rdb *redis.Client, o options) *fixture {
@@ -96,7 +100,7 @@ func newFixture(t *testing.T, rdb *redis.Client, o options) *fixture {
 	if o.services == nil {
 		o.services = map[string]string{service: "Acme Shop"}
 	}
-	v2, err := twilio.New(twilio.Config{Verifier: svc, Services: o.services, Now: f.clock.Now})
+	v2, err := twilio.New(twilio.Config{Verifier: svc, Services: o.services, Factors: o.factors, FactorSkew: o.skew, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

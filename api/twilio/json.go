@@ -81,7 +81,7 @@ func (d *Dialect) verification(c *gin.Context, v *otp.Verification) verification
 		SendCodeAttempts: make([]attemptJSON, 0, len(v.SendTimes)),
 		DateCreated:      date(v.CreatedAt),
 		DateUpdated:      date(updatedAt(v)),
-		URL:              resourceURL(c, sid),
+		URL:              serviceURL(c, "Verifications", sid),
 	}
 	for i, t := range v.SendTimes {
 		out.SendCodeAttempts = append(out.SendCodeAttempts, attemptJSON{Time: date(t), Channel: "sms", AttemptSID: attemptSID(v.ID, i)})
@@ -143,14 +143,15 @@ func attemptSID(id string, i int) string {
 	return "VL" + hex.EncodeToString(sum[:sidHex/2])
 }
 
-// resourceURL is the verification's absolute URL as this request reached
-// it. Behind a proxy that ends TLS the scheme is the proxy's to rewrite.
-func resourceURL(c *gin.Context, sid string) string {
+// serviceURL is the absolute URL of a resource of the request's service,
+// path its segments after the service sid, as this request reached it.
+// Behind a proxy that ends TLS the scheme is the proxy's to rewrite.
+func serviceURL(c *gin.Context, path ...string) string {
 	scheme := "http"
 	if c.Request.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + c.Request.Host + "/v2/Services/" + c.Param("service") + "/Verifications/" + sid
+	return scheme + "://" + c.Request.Host + "/v2/Services/" + c.Param("service") + "/" + strings.Join(path, "/")
 }
 
 // nzMobileCountryCode is New Zealand's MCC for an NZ number, the only

@@ -9,6 +9,10 @@
 // service sid names a brand (its friendly name); verifications are not
 // partitioned by service, so one number has one pending verification
 // across /v1/ and every service, as the contract's §3 requires.
+//
+// With Config.Factors, Entities, Factors and Challenges serve authenticator
+// apps (TOTP, CONTRACT §11) the same way: an entity is a /v1/ identity, a
+// factor its factor, run by the factor service /v1/ calls.
 package twilio
 
 import (
@@ -43,6 +47,9 @@ type Config struct {
 	// Factors serves the Entities, Factors and Challenges of CONTRACT §11;
 	// nil leaves them out (every such path answers 404 20404).
 	Factors api.Factors
+	// FactorSkew is TOTP_SKEW, 0 to 2: what a factor enrolled without its
+	// own Config.Skew shows as its config.skew.
+	FactorSkew int
 	// Now is the clock of verification checks' dates; nil is time.Now.
 	Now func() time.Time
 }
@@ -56,6 +63,8 @@ const ctxService = "otpgate.twilio.service"
 // Dialect is the /v2/ dialect; it implements api.Dialect.
 type Dialect struct {
 	verifier Verifier
+	factors  api.Factors
+	skew     int
 	services map[string]string
 	now      func() time.Time
 	host     *api.Host
@@ -73,7 +82,10 @@ func New(cfg Config) (*Dialect, error) {
 			return nil, fmt.Errorf("twilio: service %q needs a sid VA<32 hex> and a friendly name", sid)
 		}
 	}
-	d := &Dialect{verifier: cfg.Verifier, services: maps.Clone(cfg.Services), now: cfg.Now}
+	if cfg.FactorSkew < 0 || cfg.FactorSkew > 2 {
+		return nil, fmt.Errorf("twilio: FactorSkew %d is not 0 to 2", cfg.FactorSkew)
+	}
+	d := &Dialect{verifier: cfg.Verifier, factors: cfg.Factors, skew: cfg.FactorSkew, services: maps.Clone(cfg.Services), now: cfg.Now}
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -84,7 +96,8 @@ func New(cfg Config) (*Dialect, error) {
 func (d *Dialect) Prefix() string { return "/v2/" }
 
 // Register adds the /v2/ routes to e; without a service it adds none, so
-// every /v2/ path, whatever its method, is not found.
+// every /v2/ path, whatever its method, is not found. Entities, Factors and
+// Challenges are added only with Factors.
 func (d *Dialect) Register(e *gin.Engine, h *api.Host) {
 	d.host = h
 	if len(d.services) == 0 {
@@ -95,6 +108,9 @@ func (d *Dialect) Register(e *gin.Engine, h *api.Host) {
 	svc.GET("/Verifications/:sid", d.handle(d.fetch))
 	svc.POST("/Verifications/:sid", d.handle(d.update))
 	svc.POST("/VerificationCheck", d.handle(d.check))
+	if d.factors != nil {
+		d.registerFactors(svc)
+	}
 }
 
 func (d *Dialect) findService(c *gin.Context) {
