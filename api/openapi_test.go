@@ -87,22 +87,23 @@ func docPath(ginPath string) string {
 }
 
 // fullEngine is the router with every optional part configured: the
-// Connexus proxy, the webhooks, inbound SMS, senders, the /v2/ dialect,
-// dev mode's demo and authenticator apps.
+// Connexus proxy, the webhooks, inbound SMS, senders, the /v2/ dialect
+// with its factors, dev mode's demo and authenticator apps.
 func fullEngine(t *testing.T) *gin.Engine {
 	t.Helper()
 	g := newGateway(t, false, connexustest.StyleDetailed, func(c *api.Config) {
 		c.Senders = fakeDirectory{{Name: "connexus"}}
+		c.Factors = answeringFactors()
 		d, err := twilio.New(twilio.Config{
 			Verifier: c.Verifier.(twilio.Verifier),
 			Services: map[string]string{"VA0123456789abcdef0123456789abcdef": "Shop"},
+			Factors:  c.Factors,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.Dialects = append(c.Dialects, d)
 		c.Demo = &api.Demo{Inbox: emptyInbox}
-		c.Factors = answeringFactors()
 	})
 	return g.h.(*gin.Engine)
 }
