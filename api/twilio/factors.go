@@ -137,20 +137,11 @@ func (d *Dialect) verifyFactor(c *gin.Context) error {
 	if !ok {
 		return notFound(c)
 	}
-	ctx, identity := c.Request.Context(), c.Param("identity")
-	res, err := d.factors.Verify(ctx, identity, id, code)
+	res, err := d.factors.Verify(c.Request.Context(), c.Param("identity"), id, code)
 	if err != nil {
 		return factorError(c, err)
 	}
-	f := res.Factor
-	if !res.Valid {
-		got, err := d.factors.Get(ctx, identity, id)
-		if err != nil {
-			return factorError(c, err)
-		}
-		f = *got
-	}
-	c.JSON(http.StatusOK, d.factor(c, f))
+	c.JSON(http.StatusOK, d.factor(c, res.Factor))
 	return nil
 }
 

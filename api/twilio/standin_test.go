@@ -128,8 +128,11 @@ func (s *standIn) Verify(_ context.Context, identity, id, code string) (*factor.
 		return nil, factor.ErrAlreadyVerified
 	}
 	ok, left, err := s.accept(identity, f, code)
-	if err != nil || !ok {
-		return &factor.VerifyResult{AttemptsLeft: left}, err
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return &factor.VerifyResult{Factor: *f, AttemptsLeft: left}, nil
 	}
 	f.Status, f.VerifiedAt = factor.StatusVerified, f.LastUsedAt
 	return &factor.VerifyResult{Valid: true, Factor: *f, AttemptsLeft: left}, nil
