@@ -1,6 +1,7 @@
 package factor
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -124,7 +125,7 @@ func (s *Service) Enroll(ctx context.Context, identity string, req EnrollRequest
 	}
 	f.ID, f.Identity, f.CreatedAt = newID(), identity, s.clock()
 	secret := newSecret(f.Algorithm)
-	b32Secret, uri, qr, err := provision(s.cfg.Issuer, f, secret)
+	b32Secret, uri, qr, err := provision(cmp.Or(req.Issuer, s.cfg.Issuer), f, secret)
 	if err != nil {
 		return nil, err
 	}
