@@ -7,16 +7,17 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otpgate/otpgate/api/openapitest"
-	"github.com/otpgate/otpgate/otp"
 )
 
 // TestFactorAnswersMatchTheDocument sends every factor operation, with
 // each status it documents, through openapitest's transport, which
 // reports any answer api/openapi.yaml does not describe.
 func TestFactorAnswersMatchTheDocument(t *testing.T) {
-	f, s := standInFixture(t, options{})
+	rdb, mr := stoppable(t)
+	f := factorFixture(t, rdb, options{})
 	srv := httptest.NewServer(f.h)
 	t.Cleanup(srv.Close)
 	client := &http.Client{Transport: openapitest.Transport(t, http.DefaultTransport)}
@@ -52,36 +53,40 @@ func TestFactorAnswersMatchTheDocument(t *testing.T) {
 	send("POST", entities, 201, "Identity", identity)
 	send("POST", entities, 400, "Identity", "short")
 	send("GET", entity(identity), 200)
-	sid, _ := send("POST", entity(identity, "Factors"), 201, newFactor...)["sid"].(string)
-	other, _ := send("POST", entity(identity, "Factors"), 201, newFactor...)["sid"].(string)
+	fac := f.enrol(identity)
+	send("POST", entity(identity, "Factors"), 201, newFactor...)
+	other := f.enrol(identity)
 	send("POST", entity(identity, "Factors"), 400, "FactorType", "push")
 	send("GET", entity(identity, "Factors")+"?PageSize=1", 200)
 	send("GET", entity(identity, "Factors")+"?PageSize=1&Page=1", 200)
 	send("GET", entity(identity, "Factors")+"?PageSize=0", 400)
-	send("GET", entity(identity, "Factors", sid), 200)
+	send("GET", entity(identity, "Factors", fac.sid), 200)
 	send("GET", entity(identity, "Factors", "YF00000000000000000000000000000000"), 404)
-	send("POST", entity(identity, "Factors", sid), 200, "AuthPayload", "000000")
-	send("POST", entity(identity, "Factors", sid), 200, "AuthPayload", "123456")
-	send("POST", entity(identity, "Factors", sid), 403, "AuthPayload", "234567")
-	send("POST", entity(identity, "Factors", sid), 400)
-	send("POST", entity(identity, "Challenges"), 403, "FactorSid", other, "AuthPayload", "234567")
-	send("POST", entity(identity, "Challenges"), 201, "FactorSid", sid, "AuthPayload", "234567")
-	send("POST", entity(identity, "Challenges"), 201, "FactorSid", sid, "AuthPayload", "234567")
-	send("POST", entity(identity, "Challenges"), 201, "FactorSid", sid, "AuthPayload", "000000")
-	send("POST", entity(identity, "Challenges"), 400, "FactorSid", sid)
-	send("POST", entity(identity, "Challenges"), 404, "FactorSid", "YF00000000000000000000000000000000", "AuthPayload", "234567")
-	for range 3 {
+	send("POST", entity(identity, "Factors", fac.sid), 200, "AuthPayload", fac.wrong(t, f.clock.Now()))
+	send("POST", entity(identity, "Factors", fac.sid), 200, "AuthPayload", fac.code(t, f.clock.Now()))
+	send("POST", entity(identity, "Factors", fac.sid), 403, "AuthPayload", fac.code(t, f.clock.Now()))
+	send("POST", entity(identity, "Factors", fac.sid), 400)
+	f.clock.Advance(30 * time.Second)
+	send("POST", entity(identity, "Challenges"), 403, "FactorSid", other.sid, "AuthPayload", other.code(t, f.clock.Now()))
+	send("POST", entity(identity, "Challenges"), 201, "FactorSid", fac.sid, "AuthPayload", fac.code(t, f.clock.Now()))
+	send("POST", entity(identity, "Challenges"), 201, "FactorSid", fac.sid, "AuthPayload", fac.code(t, f.clock.Now()))
+	send("POST", entity(identity, "Challenges"), 400, "FactorSid", fac.sid)
+	send("POST", entity(identity, "Challenges"), 404, "FactorSid", "YF00000000000000000000000000000000", "AuthPayload", "123456")
+	for range 2 {
 		send("POST", entity(identity, "Factors"), 201, newFactor...)
 	}
 	send("POST", entity(identity, "Factors"), 400, newFactor...)
-	send("POST", entity(identity, "Factors", other), 429, "AuthPayload", "345678")
-	send("POST", entity(identity, "Challenges"), 429, "FactorSid", sid, "AuthPayload", "345678")
-	send("DELETE", entity(identity, "Factors", other), 204)
-	send("DELETE", entity(identity, "Factors", other), 404)
+	for range maxAttempts - 2 {
+		send("POST", entity(identity, "Challenges"), 201, "FactorSid", fac.sid, "AuthPayload", fac.wrong(t, f.clock.Now()))
+	}
+	send("POST", entity(identity, "Factors", other.sid), 429, "AuthPayload", other.code(t, f.clock.Now()))
+	send("POST", entity(identity, "Challenges"), 429, "FactorSid", fac.sid, "AuthPayload", fac.code(t, f.clock.Now()))
+	send("DELETE", entity(identity, "Factors", other.sid), 204)
+	send("DELETE", entity(identity, "Factors", other.sid), 404)
 	send("DELETE", entity(identity), 204)
 	send("DELETE", entity(identity), 204)
 
-	s.fail = otp.ErrUnavailable
+	mr.Close()
 	send("GET", entity(identity, "Factors"), 503)
-	send("POST", entity(identity, "Challenges"), 503, "FactorSid", sid, "AuthPayload", "345678")
+	send("POST", entity(identity, "Challenges"), 503, "FactorSid", fac.sid, "AuthPayload", "123456")
 }
