@@ -376,7 +376,9 @@ func dialects(cfg *config.Config, svc *otp.Service, factors *factor.Service, now
 	}
 	tc := twilio.Config{Verifier: svc, Services: services, Now: now}
 	if factors != nil {
-		tc.Factors = factors
+		// The skew the factor service checks with is what /v2/ shows as
+		// config.skew of a factor without its own.
+		tc.Factors, tc.FactorSkew = factors, cfg.TOTPSkew
 	}
 	v2, err := twilio.New(tc)
 	if err != nil {
