@@ -70,12 +70,13 @@ func TestDemoPage(t *testing.T) {
 		t.Errorf("X-Content-Type-Options = %q", got)
 	}
 	csp := rec.Header().Get("Content-Security-Policy")
-	for _, want := range []string{"default-src 'none'", "script-src 'sha256-", "style-src 'sha256-", "connect-src 'self'"} {
+	for _, want := range []string{"default-src 'none'", "script-src 'sha256-", "style-src 'sha256-", "connect-src 'self'", "img-src data:;"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
 		}
 	}
-	for _, id := range []string{"phone", "send", "code", "verify", "resend", "status", "error", "countdown", "sms"} {
+	for _, id := range []string{"phone", "send", "code", "verify", "resend", "status", "error", "countdown", "sms",
+		"totp-enrol", "totp-qr", "totp-secret", "totp-code", "totp-recovery", "totp-answer", "totp-status", "totp-error"} {
 		if !strings.Contains(rec.Body.String(), `id="`+id+`"`) {
 			t.Errorf("the page has no element #%s", id)
 		}
