@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -48,6 +49,9 @@ func inlineHash(page []byte, tag string) string {
 	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
+// demoIdentityPrefix starts every identity the demo page may touch.
+const demoIdentityPrefix = "demo-"
+
 // demoRoutes serves the page and runs its calls through the very /v1/
 // handlers as the demo key, which no request has to present: the routes
 // exist only in dev mode, where nothing real is at stake.
@@ -58,6 +62,23 @@ func (s *server) demoRoutes(e *gin.Engine) {
 	verifications.POST("/verifications", handle(s.startVerification))
 	verifications.POST("/verifications/:id/check", handle(s.checkVerification))
 	calls.GET("/inbox", handle(s.demoInbox))
+	if s.factors != nil {
+		ids := calls.Group("/identities/:identity", limitBody(maxVerificationBody), checkIdentity, demoIdentity)
+		ids.POST("/factors", handle(s.enrollFactor))
+		ids.POST("/factors/:id/verify", handle(s.verifyFactor))
+		ids.POST("/challenges", handle(s.challenge))
+	}
+}
+
+// demoIdentity keeps the page to identities of its own: identities are one
+// namespace, and an app developed against this dev server may hold others,
+// whose attempts a demo must not use up.
+func demoIdentity(c *gin.Context) {
+	if !strings.HasPrefix(c.Param("identity"), demoIdentityPrefix) {
+		writeError(c, &otp.FieldError{Field: "identity", Reason: "must start with \"" + demoIdentityPrefix + "\" on the demo page"})
+		return
+	}
+	c.Next()
 }
 
 func (s *server) asDemoKey(c *gin.Context) {

@@ -42,18 +42,25 @@ func newDemoFixture(t *testing.T, edit ...func(*api.Config)) *fixture {
 }
 
 func TestDemoIsAbsentWithoutDemoConfig(t *testing.T) {
-	f := newFixture(t, nil)
+	stub := answeringFactors()
+	f := newFixture(t, nil, withFactors(stub))
 	for _, r := range [][2]string{
 		{"GET", "/demo"},
 		{"POST", "/demo/api/verifications"},
 		{"POST", "/demo/api/verifications/ver_1/check"},
 		{"GET", "/demo/api/inbox?to=64211234567"},
+		{"POST", "/demo/api/identities/demo-0123456789abcdef/factors"},
+		{"POST", "/demo/api/identities/demo-0123456789abcdef/factors/fac_00000000000000000000000000000000/verify"},
+		{"POST", "/demo/api/identities/demo-0123456789abcdef/challenges"},
 	} {
 		rec := f.do(r[0], r[1], `{"to":"021 123 4567"}`, noAuth...)
 		wantError(t, rec, http.StatusNotFound, "not_found")
 	}
 	if n := f.sender.count(); n != 0 {
 		t.Errorf("%d SMS sent without the demo", n)
+	}
+	if calls := stub.recorded(); len(calls) != 0 {
+		t.Errorf("the factor service was called without the demo: %v", calls)
 	}
 }
 

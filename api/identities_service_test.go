@@ -39,21 +39,22 @@ type factorFixture struct {
 	base  string // /v1/identities/<identity>
 }
 
-func newFactorFixture(t *testing.T) *factorFixture {
+// newFactorFixture builds one; edit configures the API further.
+func newFactorFixture(t *testing.T, edit ...func(*api.Config)) *factorFixture {
 	t.Helper()
 	rdb, mr := redistest.Mini(t)
 	keys, err := factor.NewKeyring([]factor.Key{{ID: "k1", Secret: bytes.Repeat([]byte{7}, 32)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, rdb, func(c *api.Config) {
+	f := newFixture(t, rdb, append([]func(*api.Config){func(c *api.Config) {
 		svc, err := factor.NewService(factor.Config{Issuer: "Shop", Skew: 1, MaxAttempts: maxFactorAttempts},
 			redisstore.New(rdb).Factors(), keys, factor.WithClock(c.Now))
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.Factors = svc
-	})
+	}}, edit...)...)
 	return &factorFixture{fixture: f, redis: mr, base: "/v1/identities/" + testIdentity}
 }
 
