@@ -78,13 +78,15 @@
 // code, a recovery code, new recovery codes, a delete) is one script
 // that records its events too, sent through the writer that
 // WithReplicaAcks makes wait. Load is one HGETALL. Each script first drops
-// the unverified factors past their hour; the hash then has no TTL while
-// it holds a verified factor or recovery codes, and otherwise expires
-// with the last of its unverified factors, its window of refused codes
-// and its memo. The memo makes the scripts safe to run twice, which their
-// state alone would not (a replayed code would count as refused, a delete
-// would find nothing): each call carries a random nonce, and a run that
-// finds its nonce in the memo answers what the first run answered. A
+// the unverified factors past their hour and the memos past their minute;
+// the hash then has no TTL while it holds a verified factor or recovery
+// codes, and otherwise expires with the last of its unverified factors,
+// its window of refused codes and its memos. The memos make the scripts
+// safe to run twice, which their state alone would not (a replayed code
+// would count as refused, a delete would find nothing): each call carries
+// a random nonce, each run that changes something keeps its answer under
+// its own nonce for a minute, and a run that finds its nonce's memo
+// answers what the first run answered, whatever ran in between. A
 // factor event is a stream entry with its data already rendered by the
 // service (D) instead of a snapshot, queued per identity as a
 // verification's events are; Claim hands it out with Data and no
@@ -97,7 +99,7 @@
 //	otp:i:<hex id>            string: the number of a verification, to find it by id
 //	otp:m:<message id>        string: the number an SMS went to, to file delivery reports
 //	otp:{<number>}:q:<hex id> list: while an event of the verification is in the stream, its entry id and then the events waiting behind it
-//	otp:{f:<identity>}        hash: an identity's factors, recovery codes and refused codes; no TTL while it holds a verified factor or recovery codes
+//	otp:{f:<identity>}        hash: an identity's factors, recovery codes, refused codes and the memos of its last minute's runs; no TTL while it holds a verified factor or recovery codes
 //	otp:{f:<identity>}:q:<32 zeros> list: the identity's factor events, as a verification's queue
 //	otp:{fg}:pc:<prefix>      zset: token → ms of the sends to a number prefix, for its cap (its window)
 //	otp:{fg}:d:<CC>:<day>     zset: token → ms of the sends to a country on a UTC day (yyyymmdd), "*" for all; until midnight

@@ -129,8 +129,8 @@ func msTime(n int64) *time.Time {
 }
 
 // run runs one of the factor scripts on identity's keys through the
-// writer: ARGV a fresh nonce (see w in lua/factor_common.lua), now, args,
-// and the event arguments when the store records events.
+// writer: ARGV a fresh nonce (see w:<nonce> in lua/factor_common.lua),
+// now, args, and the event arguments when the store records events.
 func (f *Factors) run(ctx context.Context, op string, sc *redis.Script, identity string, now time.Time, args ...any) ([]any, error) {
 	o := owner(identity)
 	evKeys, evArgs := f.s.eventKeys(o, now, noID)

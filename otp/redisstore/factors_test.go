@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -567,6 +568,208 @@ func TestFactorScriptsAreSafeToResend(t *testing.T) {
 		}
 		if want := "[factor.created challenge.denied factor.deleted factor.deleted]"; fmt.Sprint(got) != want {
 			t.Errorf("events = %v, want %s, each once", got, want)
+		}
+	})
+}
+
+// lastScript keeps the arguments and the answer of the last script run,
+// so that a test can send it again later as go-redis does after a lost
+// reply: the same command, nonce included.
+type lastScript struct {
+	args  []any
+	reply any
+}
+
+func (*lastScript) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (l *lastScript) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if name := cmd.Name(); err == nil && (name == "eval" || name == "evalsha") {
+			l.args, l.reply = slices.Clone(cmd.Args()), cmd.(*redis.Cmd).Val()
+		}
+		return err
+	}
+}
+
+func (*lastScript) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestFactorResendAfterAnotherWriteAnswersAsTheFirstRun: a run whose reply was
+// lost is sent again after another run changed the identity (an
+// attacker's guess, a delete); the resend answers what the first run did
+// and changes nothing, where deciding anew would burn a recovery code and
+// answer invalid, deny an approved code, or find nothing to delete.
+func TestFactorResendAfterAnotherWriteAnswersAsTheFirstRun(t *testing.T) {
+	ctx := context.Background()
+	wrongCode := func(f *redisstore.Factors) error {
+		_, err := f.Check(ctx, identity, challenge(t0, 0))
+		return err
+	}
+	spend := func(f *redisstore.Factors) error {
+		o, err := f.SpendRecovery(ctx, identity, factor.Spend{HMAC: recoverySet(1).HMACs[0], Key: recoverySet(1).Key, Now: t0, Limits: limits})
+		if err == nil && (!o.Valid || o.RecoveryCodesLeft != 9 || o.AttemptsLeft != 5) {
+			err = fmt.Errorf("spend = %+v, want valid with 9 codes and 5 attempts left", o)
+		}
+		return err
+	}
+	verified := func(t *testing.T, f *redisstore.Factors) { mustVerified(t, f, 1, 100, t0, recoverySet(1)) }
+	for _, tc := range []struct {
+		name     string
+		setup    func(t *testing.T, f *redisstore.Factors)
+		lost     func(f *redisstore.Factors) error // the run whose reply is lost
+		between  func(f *redisstore.Factors) error
+		failures int
+	}{
+		{"recovery code", verified, spend, wrongCode, 1},
+		{"recovery code, then the identity deleted", verified, spend, func(f *redisstore.Factors) error {
+			return f.DeleteIdentity(ctx, identity, t0, nil)
+		}, 0},
+		{"TOTP code", verified, func(f *redisstore.Factors) error {
+			o, err := f.Check(ctx, identity, challenge(t0, 101, 1))
+			if err == nil && !o.Valid {
+				err = fmt.Errorf("challenge = %+v, want valid", o)
+			}
+			return err
+		}, wrongCode, 1},
+		{"verification", func(t *testing.T, f *redisstore.Factors) { mustCreateFactor(t, f, 1, t0) }, func(f *redisstore.Factors) error {
+			c := verifyCheck(1, 100, t0)
+			c.Recovery = recoverySet(1)
+			o, err := f.Check(ctx, identity, c)
+			if err == nil && (!o.Valid || !o.RecoveryStored) {
+				err = fmt.Errorf("verification = %+v, want valid and the codes stored", o)
+			}
+			return err
+		}, wrongCode, 1},
+		{"create", func(t *testing.T, f *redisstore.Factors) {
+			for i := 1; i < factor.MaxFactors; i++ {
+				mustCreateFactor(t, f, i, t0)
+			}
+		}, func(f *redisstore.Factors) error {
+			return f.Create(ctx, identity, newRecord(factor.MaxFactors, t0), t0, nil)
+		}, wrongCode, 1},
+		{"delete factor", verified, func(f *redisstore.Factors) error {
+			return f.DeleteFactor(ctx, identity, factorID(1), t0, nil)
+		}, wrongCode, 1},
+		{"delete identity", verified, func(f *redisstore.Factors) error {
+			return f.DeleteIdentity(ctx, identity, t0, nil)
+		}, wrongCode, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			redistest.Each(t, func(t *testing.T, c *redis.Client) {
+				last := &lastScript{}
+				c.AddHook(last)
+				f := redisstore.New(c).Factors()
+				tc.setup(t, f)
+				if err := tc.lost(f); err != nil {
+					t.Fatal(err)
+				}
+				args, first := last.args, last.reply
+				if err := tc.between(f); err != nil {
+					t.Fatal(err)
+				}
+				before := c.HGetAll(ctx, identityKey).Val()
+				again, err := c.Do(ctx, args...).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(again) != fmt.Sprint(first) {
+					t.Errorf("resend answered %v, want the first run's %v", again, first)
+				}
+				if changed := changedFields(before, c.HGetAll(ctx, identityKey).Val()); len(changed) > 0 {
+					t.Errorf("resend changed fields %v", changed)
+				}
+				if id := mustLoad(t, f, t0); id.Failures != tc.failures {
+					t.Errorf("refused codes = %d, want %d", id.Failures, tc.failures)
+				}
+			})
+		})
+	}
+}
+
+// changedFields lists the fields whose values differ between a and b,
+// sorted.
+func changedFields(a, b map[string]string) []string {
+	var out []string
+	for field, v := range a {
+		if w, ok := b[field]; !ok || w != v {
+			out = append(out, field)
+		}
+	}
+	for field := range b {
+		if _, ok := a[field]; !ok {
+			out = append(out, field)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// memos counts the memos the identity's hash holds.
+func memos(t *testing.T, c *redis.Client) int {
+	t.Helper()
+	n := 0
+	for _, field := range c.HKeys(context.Background(), identityKey).Val() {
+		if strings.HasPrefix(field, "w:") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestFactorMemosLastAMinute: every run that changes the identity leaves
+// a memo for a minute of its clock, which a later run deletes by its own;
+// the key outlives the memos of a replica whose clock is ahead, and Load
+// ignores them.
+func TestFactorMemosLastAMinute(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		f := redisstore.New(c).Factors()
+		many := factor.Limits{MaxAttempts: 100, Window: factor.AttemptWindow}
+		wrong := func(at time.Duration) {
+			t.Helper()
+			ch := challenge(t0.Add(at), 0)
+			ch.Limits = many
+			mustCheck(t, f, ch)
+		}
+		mustVerified(t, f, 1, 100, t0, recoverySet(1))
+		for i := range 5 {
+			wrong(time.Duration(i) * time.Second)
+		}
+		if n := memos(t, c); n != 7 {
+			t.Errorf("memos of 7 runs within a minute = %d", n)
+		}
+		if id := mustLoad(t, f, t0); len(id.Factors) != 1 || id.RecoveryCodes != 10 || id.Failures != 5 {
+			t.Errorf("Load beside memos = %+v", id)
+		}
+		checkPTTL(t, c, -1, "with a verified factor and memos")
+		// At 61 s the memos of the runs at 0 s and 1 s are past.
+		wrong(61 * time.Second)
+		if n := memos(t, c); n != 4 {
+			t.Errorf("memos after a run a minute later = %d, want those of 2 s, 3 s, 4 s and 61 s", n)
+		}
+
+		if err := f.DeleteIdentity(ctx, identity, t0.Add(2*time.Minute), nil); err != nil {
+			t.Fatal(err)
+		}
+		ahead := t0.Add(3 * time.Minute)
+		mustCreateFactor(t, f, 2, ahead)
+		if err := f.DeleteIdentity(ctx, identity, ahead, nil); err != nil {
+			t.Fatal(err)
+		}
+		behind := ahead.Add(-30 * time.Second)
+		mustCreateFactor(t, f, 3, behind)
+		if err := f.DeleteIdentity(ctx, identity, behind, nil); err != nil {
+			t.Fatal(err)
+		}
+		checkPTTL(t, c, 90*time.Second, "after a replica whose clock is 30 s behind deleted the identity")
+		if id := mustLoad(t, f, behind); len(id.Factors) != 0 || id.Key != "" || id.RecoveryCodes != 0 || id.Failures != 0 {
+			t.Errorf("Load of an identity of memos only = %+v", id)
+		}
+		mustCreateFactor(t, f, 4, ahead.Add(time.Minute))
+		if n := memos(t, c); n != 1 {
+			t.Errorf("memos a minute after the last delete = %d, want only the create's", n)
 		}
 	})
 }

@@ -13,23 +13,28 @@
 --   rk       the sealed key of the recovery codes' HMACs
 --   r:<hmac> one per unspent recovery code, the HMAC in hex (value 1)
 --   af aw    refused codes in the window, and ms the window ends
---   w        "<nonce>:<until ms>:<answer as JSON>" of the last change, so
---            that a run go-redis sends again after a lost reply answers
---            as the first did instead of deciding anew (a refused code
---            counted twice, a delete that finds nothing)
+--   w:<nonce> "<until ms>:<answer as JSON>", the memo of each run that
+--            changed something, so that a run go-redis sends again after
+--            a lost reply answers as the first did instead of deciding
+--            anew, even after other runs (a refused code counted twice, a
+--            spent recovery code answered invalid, a delete that finds
+--            nothing)
 --
 -- <hex> is the 32 hex digits of a factor id. Times are ms of the service's
 -- clock, never Redis TIME. Every script first drops the unverified
--- factors whose x is past, and at its end gives the key its TTL (settle):
--- none while a verified factor or recovery codes are kept, else until the
--- last of the unverified factors, the window and the memo ends.
+-- factors whose x is past and the memos whose until is, and at its end
+-- gives the key its TTL (settle): none while a verified factor or recovery
+-- codes are kept, else until the last of the unverified factors, the
+-- window and the memos ends.
 --
 -- Each script takes ARGV nonce and now, then its own arguments, then the
 -- event arguments of events.lua; it reads them in order with arg().
 
 local FACTOR_PARTS = {'f:', 's:', 'x:', 'v:', 't:', 'u:'}
--- MEMO_TTL is how long the memo w outlives a key with nothing else: far
--- more than go-redis takes to send a script again.
+-- MEMO_TTL is how long a run's memo lasts: longer than go-redis goes on
+-- sending a script again (3 tries of at most ~8 s: pool, dial, write and
+-- read timeouts), with room for the clocks of the service's replicas to
+-- differ, since a run prunes memos by its own now.
 local MEMO_TTL = 60000
 
 local argi = 0
@@ -51,13 +56,19 @@ local function list(width)
   return out
 end
 
--- replay returns the answer of the run this one repeats, or nil.
+-- replay returns the answer of the run this one repeats, or nil. A resend
+-- carries the first run's now, so it finds its memo unless pruned.
 local function replay(nonce)
-  local w = redis.call('HGET', KEYS[1], 'w')
-  if w and string.sub(w, 1, #nonce + 1) == nonce .. ':' then
-    return cjson.decode(string.match(w, '^[^:]*:%d+:(.*)$'))
+  local w = redis.call('HGET', KEYS[1], 'w:' .. nonce)
+  if w then
+    return cjson.decode(string.match(w, '^%d+:(.*)$'))
   end
   return nil
+end
+
+-- memo_end is the until ms of memo value w.
+local function memo_end(w)
+  return tonumber(string.match(w, '^(%d+):'))
 end
 
 -- put sets fields (name, value, ...) in the hash and in its copy h.
@@ -80,8 +91,8 @@ local function drop(h, fields)
   redis.call('HDEL', KEYS[1], unpack(fields))
 end
 
--- open reads the hash, less the unverified factors that expired by now,
--- which it deletes.
+-- open reads the hash, less the unverified factors that expired by now
+-- and the memos past, which it deletes.
 local function open(now)
   local h = {}
   local flat = redis.call('HGETALL', KEYS[1])
@@ -97,6 +108,8 @@ local function open(now)
           gone[#gone + 1] = p .. hex
         end
       end
+    elseif string.sub(f, 1, 2) == 'w:' and memo_end(v) <= now then
+      gone[#gone + 1] = f
     end
   end
   drop(h, gone)
@@ -114,8 +127,9 @@ local function fields(h, p)
   return out
 end
 
+-- remember keeps answer as the memo of the run of nonce, and returns it.
 local function remember(h, nonce, now, answer)
-  put(h, 'w', nonce .. ':' .. string.format('%d', now + MEMO_TTL) .. ':' .. cjson.encode(answer))
+  put(h, 'w:' .. nonce, string.format('%d:', now + MEMO_TTL) .. cjson.encode(answer))
   return answer
 end
 
@@ -134,8 +148,8 @@ local function settle(h, now)
   if h.aw then
     til = math.max(til, tonumber(h.aw))
   end
-  if h.w then
-    til = math.max(til, tonumber(string.match(h.w, '^[^:]*:(%d+):')))
+  for _, f in ipairs(fields(h, 'w:')) do
+    til = math.max(til, memo_end(h[f]))
   end
   if til <= now then
     redis.call('DEL', KEYS[1])

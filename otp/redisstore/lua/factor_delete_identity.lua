@@ -2,7 +2,8 @@
 -- event arguments.
 -- Deletes everything of the identity, its refused codes included, and
 -- records the events: {'ok'}, or {'notfound'} when it holds no factor
--- and no recovery code. Only the memo is left, for MEMO_TTL.
+-- and no recovery code. Only the memos are left, its own and those of
+-- earlier runs, which a resend of one of them still needs.
 local nonce, now, evs = arg(), tonumber(arg()), list(3)
 local ev = event_args(argi + 1, 2)
 local done = replay(nonce)
@@ -12,8 +13,13 @@ end
 local h = open(now)
 local answer = {'notfound'}
 if #fields(h, 'f:') > 0 or #fields(h, 'r:') > 0 then
-  redis.call('DEL', KEYS[1])
-  h = {}
+  local gone = {}
+  for f in pairs(h) do
+    if string.sub(f, 1, 2) ~= 'w:' then
+      gone[#gone + 1] = f
+    end
+  end
+  drop(h, gone)
   for _, e in ipairs(evs) do
     if ev then
       ev.id = e[1]
