@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -37,9 +38,14 @@ func (s *Service) Verify(ctx context.Context, identity, id, code string) (*Verif
 	after.Status, after.VerifiedAt, after.LastUsedAt = StatusVerified, &now, &now
 	c := Check{Verify: true, VerifyID: id, Now: now, Limits: s.limits(),
 		Denied: s.identityEvent(eventChallengeDenied, identity)}
-	if err := s.addCandidates(&c, rec, code, now, s.factorEvent(eventFactorVerified, after)); err != nil {
+	secret, ok := s.openSecret(&c, identity, rec)
+	if !ok {
+		return nil, fmt.Errorf("factor: verify %s: %w", id, errUnopened)
+	}
+	if err := s.addCandidates(&c, rec, secret, code, now, s.factorEvent(eventFactorVerified, after)); err != nil {
 		return nil, err
 	}
+	s.resealOthers(&c, identity, ident, []*Record{rec})
 	var codes []string
 	if ident.RecoveryCodes == 0 {
 		set, shown := s.keys.newRecoverySet(identity)
@@ -87,13 +93,28 @@ func (s *Service) Challenge(ctx context.Context, identity string, req ChallengeR
 	}
 	c := Check{Now: now, Limits: s.limits(), Denied: s.identityEvent(eventChallengeDenied, identity)}
 	s.resealRecoveryKey(&c, identity, ident)
+	// A secret that does not open skips only its factor, whose codes are
+	// then refused and counted like any that match nothing. When none opens
+	// the code cannot be checked: an error (500), not a refusal, so that an
+	// operator's missing key never spends the user's attempts; a guesser
+	// learns nothing from a code that cannot match.
+	opened := 0
 	for _, rec := range targets {
+		secret, ok := s.openSecret(&c, identity, rec)
+		if !ok {
+			continue
+		}
+		opened++
 		after := rec.Factor
 		after.LastUsedAt = &now
-		if err := s.addCandidates(&c, rec, req.Code, now, s.factorEvent(eventChallengeApproved, after)); err != nil {
+		if err := s.addCandidates(&c, rec, secret, req.Code, now, s.factorEvent(eventChallengeApproved, after)); err != nil {
 			return nil, err
 		}
 	}
+	if opened == 0 {
+		return nil, fmt.Errorf("factor: challenge of %s, %d factor(s) tried: %w", identity, len(targets), errUnopened)
+	}
+	s.resealOthers(&c, identity, ident, targets)
 	out, err := s.check(ctx, identity, c)
 	if err != nil {
 		return nil, err
@@ -120,15 +141,45 @@ func challenged(ident *Identity, id string) ([]*Record, error) {
 	return targets, nil
 }
 
-// addCandidates adds to c each step at which code is rec's code, with
-// approved recorded if one is accepted, and the reseal of rec's secret
-// when a key that is no longer first sealed it.
-func (s *Service) addCandidates(c *Check, rec *Record, code string, now time.Time, approved *Event) error {
+// errUnopened is a code no factor it is tried against can check: none of
+// their secrets opens with the keyring. The API answers it 500.
+var errUnopened = errors.New("factor secret does not open with the keyring (logged by factor id and kid)")
+
+// openSecret opens rec's secret and, when a key that is no longer first
+// sealed it, adds to c its reseal under the first key. A secret that does
+// not open (its key removed from the keyring, or its bytes damaged) is
+// logged by factor id and kid, never anything of a key, and reported as
+// not ok.
+func (s *Service) openSecret(c *Check, identity string, rec *Record) (secret []byte, ok bool) {
 	ad := []byte(rec.ID)
 	secret, stale, err := s.keys.Open(rec.Secret, ad)
 	if err != nil {
-		return fmt.Errorf("factor: secret of %s: %w", rec.ID, err)
+		s.log.Warn("a factor's secret does not open with OTPGATE_ENCRYPTION_KEYS: its codes are refused until the key that sealed it is back in the keyring, or it is enrolled again",
+			"identity", identity, "factor", rec.ID, "kid", sealedKID(rec.Secret), "error", err.Error())
+		return nil, false
 	}
+	if stale {
+		c.Reseal = append(c.Reseal, Reseal{FactorID: rec.ID, Old: rec.Secret, New: s.keys.Seal(secret, ad)})
+	}
+	return secret, true
+}
+
+// resealOthers adds to c the reseal of ident's verified factors other
+// than tried whose secret a key that is no longer first sealed: any
+// accepted code renews them all, as it does the recovery key, so an old
+// key can be retired without waiting for each factor to be used.
+func (s *Service) resealOthers(c *Check, identity string, ident *Identity, tried []*Record) {
+	for i := range ident.Factors {
+		r := &ident.Factors[i]
+		if r.Status == StatusVerified && !slices.Contains(tried, r) {
+			s.openSecret(c, identity, r)
+		}
+	}
+}
+
+// addCandidates adds to c each step at which code is the code of rec,
+// whose secret is secret, with approved recorded if one is accepted.
+func (s *Service) addCandidates(c *Check, rec *Record, secret []byte, code string, now time.Time, approved *Event) error {
 	skew := s.cfg.Skew
 	if rec.Skew != nil {
 		skew = *rec.Skew
@@ -139,9 +190,6 @@ func (s *Service) addCandidates(c *Check, rec *Record, code string, now time.Tim
 	}
 	for _, st := range steps {
 		c.Candidates = append(c.Candidates, Candidate{FactorID: rec.ID, Step: st, Approved: approved})
-	}
-	if stale {
-		c.Reseal = append(c.Reseal, Reseal{FactorID: rec.ID, Old: rec.Secret, New: s.keys.Seal(secret, ad)})
 	}
 	return nil
 }

@@ -105,6 +105,15 @@ func (k *Keyring) Open(s Sealed, ad []byte) (plain []byte, stale bool, err error
 	return plain, kid != k.ids[0], nil
 }
 
+// sealedKID is the key id s names, for a log line; "" when it names none.
+func sealedKID(s Sealed) string {
+	kid, _, ok := strings.Cut(string(s), ":")
+	if !ok || !validKID(kid) {
+		return ""
+	}
+	return kid
+}
+
 // ParseKeys parses OTPGATE_ENCRYPTION_KEYS, "kid:<base64 of 32 bytes>,…"
 // (standard base64, padded or not). Its errors name a key by position and
 // kid, never by anything of its secret.

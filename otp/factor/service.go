@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -36,6 +37,11 @@ func WithObserver(observe func(result string)) Option {
 	return func(s *Service) { s.observe = observe }
 }
 
+// WithLogger makes the Service log what an operator must fix: a factor
+// whose secret does not open with the keyring. Nothing is logged without
+// it.
+func WithLogger(log *slog.Logger) Option { return func(s *Service) { s.log = log } }
+
 // Service runs enrolments and checks.
 type Service struct {
 	cfg     Config
@@ -44,6 +50,7 @@ type Service struct {
 	now     func() time.Time
 	events  bool
 	observe func(result string)
+	log     *slog.Logger
 }
 
 // The event types of CONTRACT §11, as events.Type* spells them (the
@@ -80,6 +87,9 @@ func NewService(cfg Config, store Store, keys *Keyring, opts ...Option) (*Servic
 	}
 	if s.observe == nil {
 		s.observe = func(string) {}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	return s, nil
 }

@@ -160,7 +160,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Wr
 	}
 	var factors *factor.Service
 	if cfg.FactorsEnabled() {
-		if factors, err = newFactors(cfg, keys, store, metrics, o.now); err != nil {
+		if factors, err = newFactors(cfg, keys, store, metrics, log, o.now); err != nil {
 			return nil, err
 		}
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/otpgate/otpgate/api"
@@ -28,13 +29,14 @@ func encryptionKeys(cfg *config.Config) (keys []factor.Key, made bool) {
 }
 
 // newFactors builds the authenticator-app service on the store's factor
-// store, which shares its writer (replica acks) and its events.
-func newFactors(cfg *config.Config, keys []factor.Key, store *redisstore.Store, metrics *api.Metrics, now func() time.Time) (*factor.Service, error) {
+// store, which shares its writer (replica acks) and its events, logging a
+// factor whose secret no key opens on log.
+func newFactors(cfg *config.Config, keys []factor.Key, store *redisstore.Store, metrics *api.Metrics, log *slog.Logger, now func() time.Time) (*factor.Service, error) {
 	ring, err := factor.NewKeyring(keys)
 	if err != nil {
 		return nil, fmt.Errorf("OTPGATE_ENCRYPTION_KEYS: %w", err)
 	}
-	opts := []factor.Option{factor.WithObserver(metrics.ObserveFactorCheck)}
+	opts := []factor.Option{factor.WithObserver(metrics.ObserveFactorCheck), factor.WithLogger(log)}
 	if now != nil {
 		opts = append(opts, factor.WithClock(now))
 	}

@@ -48,7 +48,7 @@ func TestNewFactorsFollowsTheConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := newFactors(cfg, cfg.EncryptionKeys, store, metrics, clock.Now)
+	svc, err := newFactors(cfg, cfg.EncryptionKeys, store, metrics, slog.New(slog.DiscardHandler), clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
