@@ -370,6 +370,9 @@ func TestFactorLock(t *testing.T) {
 		{"a right code", "/challenges", `{"code":"` + f.code(e, 0) + `"}`},
 		{"a recovery code", "/challenges", `{"recovery_code":"` + codes[0] + `"}`},
 		{"a right first code", "/factors/" + pending.ID + "/verify", `{"code":"` + f.code(pending, 0) + `"}`},
+		// The lock comes before the answers that depend on the factor.
+		{"the verify of a verified factor", "/factors/" + e.ID + "/verify", `{"code":"` + f.code(e, 0) + `"}`},
+		{"the verify of an unknown factor", "/factors/fac_00000000000000000000000000000000/verify", `{"code":"123456"}`},
 	} {
 		rec := f.documented("POST", f.base+r.path, r.body)
 		wantError(t, rec, http.StatusTooManyRequests, "max_attempts_reached")

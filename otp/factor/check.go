@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/otpgate/otpgate/otp"
 )
 
 // The results an observer hears, one per check that reached a decision.
@@ -27,7 +29,14 @@ func (s *Service) Verify(ctx context.Context, identity, id, code string) (*Verif
 		return nil, err
 	}
 	now := s.clock()
-	rec, ident, err := s.load(ctx, identity, id, now)
+	ident, err := s.store.Load(ctx, identity, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.locked(ident); err != nil {
+		return nil, err
+	}
+	rec, err := factorOf(ident, id)
 	if err != nil {
 		return nil, err
 	}
@@ -76,12 +85,12 @@ func (s *Service) Challenge(ctx context.Context, identity string, req ChallengeR
 	if err != nil {
 		return nil, err
 	}
-	if req.FactorID != "" && !validID(req.FactorID) {
-		return nil, ErrNotFound
-	}
 	now := s.clock()
 	ident, err := s.store.Load(ctx, identity, now)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.locked(ident); err != nil {
 		return nil, err
 	}
 	targets, err := challenged(ident, req.FactorID)
@@ -120,6 +129,19 @@ func (s *Service) Challenge(ctx context.Context, identity string, req ChallengeR
 		return nil, err
 	}
 	return &ChallengeResult{Valid: out.Valid, FactorID: out.FactorID, AttemptsLeft: out.AttemptsLeft}, nil
+}
+
+// locked is the answer to a verify or challenge of an identity that used
+// up its refused codes, as the store gives it: it comes before every
+// answer that depends on a factor (unknown, already verified, none to
+// challenge), so the identity answers 429 until the window ends (CONTRACT
+// §11). The store checks again, atomically, with the code.
+func (s *Service) locked(ident *Identity) error {
+	if ident.Failures < s.cfg.MaxAttempts {
+		return nil
+	}
+	s.observe(resultLocked)
+	return &otp.LimitError{Kind: ErrLocked, Limit: int64(s.cfg.MaxAttempts), Remaining: 0, Reset: ident.WindowEnd}
 }
 
 // challenged returns the verified factors a challenge tries: all of them,

@@ -222,3 +222,52 @@ func TestRecoveryCodes(t *testing.T) {
 		}
 	})
 }
+
+// TestTheLockComesFirst: a locked identity's verify and challenges answer
+// the lock until the window ends, before any answer that depends on the
+// factor (unknown, already verified, not verified, none to challenge).
+func TestTheLockComesFirst(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, rdb *redis.Client) {
+		ctx := context.Background()
+		e := newEnv(t, rdb, setup{cfg: factor.Config{MaxAttempts: 1}})
+		pending := e.enroll(t, factor.EnrollRequest{})
+		// An identity with no verified factor is locked by its verifies.
+		if res, err := e.svc.Verify(ctx, ident, pending.Factor.ID, e.wrong(t, pending)); err != nil || res.Valid || res.AttemptsLeft != 0 {
+			t.Fatalf("wrong first code = %+v, %v; want refused, 0 left", res, err)
+		}
+		end := start.Add(factor.AttemptWindow)
+		wantLocked := func(name string, err error) {
+			t.Helper()
+			le, ok := errors.AsType[*gotp.LimitError](err)
+			if !ok || !errors.Is(err, factor.ErrLocked) || le.Limit != 1 || le.Remaining != 0 || !le.Reset.Equal(end) {
+				t.Errorf("%s while locked = %v (%+v); want ErrLocked resetting at %v", name, err, le, end)
+			}
+		}
+		_, err := e.svc.Challenge(ctx, ident, factor.ChallengeRequest{Code: e.code(t, pending, 0)})
+		wantLocked("a challenge with no verified factor", err)
+		_, err = e.svc.Challenge(ctx, ident, factor.ChallengeRequest{Code: e.code(t, pending, 0), FactorID: pending.Factor.ID})
+		wantLocked("a challenge of an unverified factor", err)
+		_, err = e.svc.Challenge(ctx, ident, factor.ChallengeRequest{RecoveryCode: "abcde-12345"})
+		wantLocked("a recovery code with none", err)
+		_, err = e.svc.Verify(ctx, ident, "fac_00000000000000000000000000000000", "123456")
+		wantLocked("the verify of an unknown factor", err)
+		_, err = e.svc.Verify(ctx, ident, "not-a-factor-id", "123456")
+		wantLocked("the verify of a malformed factor id", err)
+
+		// And the verify of a factor already verified.
+		e.clock.Advance(factor.AttemptWindow)
+		if res, err := e.svc.Verify(ctx, ident, pending.Factor.ID, e.code(t, pending, 0)); err != nil || !res.Valid {
+			t.Fatalf("Verify once the window ended = %+v, %v", res, err)
+		}
+		e.clock.Advance(30 * time.Second)
+		if ch := e.challenge(t, factor.ChallengeRequest{Code: e.wrong(t, pending)}); ch.Valid {
+			t.Fatal("a wrong code was accepted")
+		}
+		end = e.clock.Now().Add(factor.AttemptWindow)
+		_, err = e.svc.Verify(ctx, ident, pending.Factor.ID, e.code(t, pending, 0))
+		wantLocked("the verify of a verified factor", err)
+		if h := e.heard(); !slices.Equal(h, []string{"invalid", "locked", "locked", "locked", "locked", "locked", "valid", "invalid", "locked"}) {
+			t.Errorf("observer heard %v", h)
+		}
+	})
+}

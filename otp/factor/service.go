@@ -171,7 +171,7 @@ func (s *Service) List(ctx context.Context, identity string) ([]Factor, error) {
 
 // Get returns one factor of identity, or ErrNotFound.
 func (s *Service) Get(ctx context.Context, identity, id string) (*Factor, error) {
-	rec, _, err := s.load(ctx, identity, id, s.clock())
+	rec, err := s.load(ctx, identity, id, s.clock())
 	if err != nil {
 		return nil, err
 	}
@@ -179,25 +179,33 @@ func (s *Service) Get(ctx context.Context, identity, id string) (*Factor, error)
 	return &f, nil
 }
 
-// load checks identity and id and returns the factor's record and all of
-// identity; a malformed id is ErrNotFound, as an unknown one.
-func (s *Service) load(ctx context.Context, identity, id string, now time.Time) (*Record, *Identity, error) {
+// load checks identity and id and returns the factor's record; a
+// malformed id is ErrNotFound without asking the store.
+func (s *Service) load(ctx context.Context, identity, id string, now time.Time) (*Record, error) {
 	if err := checkIdentity(identity); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if !validID(id) {
-		return nil, nil, ErrNotFound
+		return nil, ErrNotFound
 	}
 	ident, err := s.store.Load(ctx, identity, now)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	for i := range ident.Factors {
-		if ident.Factors[i].ID == id {
-			return &ident.Factors[i], ident, nil
+	return factorOf(ident, id)
+}
+
+// factorOf returns factor id of ident, or ErrNotFound; a malformed id is
+// not found, as an unknown one.
+func factorOf(ident *Identity, id string) (*Record, error) {
+	if validID(id) {
+		for i := range ident.Factors {
+			if ident.Factors[i].ID == id {
+				return &ident.Factors[i], nil
+			}
 		}
 	}
-	return nil, nil, ErrNotFound
+	return nil, ErrNotFound
 }
 
 // DeleteFactor removes one factor, or returns ErrNotFound.
@@ -212,7 +220,7 @@ func (s *Service) DeleteFactor(ctx context.Context, identity, id string) error {
 	var deleted *Event
 	if s.events {
 		// The event shows the factor, so it is read first.
-		rec, _, err := s.load(ctx, identity, id, now)
+		rec, err := s.load(ctx, identity, id, now)
 		if err != nil {
 			return err
 		}
