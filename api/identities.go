@@ -45,13 +45,14 @@ func checkIdentity(c *gin.Context) {
 	c.Next()
 }
 
-// enrollBody is the body of POST /v1/identities/{identity}/factors; zero
-// digits, period and algorithm take the defaults.
+// enrollBody is the body of POST /v1/identities/{identity}/factors.
+// Digits, period and algorithm are pointers so that an absent one takes
+// the default while an explicit 0 or "" is refused, naming it.
 type enrollBody struct {
-	Label     string           `json:"label"`
-	Digits    int              `json:"digits"`
-	Period    int              `json:"period"`
-	Algorithm factor.Algorithm `json:"algorithm"`
+	Label     string            `json:"label"`
+	Digits    *int              `json:"digits"`
+	Period    *int              `json:"period"`
+	Algorithm *factor.Algorithm `json:"algorithm"`
 }
 
 // factorCodeBody is the body of a factor's verification.

@@ -309,6 +309,11 @@ func TestFactorFieldErrors(t *testing.T) {
 		{"period 45", "/factors", `{"label":"x","period":45}`, "period"},
 		{"algorithm MD5", "/factors", `{"label":"x","algorithm":"MD5"}`, "algorithm"},
 		{"algorithm in lowercase", "/factors", `{"label":"x","algorithm":"sha256"}`, "algorithm"},
+		// An explicit zero or empty value is not "the default": only an
+		// absent one is.
+		{"digits 0", "/factors", `{"label":"x","digits":0}`, "digits"},
+		{"period 0", "/factors", `{"label":"x","period":0}`, "period"},
+		{"algorithm empty", "/factors", `{"label":"x","algorithm":""}`, "algorithm"},
 		{"verify without a code", verify, `{}`, "code"},
 		{"verify with letters", verify, `{"code":"12ab56"}`, "code"},
 		{"verify with 9 digits", verify, `{"code":"123456789"}`, "code"},

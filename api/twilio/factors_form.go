@@ -39,8 +39,8 @@ var paramOf = map[string]string{
 }
 
 // parseNewFactor reads a create-factor form. The ranges of each value are
-// the factor service's to check; here only what its zero values would
-// hide: an explicit 0 is not "the default".
+// the factor service's to check; here only that a parameter given, even
+// empty, reaches it as given: an explicit 0 or "" is not "the default".
 func parseNewFactor(form url.Values) (factor.EnrollRequest, error) {
 	switch t := form.Get(paramFactorType); {
 	case t == "":
@@ -52,34 +52,34 @@ func parseNewFactor(form url.Values) (factor.EnrollRequest, error) {
 		// The app would trust a secret otpgate did not choose, nor seal.
 		return factor.EnrollRequest{}, invalidParam(paramSecret, "otpgate generates the secret of every factor")
 	}
-	req := factor.EnrollRequest{Label: form.Get(paramFriendlyName), Algorithm: factor.Algorithm(strings.ToUpper(form.Get(paramAlg)))}
+	req := factor.EnrollRequest{Label: form.Get(paramFriendlyName)}
+	if _, given := form[paramAlg]; given {
+		alg := factor.Algorithm(strings.ToUpper(form.Get(paramAlg)))
+		req.Algorithm = &alg
+	}
 	var err error
-	if req.Digits, err = positiveInt(form, paramCodeLength); err != nil {
+	if req.Digits, err = optionalInt(form, paramCodeLength); err != nil {
 		return factor.EnrollRequest{}, err
 	}
-	if req.Period, err = positiveInt(form, paramTimeStep); err != nil {
+	if req.Period, err = optionalInt(form, paramTimeStep); err != nil {
 		return factor.EnrollRequest{}, err
 	}
-	if _, given := form[paramSkew]; given {
-		skew, err := strconv.Atoi(form.Get(paramSkew))
-		if err != nil {
-			return factor.EnrollRequest{}, invalidParam(paramSkew, "must be an integer")
-		}
-		req.Skew = &skew
+	if req.Skew, err = optionalInt(form, paramSkew); err != nil {
+		return factor.EnrollRequest{}, err
 	}
 	return req, nil
 }
 
-// positiveInt reads an optional integer parameter; 0 when it is absent.
-func positiveInt(form url.Values, name string) (int, error) {
+// optionalInt reads an optional integer parameter; nil when it is absent.
+func optionalInt(form url.Values, name string) (*int, error) {
 	if _, given := form[name]; !given {
-		return 0, nil
+		return nil, nil
 	}
 	n, err := strconv.Atoi(form.Get(name))
-	if err != nil || n <= 0 {
-		return 0, invalidParam(name, "must be a positive integer")
+	if err != nil {
+		return nil, invalidParam(name, "must be an integer")
 	}
-	return n, nil
+	return &n, nil
 }
 
 // unchangeable are the update-factor parameters Twilio takes that otpgate

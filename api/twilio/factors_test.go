@@ -199,6 +199,8 @@ func TestFactorRefusals(t *testing.T) {
 		{"Skew 3", "POST", entity("user-0002", "Factors"), newFactor("Config.Skew", "3"), 400, 60200, "Config.Skew"},
 		{"Skew not a number", "POST", entity("user-0002", "Factors"), newFactor("Config.Skew", "one"), 400, 60200, "Config.Skew"},
 		{"Alg md5", "POST", entity("user-0002", "Factors"), newFactor("Config.Alg", "md5"), 400, 60200, "Config.Alg"},
+		{"Alg empty", "POST", entity("user-0002", "Factors"), newFactor("Config.Alg", ""), 400, 60200, "Config.Alg"},
+		{"CodeLength empty", "POST", entity("user-0002", "Factors"), newFactor("Config.CodeLength", ""), 400, 60200, "Config.CodeLength"},
 		{"a secret of the app's", "POST", entity("user-0002", "Factors"), newFactor("Binding.Secret", "JBSWY3DPEHPK3PXP"), 400, 60200, "Binding.Secret"},
 		{"a 6th factor", "POST", entity(identity, "Factors"), newFactor(), 400, 60315, "5"},
 		{"unknown factor", "GET", entity(identity, "Factors", unknown), nil, 404, 20404, ""},

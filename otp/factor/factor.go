@@ -90,13 +90,14 @@ type Factor struct {
 	Skew *int `json:"-"`
 }
 
-// EnrollRequest asks for a new factor. Zero Digits, Period and Algorithm
-// take the defaults: 6, 30 and SHA1.
+// EnrollRequest asks for a new factor. Nil Digits, Period and Algorithm
+// take the defaults, 6, 30 and SHA1; a value given is checked, so an
+// explicit 0 or "" is refused, not taken for the default.
 type EnrollRequest struct {
 	Label     string
-	Digits    int
-	Period    int
-	Algorithm Algorithm
+	Digits    *int
+	Period    *int
+	Algorithm *Algorithm
 	// Skew, when set, is the factor's own skew (0 to 2).
 	Skew *int
 	// Issuer, when set, is shown in the authenticator app instead of

@@ -92,7 +92,7 @@ func TestVerifyWrongCodeAndExpiry(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, rdb *redis.Client) {
 		ctx := context.Background()
 		e := newEnv(t, rdb, setup{})
-		en := e.enroll(t, factor.EnrollRequest{Digits: 8, Period: 60, Algorithm: factor.SHA512})
+		en := e.enroll(t, factor.EnrollRequest{Digits: new(8), Period: new(60), Algorithm: new(factor.SHA512)})
 		res, err := e.svc.Verify(ctx, ident, en.Factor.ID, e.wrong(t, en))
 		if err != nil || res.Valid || res.AttemptsLeft != 4 || res.Factor.Status != factor.StatusUnverified || res.RecoveryCodes != nil {
 			t.Fatalf("Verify of a wrong code = %+v, %v; want invalid, unverified, 4 left", res, err)

@@ -62,31 +62,24 @@ func checkSkew(skew int) error {
 // enrollFactor checks req and returns the factor it asks for, defaults
 // applied; ID, Identity and times are the caller's.
 func enrollFactor(req EnrollRequest) (Factor, error) {
-	f := Factor{Type: "totp", Label: req.Label, Status: StatusUnverified,
-		Digits: req.Digits, Period: req.Period, Algorithm: req.Algorithm}
+	f := Factor{Type: "totp", Label: req.Label, Status: StatusUnverified, Digits: 6, Period: 30, Algorithm: SHA1}
 	if len(req.Label) < 1 || len(req.Label) > MaxLabel || !utf8.ValidString(req.Label) {
 		return Factor{}, fieldError("label", "must be 1-64 bytes of UTF-8")
 	}
-	switch f.Digits {
-	case 0:
-		f.Digits = 6
-	case 6, 7, 8:
-	default:
-		return Factor{}, fieldError("digits", "must be 6, 7 or 8")
+	if req.Digits != nil {
+		if f.Digits = *req.Digits; f.Digits < 6 || f.Digits > 8 {
+			return Factor{}, fieldError("digits", "must be 6, 7 or 8")
+		}
 	}
-	switch f.Period {
-	case 0:
-		f.Period = 30
-	case 30, 60:
-	default:
-		return Factor{}, fieldError("period", "must be 30 or 60")
+	if req.Period != nil {
+		if f.Period = *req.Period; f.Period != 30 && f.Period != 60 {
+			return Factor{}, fieldError("period", "must be 30 or 60")
+		}
 	}
-	switch f.Algorithm {
-	case "":
-		f.Algorithm = SHA1
-	case SHA1, SHA256, SHA512:
-	default:
-		return Factor{}, fieldError("algorithm", "must be SHA1, SHA256 or SHA512")
+	if req.Algorithm != nil {
+		if f.Algorithm = *req.Algorithm; f.Algorithm != SHA1 && f.Algorithm != SHA256 && f.Algorithm != SHA512 {
+			return Factor{}, fieldError("algorithm", "must be SHA1, SHA256 or SHA512")
+		}
 	}
 	if req.Skew != nil {
 		if err := checkSkew(*req.Skew); err != nil {

@@ -45,7 +45,6 @@ func TestServiceValidatesInputNamingTheField(t *testing.T) {
 	}
 	ctx := context.Background()
 	const ident, id = "user-0001", "fac_0123456789abcdef0123456789abcdef"
-	ip := func(n int) *int { return &n }
 	enroll := func(identity string, req EnrollRequest) func() error {
 		return func() error { _, err := s.Enroll(ctx, identity, req); return err }
 	}
@@ -75,17 +74,22 @@ func TestServiceValidatesInputNamingTheField(t *testing.T) {
 		{"label of 64 bytes", enroll(ident, EnrollRequest{Label: strings.Repeat("é", 32)}), "", nil},
 		{"label of 65 bytes", enroll(ident, EnrollRequest{Label: strings.Repeat("a", 65)}), "label", nil},
 		{"label not UTF-8", enroll(ident, EnrollRequest{Label: "a\xffb"}), "label", nil},
-		{"digits 5", enroll(ident, EnrollRequest{Label: "p", Digits: 5}), "digits", nil},
-		{"digits 7", enroll(ident, EnrollRequest{Label: "p", Digits: 7}), "", nil},
-		{"digits 9", enroll(ident, EnrollRequest{Label: "p", Digits: 9}), "digits", nil},
-		{"period 45", enroll(ident, EnrollRequest{Label: "p", Period: 45}), "period", nil},
-		{"period 60", enroll(ident, EnrollRequest{Label: "p", Period: 60}), "", nil},
-		{"algorithm lowercase", enroll(ident, EnrollRequest{Label: "p", Algorithm: "sha1"}), "algorithm", nil},
-		{"algorithm MD5", enroll(ident, EnrollRequest{Label: "p", Algorithm: "MD5"}), "algorithm", nil},
-		{"algorithm SHA512", enroll(ident, EnrollRequest{Label: "p", Algorithm: SHA512}), "", nil},
-		{"skew -1", enroll(ident, EnrollRequest{Label: "p", Skew: ip(-1)}), "skew", nil},
-		{"skew 3", enroll(ident, EnrollRequest{Label: "p", Skew: ip(3)}), "skew", nil},
-		{"skew 2", enroll(ident, EnrollRequest{Label: "p", Skew: ip(2)}), "", nil},
+		{"digits 5", enroll(ident, EnrollRequest{Label: "p", Digits: new(5)}), "digits", nil},
+		{"digits 7", enroll(ident, EnrollRequest{Label: "p", Digits: new(7)}), "", nil},
+		{"digits 9", enroll(ident, EnrollRequest{Label: "p", Digits: new(9)}), "digits", nil},
+		{"period 45", enroll(ident, EnrollRequest{Label: "p", Period: new(45)}), "period", nil},
+		{"period 60", enroll(ident, EnrollRequest{Label: "p", Period: new(60)}), "", nil},
+		{"algorithm lowercase", enroll(ident, EnrollRequest{Label: "p", Algorithm: new(Algorithm("sha1"))}), "algorithm", nil},
+		{"algorithm MD5", enroll(ident, EnrollRequest{Label: "p", Algorithm: new(Algorithm("MD5"))}), "algorithm", nil},
+		{"algorithm SHA512", enroll(ident, EnrollRequest{Label: "p", Algorithm: new(SHA512)}), "", nil},
+		// Only an absent value takes the default; an explicit zero is refused.
+		{"digits, period and algorithm absent", enroll(ident, EnrollRequest{Label: "p"}), "", nil},
+		{"digits 0", enroll(ident, EnrollRequest{Label: "p", Digits: new(0)}), "digits", nil},
+		{"period 0", enroll(ident, EnrollRequest{Label: "p", Period: new(0)}), "period", nil},
+		{"algorithm empty", enroll(ident, EnrollRequest{Label: "p", Algorithm: new(Algorithm(""))}), "algorithm", nil},
+		{"skew -1", enroll(ident, EnrollRequest{Label: "p", Skew: new(-1)}), "skew", nil},
+		{"skew 3", enroll(ident, EnrollRequest{Label: "p", Skew: new(3)}), "skew", nil},
+		{"skew 2", enroll(ident, EnrollRequest{Label: "p", Skew: new(2)}), "", nil},
 		{"verify code of 5", verify(ident, id, "12345"), "code", nil},
 		{"verify code of 9", verify(ident, id, "123456789"), "code", nil},
 		{"verify code with a letter", verify(ident, id, "12345a"), "code", nil},
