@@ -84,7 +84,8 @@ func WithClock(now func() time.Time) Option {
 }
 
 // New wires cfg, which must be valid, into the API. Outside dev mode,
-// with factors it refuses a Redis that could lose them (checkDurability),
+// with factors it refuses a Redis that could lose them, or that it cannot
+// ask (checkDurability),
 // and without them it warns on log when Redis keeps nothing on disk. In
 // dev mode it opens an embedded Redis, starts the senders' sandboxes, seals
 // factors with a key made for the run unless keys are configured, and uses

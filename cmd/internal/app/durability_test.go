@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -82,6 +84,90 @@ func TestCheckDurability(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckDurabilityFailsWhenRedisCannotBeAsked: only Redis refusing
+// CONFIG GET lets start-up go on unchecked. A Redis that cannot be asked
+// (not up yet, silent, refusing this client's credentials) stops it, so
+// that otpgate is started again once Redis answers.
+func TestCheckDurabilityFailsWhenRedisCannotBeAsked(t *testing.T) {
+	closed := closedAddr(t)
+	locked := redistest.StartServer(t, "--requirepass", "pw")
+	for _, tt := range []struct {
+		name string
+		rdb  redis.UniversalClient
+	}{
+		{"nothing listens", redis.NewClient(&redis.Options{Addr: closed})},
+		// go-redis waits for the handshake of a new connection up to its
+		// ReadTimeout, whatever the context's deadline.
+		{"a server that never answers", redis.NewClient(&redis.Options{Addr: silentAddr(t), ReadTimeout: 500 * time.Millisecond})},
+		{"a Cluster whose masters are unknown", redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{closed}})},
+		{"credentials refused", redis.NewClient(&redis.Options{Addr: locked.Addr})},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Cleanup(func() { _ = tt.rdb.Close() })
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			var logs bytes.Buffer
+			err := checkDurability(ctx, tt.rdb, slog.New(slog.NewJSONHandler(&logs, nil)))
+			if err == nil || !strings.HasPrefix(err.Error(), durabilityUnchecked) {
+				t.Errorf("checkDurability = %v, want an error starting %q", err, durabilityUnchecked)
+			}
+			if n := durabilityWarnings(t, &logs); n != 0 {
+				t.Errorf("%d skip warnings, want none:\n%s", n, &logs)
+			}
+		})
+	}
+}
+
+// TestNewRefusesARedisItCannotCheck: Redis comes up after otpgate. With
+// factors on, start-up fails naming the check instead of serving factors
+// on a Redis nobody checked.
+func TestNewRefusesARedisItCannotCheck(t *testing.T) {
+	fake := connexustest.NewServer()
+	t.Cleanup(fake.Close)
+	cfg := factorsConfig(t, fake.URL)
+	cfg.RedisURL = "redis://" + closedAddr(t) + "/0"
+	a, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler), io.Discard)
+	if err == nil {
+		a.Close()
+	}
+	if err == nil || !strings.HasPrefix(err.Error(), durabilityUnchecked) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("New with factors and nothing at REDIS_URL = %v, want an error naming the check and why", err)
+	}
+}
+
+// closedAddr is a local address where nothing listens.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+// silentAddr is a local address that accepts connections and never
+// answers on them.
+func silentAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+		}
+	}()
+	return l.Addr().String()
 }
 
 // TestCheckDurabilityAsksEveryClusterMaster: one master that persists
