@@ -158,7 +158,8 @@ func logFactor(c *gin.Context, id string) {
 
 func (s *server) enrollFactor(c *gin.Context) error {
 	var body enrollBody
-	if err := decodeJSON(c, &body); err != nil {
+	// An empty body is a missing label, which the service names.
+	if err := decodeOptionalJSON(c, &body); err != nil {
 		return err
 	}
 	en, err := s.factors.Enroll(c.Request.Context(), c.Param("identity"), factor.EnrollRequest{
@@ -212,15 +213,16 @@ func (s *server) deleteIdentity(c *gin.Context) error {
 // identity's first recovery codes, so no answer of it is cached.
 func (s *server) verifyFactor(c *gin.Context) error {
 	logFactor(c, c.Param("id"))
+	noStore(c)
 	var body factorCodeBody
-	if err := decodeJSON(c, &body); err != nil {
+	// An empty body is a missing code, which the service names.
+	if err := decodeOptionalJSON(c, &body); err != nil {
 		return err
 	}
 	res, err := s.factors.Verify(c.Request.Context(), c.Param("identity"), c.Param("id"), body.Code)
 	if err != nil {
 		return err
 	}
-	noStore(c)
 	if !res.Valid {
 		c.JSON(http.StatusOK, refusedJSON{AttemptsLeft: res.AttemptsLeft})
 		return nil
@@ -231,7 +233,7 @@ func (s *server) verifyFactor(c *gin.Context) error {
 
 func (s *server) challenge(c *gin.Context) error {
 	var body challengeBody
-	if err := decodeJSON(c, &body); err != nil {
+	if err := decodeOptionalJSON(c, &body); err != nil {
 		return err
 	}
 	res, err := s.factors.Challenge(c.Request.Context(), c.Param("identity"), factor.ChallengeRequest{

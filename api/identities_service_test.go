@@ -303,6 +303,7 @@ func TestFactorFieldErrors(t *testing.T) {
 	verify := "/factors/" + e.ID + "/verify"
 	for _, tt := range []struct{ name, path, body, field string }{
 		{"no label", "/factors", `{}`, "label"},
+		{"no body", "/factors", ``, "label"},
 		{"label over 64 bytes", "/factors", `{"label":"` + strings.Repeat("é", 33) + `"}`, "label"},
 		{"digits 9", "/factors", `{"label":"x","digits":9}`, "digits"},
 		{"digits 5", "/factors", `{"label":"x","digits":5}`, "digits"},
@@ -315,6 +316,8 @@ func TestFactorFieldErrors(t *testing.T) {
 		{"period 0", "/factors", `{"label":"x","period":0}`, "period"},
 		{"algorithm empty", "/factors", `{"label":"x","algorithm":""}`, "algorithm"},
 		{"verify without a code", verify, `{}`, "code"},
+		{"verify with no body", verify, ``, "code"},
+		{"challenge with no body", "/challenges", ``, "code"},
 		{"verify with letters", verify, `{"code":"12ab56"}`, "code"},
 		{"verify with 9 digits", verify, `{"code":"123456789"}`, "code"},
 		{"challenge with neither", "/challenges", `{}`, "code"},
@@ -324,7 +327,11 @@ func TestFactorFieldErrors(t *testing.T) {
 		{"recovery code with a u", "/challenges", `{"recovery_code":"abcde-1234u"}`, "recovery_code"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			e := wantError(t, f.documented("POST", f.base+tt.path, tt.body), http.StatusBadRequest, "invalid_request")
+			rec := f.documented("POST", f.base+tt.path, tt.body)
+			e := wantError(t, rec, http.StatusBadRequest, "invalid_request")
+			if strings.HasSuffix(tt.path, "/verify") && rec.Header().Get("Cache-Control") != "no-store" {
+				t.Errorf("a refused verify answers Cache-Control %q, want no-store as every verify answer", rec.Header().Get("Cache-Control"))
+			}
 			if !strings.HasPrefix(e.Error.Message, tt.field+": ") {
 				t.Errorf("message %q does not name %s", e.Error.Message, tt.field)
 			}
