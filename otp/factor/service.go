@@ -102,14 +102,27 @@ func (s *Service) limits() Limits {
 	return Limits{MaxAttempts: s.cfg.MaxAttempts, Window: AttemptWindow}
 }
 
-// factorEvent renders f as an event's data, or nil without WithEvents.
+// factorEvent renders f as an event's data, or nil without WithEvents:
+// the factor as the API shows it, so its times to the second (RFC 3339),
+// not to the millisecond the store keeps.
 func (s *Service) factorEvent(typ string, f Factor) *Event {
 	if !s.events {
 		return nil
 	}
+	f.CreatedAt = f.CreatedAt.UTC().Truncate(time.Second)
+	f.VerifiedAt, f.LastUsedAt = toSecond(f.VerifiedAt), toSecond(f.LastUsedAt)
 	// A Factor is strings, numbers and times of this era: Marshal cannot fail.
 	data, _ := json.Marshal(f)
 	return &Event{Type: typ, Data: data}
+}
+
+// toSecond is a copy of *t in UTC to the second, or nil.
+func toSecond(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	s := t.UTC().Truncate(time.Second)
+	return &s
 }
 
 // identityEvent renders {"identity":…} as an event's data, or nil without
