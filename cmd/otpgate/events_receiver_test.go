@@ -253,6 +253,8 @@ var (
 	eventType = map[string]bool{
 		"verification.pending": true, "verification.approved": true, "verification.canceled": true,
 		"verification.max_attempts_reached": true, "verification.expired": true, "verification.delivery": true,
+		"factor.created": true, "factor.verified": true, "factor.deleted": true,
+		"challenge.approved": true, "challenge.denied": true, "recovery_code.used": true,
 	}
 )
 
