@@ -17,6 +17,7 @@
 //	go run ./cmd/otpgate-bench -url http://127.0.0.1:8080 -key <client key>
 //	go run ./cmd/otpgate-bench -failover   # and the cost of a failover
 //	go run ./cmd/otpgate-bench -events     # and what events, and a hanging receiver, cost
+//	go run ./cmd/otpgate-bench -totp       # and TOTP challenges against a GET
 //	go run ./cmd/otpgate-bench -fraud-sim  # instead: SMS pumping against the send budgets and fraud guard
 package main
 
@@ -63,7 +64,7 @@ type options struct {
 	cost, rounds, acks             int
 	wrong                          float64
 	lookup                         string
-	failover, events               bool
+	failover, events, totp         bool
 	fraud                          fraudOptions
 }
 
@@ -84,6 +85,7 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.acks, "acks", 0, "REDIS_MIN_REPLICA_ACKS of the in-process server, which then runs as many replicas of its private redis-server and times WAIT under the load")
 	fs.BoolVar(&o.failover, "failover", false, "also measure starts whose first sender refuses at once against starts sent directly by the second (in-process only)")
 	fs.BoolVar(&o.events, "events", false, "also measure starts and checks with events off, on to a receiver that answers at once, and on to one that hangs (in-process only)")
+	fs.BoolVar(&o.totp, "totp", false, fmt.Sprintf("also measure TOTP challenges of %d enrolled identities, right and wrong codes in turn, against GET /v1/verifications/{id} (in-process only, with TOTP_MAX_ATTEMPTS=%d so that refused codes never lock; a -redis-url must persist)", totpIdentities, totpMaxAttempts))
 	defaults := otp.DefaultBudgetConfig()
 	o.fraud.floors = defaults.Floors
 	fs.BoolVar(&o.fraud.on, "fraud-sim", false, "instead of the measurements: simulate SMS pumping against the send budgets and the fraud guard (CONTRACT §9b) and print its table")
@@ -130,10 +132,13 @@ func parse(args []string, out io.Writer) (options, error) {
 	if o.events && o.url != "" {
 		errs = append(errs, errors.New("-events: only with the in-process server (no -url)"))
 	}
+	if o.totp && o.url != "" {
+		errs = append(errs, errors.New("-totp: only with the in-process server (no -url)"))
+	}
 	if o.fraud.on {
 		errs = append(errs, o.fraud.validate()...)
-		if o.url != "" || o.redisURL != "" || o.acks > 0 || o.failover || o.events {
-			errs = append(errs, errors.New("-fraud-sim: runs alone, on redis-servers of its own (no -url, -redis-url, -acks, -failover, -events)"))
+		if o.url != "" || o.redisURL != "" || o.acks > 0 || o.failover || o.events || o.totp {
+			errs = append(errs, errors.New("-fraud-sim: runs alone, on redis-servers of its own (no -url, -redis-url, -acks, -failover, -events, -totp)"))
 		}
 	}
 	if o.lookup != "on" && o.lookup != "off" {
@@ -188,7 +193,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	var t *target
 	if o.url == "" {
-		if t, err = startInProcess(ctx, o.redisURL, o.cost, config.LookupMode(o.lookup), o.acks); err != nil {
+		if t, err = startInProcess(ctx, o.redisURL, o.cost, config.LookupMode(o.lookup), o.acks, o.totp); err != nil {
 			return err
 		}
 		defer t.close()
@@ -242,6 +247,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	} else {
 		rep.get = runPhase(ctx, "GET /v1/verifications/{id}", o.lim, c.getter(p))
 	}
+	if o.totp {
+		f, err := c.enrolFactors(ctx, totpIdentities)
+		if err != nil {
+			return fmt.Errorf("enrol the factors of -totp: %w", err)
+		}
+		rep.totpGet, rep.totp = alternate(ctx, o.rounds, o.lim,
+			phase{"GET /v1/verifications/{id} (beside TOTP)", c.getter(p)},
+			phase{"POST /v1/identities/{id}/challenges", c.challenger(f)})
+		rep.totpSent, rep.totpValid = f.sent.Load(), f.valid.Load()
+	}
 	if o.failover {
 		if rep.failover, err = measureFailover(ctx, t, o, c.http); err != nil {
 			return err
@@ -268,6 +283,8 @@ type report struct {
 	inProcess                       bool
 	generate, start, compare, check *result
 	get, bare                       *result
+	totpGet, totp                   *result // nil without -totp
+	totpSent, totpValid             int64
 	pendingMem, doneMem             memory
 	acks                            *ackProbe       // nil without -acks
 	failover                        *failoverReport // nil without -failover
@@ -286,7 +303,7 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintln(w, "| operation | ok | errors | ops/s | p50 ms | p95 ms | p99 ms |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|")
 	var errs []*result
-	for _, res := range []*result{r.generate, r.start, r.compare, r.check, r.get, r.bare} {
+	for _, res := range []*result{r.generate, r.start, r.compare, r.check, r.get, r.bare, r.totpGet, r.totp} {
 		if res == nil {
 			continue
 		}
@@ -308,6 +325,10 @@ func (r *report) write(w io.Writer) {
 		ratio(w, "GET / bare handler", r.get.rate(), r.bare.rate(), 0.7)
 		added := r.get.pct(99) - r.bare.pct(99)
 		fmt.Fprintf(w, "| GET service-added p99 (p99 GET − p99 bare) | %s ms | ≤ 2 ms %s |\n", ms(added), mark(added <= 2*time.Millisecond))
+	}
+	if r.totp != nil {
+		ratio(w, "TOTP challenge / GET", r.totp.rate(), r.totpGet.rate(), totpGoal)
+		fmt.Fprintf(w, "| TOTP challenges sent (right codes accepted; every other one wrong, the rest replays) | %d (%d) | |\n", r.totpSent, r.totpValid)
 	}
 	if r.acks != nil {
 		n, short, p := r.acks.summary()

@@ -24,6 +24,7 @@ import (
 	"github.com/otpgate/otpgate/cmd/internal/app"
 	"github.com/otpgate/otpgate/config"
 	"github.com/otpgate/otpgate/connexus/sandbox"
+	"github.com/otpgate/otpgate/otp/factor"
 	"github.com/otpgate/otpgate/otp/redisstore"
 )
 
@@ -84,15 +85,22 @@ func digits(s string) string {
 // real Redis and the Connexus fake with no added latency, listening on a
 // loopback port. redisURL "" starts a private redis-server, with acks
 // replicas whose acknowledgement every told write waits for
-// (REDIS_MIN_REPLICA_ACKS).
-func startInProcess(ctx context.Context, redisURL string, cost int, lookup config.LookupMode, acks int) (_ *target, err error) {
+// (REDIS_MIN_REPLICA_ACKS). With totp it serves authenticator apps under
+// a fresh key, TOTP_MAX_ATTEMPTS at totpMaxAttempts, on a private
+// redis-server that persists, as otpgate demands of a Redis that keeps
+// factors.
+func startInProcess(ctx context.Context, redisURL string, cost int, lookup config.LookupMode, acks int, totp bool) (_ *target, err error) {
 	t := &target{inProcess: true}
 	defer func() {
 		if err != nil {
 			t.close()
 		}
 	}()
-	if redisURL, err = t.openRedis(ctx, redisURL); err != nil {
+	var serverArgs []string
+	if totp {
+		serverArgs = []string{"--save", "3600 1"}
+	}
+	if redisURL, err = t.openRedis(ctx, redisURL, serverArgs...); err != nil {
 		return nil, err
 	}
 	if acks > 0 {
@@ -105,6 +113,12 @@ func startInProcess(ctx context.Context, redisURL string, cost int, lookup confi
 		return nil, err
 	}
 	cfg.RedisMinReplicaAcks = acks
+	if totp {
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret)
+		cfg.EncryptionKeys = []factor.Key{{ID: "bench", Secret: secret}}
+		cfg.TOTPMaxAttempts = totpMaxAttempts
+	}
 	if err := t.launch(ctx, cfg, t.rdb); err != nil {
 		return nil, err
 	}
@@ -194,14 +208,14 @@ func (t *target) bareGet(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// openRedis connects to redisURL, or starts a private redis-server, and
-// returns the URL it connected to. Keys
+// openRedis connects to redisURL, or starts a private redis-server with
+// args, and returns the URL it connected to. Keys
 // keep their production names, so that MEMORY USAGE is what production
 // pays; a given Redis must therefore hold an empty database, which is
 // flushed again at close.
-func (t *target) openRedis(ctx context.Context, redisURL string) (string, error) {
+func (t *target) openRedis(ctx context.Context, redisURL string, args ...string) (string, error) {
 	if redisURL == "" {
-		addr, stop, err := startRedisServer()
+		addr, stop, err := startRedisServer(args...)
 		if err != nil {
 			return "", err
 		}
