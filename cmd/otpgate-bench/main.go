@@ -248,7 +248,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		rep.get = runPhase(ctx, "GET /v1/verifications/{id}", o.lim, c.getter(p))
 	}
 	if o.totp {
-		f, err := c.enrolFactors(ctx, totpIdentities)
+		f, err := c.enrolFactors(ctx, totpIdentities, o.lim.clients)
 		if err != nil {
 			return fmt.Errorf("enrol the factors of -totp: %w", err)
 		}

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,7 +25,11 @@ import (
 const totpMaxAttempts = 1 << 30
 
 // totpIdentities is how many identities -totp enrols, a factor each.
-const totpIdentities = 256
+// Each decided code leaves a memo of a minute in its identity's hash (see
+// lua/factor_common.lua), which every later check reads: spread over this
+// many, the run's load leaves a few per identity, as a real one has,
+// instead of dozens.
+const totpIdentities = 1024
 
 // totpGoal is the bound on a TOTP challenge's throughput against a
 // GET of a verification: both are a few Redis round trips and no bcrypt.
@@ -74,43 +80,61 @@ func (c *client) post(ctx context.Context, path string, body any, want int, out 
 }
 
 // enrolFactors enrols and verifies n factors, each of its own identity,
-// as an app would: the codes are computed from the secret the enrolment
-// answered.
-func (c *client) enrolFactors(ctx context.Context, n int) (*totpPool, error) {
-	p := &totpPool{}
-	for range n {
-		id, err := randomHex(8)
+// from workers goroutines, as an app would: the codes are computed from
+// the secret the enrolment answered.
+func (c *client) enrolFactors(ctx context.Context, n, workers int) (*totpPool, error) {
+	p := &totpPool{factors: make([]totpFactor, n)}
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(n) && errs[w] == nil; i = next.Add(1) - 1 {
+				p.factors[i], errs[w] = c.enrolFactor(ctx)
+			}
+		})
+	}
+	wg.Wait()
+	return p, errors.Join(errs...)
+}
+
+// enrolFactor enrols a factor of a new identity and verifies it.
+func (c *client) enrolFactor(ctx context.Context) (totpFactor, error) {
+	id, err := randomHex(8)
+	if err != nil {
+		return totpFactor{}, err
+	}
+	identity := "bench-" + id
+	var enrolled struct{ ID, Secret string }
+	if err := c.post(ctx, "/v1/identities/"+identity+"/factors", map[string]string{"label": "bench"}, http.StatusCreated, &enrolled); err != nil {
+		return totpFactor{}, err
+	}
+	// The code of the step before, which the default skew takes, so that
+	// the current one is still to be accepted once; should a step begin
+	// before the server reads its clock, that code is two steps old, and
+	// the current one verifies instead.
+	for _, offset := range []time.Duration{-30 * time.Second, 0} {
+		code, err := totp.GenerateCodeCustom(enrolled.Secret, time.Now().Add(offset), totpOpts)
 		if err != nil {
-			return nil, err
-		}
-		identity := "bench-" + id
-		var enrolled struct{ ID, Secret string }
-		if err := c.post(ctx, "/v1/identities/"+identity+"/factors", map[string]string{"label": "bench"}, http.StatusCreated, &enrolled); err != nil {
-			return nil, err
-		}
-		// The code of the step before, which the default skew takes, so
-		// that the current one is still to be accepted once.
-		code, err := totp.GenerateCodeCustom(enrolled.Secret, time.Now().Add(-30*time.Second), totpOpts)
-		if err != nil {
-			return nil, err
+			return totpFactor{}, err
 		}
 		var verified struct{ Valid bool }
 		if err := c.post(ctx, "/v1/identities/"+identity+"/factors/"+enrolled.ID+"/verify", map[string]string{"code": code}, http.StatusOK, &verified); err != nil {
-			return nil, err
+			return totpFactor{}, err
 		}
-		if !verified.Valid {
-			return nil, fmt.Errorf("verify %s of %s: its code was refused", enrolled.ID, identity)
+		if verified.Valid {
+			return totpFactor{identity: identity, secret: enrolled.Secret}, nil
 		}
-		p.factors = append(p.factors, totpFactor{identity: identity, secret: enrolled.Secret})
 	}
-	return p, nil
+	return totpFactor{}, fmt.Errorf("verify %s of %s: its codes were refused", enrolled.ID, identity)
 }
 
 // challenger sends codes to random identities of p, right and wrong in
 // turn. Each right code is accepted once per factor and time step, so
-// after an identity's first all of them are refused as replays; a replay, like a wrong code,
-// still costs the whole path (read, decrypt, an HMAC per step of the skew,
-// the deciding script), and the pool counts the few accepted.
+// after an identity's first one in a step its right codes are refused as
+// replays; a replay, like a wrong code, still costs the whole path (read,
+// decrypt, an HMAC per step of the skew, the deciding script). The pool
+// counts the codes accepted.
 func (c *client) challenger(p *totpPool) func(context.Context) error {
 	return func(ctx context.Context) error {
 		f := p.factors[rand.IntN(len(p.factors))]
