@@ -167,8 +167,13 @@ func (d *Dialect) factorPage(c *gin.Context, identity string, factors []factor.F
 		Factors: []factorJSON{},
 		Meta:    pageMetaJSON{Page: p.Page, PageSize: p.Size, FirstPageURL: pageURL(0), URL: pageURL(p.Page), Key: "factors"},
 	}
-	// Pages past the end are empty, as Twilio answers them.
-	from := min(p.Page*p.Size, len(factors))
+	// Pages past the end are empty, as Twilio answers them. Page*Size is
+	// computed only for a page that starts within the list: Page is the
+	// client's and its product can overflow int.
+	from := len(factors)
+	if p.Page <= len(factors)/p.Size {
+		from = p.Page * p.Size
+	}
 	to := min(from+p.Size, len(factors))
 	for _, f := range factors[from:to] {
 		out.Factors = append(out.Factors, d.factor(c, f))

@@ -345,10 +345,17 @@ func TestFactorPages(t *testing.T) {
 	if past := page("?PageSize=2&Page=7"); len(past.Factors) != 0 || past.Meta.NextPageUrl != nil {
 		t.Errorf("a page past the end: %+v", past)
 	}
+	// Page*PageSize overflows int here: still a page past the end.
+	f.enrol("alice-0001")
+	rec := f.do("GET", entity("alice-0001", "Factors")+"?Page=4611686018427387904&PageSize=2", nil)
+	wantStatus(t, "a page whose offset overflows", rec, http.StatusOK)
+	if huge := strict[twverify.ListFactorResponse](t, rec); len(huge.Factors) != 0 || huge.Meta.NextPageUrl != nil || huge.Meta.Page != 4611686018427387904 {
+		t.Errorf("a page whose offset overflows: %+v", huge)
+	}
 	if all := page(""); all.Meta.PageSize != 50 || len(all.Factors) != 3 {
 		t.Errorf("default page: %+v", all.Meta)
 	}
-	rec := f.do("GET", entity("user-0002", "Factors"), nil)
+	rec = f.do("GET", entity("user-0002", "Factors"), nil)
 	if !strings.Contains(rec.Body.String(), `"factors":[]`) {
 		t.Errorf("an identity without factors: %s, want an empty array", rec.Body)
 	}
