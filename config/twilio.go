@@ -72,6 +72,10 @@ func (c *Config) validateTwilio(bad func(name, format string, args ...any)) {
 			bad(twilioServicesVar, "entry %d: the friendly name of service %s is longer than %d characters: it is the brand in every SMS", n, s.SID, otp.MaxBrandLength)
 		case strings.IndexFunc(name, unicode.IsControl) >= 0:
 			bad(twilioServicesVar, "entry %d: the friendly name of service %s contains a control character", n, s.SID)
+		// With factors on, the friendly name is also the TOTP issuer of the
+		// service's factors, and apps end an otpauth:// issuer at a colon.
+		case c.FactorsEnabled() && strings.Contains(name, ":"):
+			bad(twilioServicesVar, "entry %d: the friendly name of service %s holds a colon: while factors are enabled it is also the TOTP issuer, which authenticator apps end at the first colon", n, s.SID)
 		}
 		seen[strings.ToLower(s.SID)] = true
 	}
