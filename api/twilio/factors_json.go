@@ -98,7 +98,7 @@ type challengeJSON struct {
 	HiddenDetails   *struct{}         `json:"hidden_details"`
 	Metadata        *struct{}         `json:"metadata"`
 	FactorType      string            `json:"factor_type"`
-	URL             string            `json:"url"`
+	URL             *string           `json:"url"` // null: a challenge is kept nowhere to be fetched
 	Links           map[string]string `json:"links"`
 }
 
@@ -208,7 +208,6 @@ func (d *Dialect) challenge(c *gin.Context, identity, factorID string, approved 
 		Status:          "pending",
 		RespondedReason: "none",
 		FactorType:      "totp",
-		URL:             serviceURL(c, "Entities", identity, "Challenges", sid),
 		Links:           map[string]string{},
 	}
 	if approved {

@@ -98,6 +98,8 @@ func TestFactorLifecycle(t *testing.T) {
 				deref(ch.FactorType) != "totp" || !deref(ch.DateCreated).Equal(f.clock.Now()) || (ch.DateResponded != nil) != (tc.status == "approved") {
 				t.Errorf("%s: %s, want %s", tc.what, rec.Body, tc.status)
 			}
+			// A challenge is kept nowhere, so it has no URL to fetch it from.
+			wantNulls(t, tc.what, rec, "url")
 			if tc.status == "approved" {
 				approvedAt = f.clock.Now()
 			}

@@ -140,7 +140,7 @@ func TestTwilioSDKFactors(t *testing.T) {
 		}
 		if !twChallengeSID.MatchString(deref(c.Sid)) || deref(c.Status) != status || deref(c.FactorSid) != factorSid ||
 			deref(c.EntitySid) != deref(e.Sid) || deref(c.Identity) != identity || deref(c.FactorType) != "totp" ||
-			(c.DateResponded != nil) != (status == "approved") {
+			(c.DateResponded != nil) != (status == "approved") || c.Url != nil {
 			t.Errorf("%s: %+v, want %s", what, c, status)
 		}
 	}
