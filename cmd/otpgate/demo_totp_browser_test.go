@@ -85,6 +85,7 @@ func TestDemoAuthenticatorInBrowser(t *testing.T) {
 	if n := eval[int](t, tab, `document.querySelectorAll("#totp-recovery li").length + document.getElementById("totp-secret").textContent.length`); n != 0 {
 		t.Error("the recovery codes or the key are still on the page after they were saved")
 	}
+	wantNoSecret(t, tab, "after confirmation", secret)
 
 	for _, tc := range []struct{ name, answer, code, text string }{
 		// Verification used the code: a second use is a replay.
@@ -115,6 +116,29 @@ func TestDemoAuthenticatorInBrowser(t *testing.T) {
 	poll[bool](t, tab, `document.getElementById("totp").dataset.step === "start"`)
 	if other := eval[string](t, tab, `document.getElementById("totp-identity").textContent`); other == identity {
 		t.Errorf("starting over kept the account %s", identity)
+	}
+
+	// Starting over from the QR code, unconfirmed, leaves its key nowhere either.
+	do(t, tab, chromedp.Click(chromedp.ID("totp-enrol")))
+	poll[bool](t, tab, `document.getElementById("totp").dataset.step === "scan"`)
+	unconfirmed := strings.ReplaceAll(eval[string](t, tab, `document.getElementById("totp-secret").textContent`), " ", "")
+	if unconfirmed == "" {
+		t.Fatal("the second enrolment shows no key")
+	}
+	do(t, tab, chromedp.Click(chromedp.ID("totp-over")))
+	poll[bool](t, tab, `document.getElementById("totp").dataset.step === "start"`)
+	wantNoSecret(t, tab, "after starting over", unconfirmed)
+}
+
+// wantNoSecret fails when the page still holds secret, as text or in any
+// attribute (the authenticator link's otpauth:// href holds it).
+func wantNoSecret(t *testing.T, tab context.Context, when, secret string) {
+	t.Helper()
+	held := eval[[]string](t, tab, `Array.from(document.querySelectorAll("*"), (e) => Array.from(e.attributes, (a) => e.id + " " + a.name + "=" + a.value)).flat().concat(document.documentElement.textContent)`)
+	for _, h := range held {
+		if strings.Contains(h, secret) {
+			t.Errorf("%s the page still holds the key: %.80s", when, h)
+		}
 	}
 }
 
