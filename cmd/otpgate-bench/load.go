@@ -206,26 +206,36 @@ type verification struct {
 	To string
 }
 
-// do sends a request and wants status want.
+// do sends a request without a body and wants status want.
 func (c *client) do(ctx context.Context, method, url string, want int) error {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	_, err := c.send(ctx, method, url, nil, want)
+	return err
+}
+
+// send sends a request, a JSON body if body is not nil, and returns the
+// answer's body if its status is want.
+func (c *client) send(ctx context.Context, method, url string, body io.Reader, want int) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.t.key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: status %d, want %d: %.200s", method, req.URL.Path, resp.StatusCode, want, b)
+		return nil, fmt.Errorf("%s %s: status %d, want %d: %.200s", method, req.URL.Path, resp.StatusCode, want, b)
 	}
-	return nil
+	return b, nil
 }
 
 // pool holds the verifications the start phase made, for the check and

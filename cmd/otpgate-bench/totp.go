@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -51,30 +50,16 @@ type totpPool struct {
 	valid   atomic.Int64 // right codes accepted: the first of their step
 }
 
-// post sends body as JSON to path with the client key, wants status want
-// and decodes the answer into out.
+// post sends body as JSON to path, wants status want and decodes the
+// answer into out.
 func (c *client) post(ctx context.Context, path string, body any, want int, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, "POST", c.t.url+path, bytes.NewReader(b))
+	raw, err := c.send(ctx, "POST", c.t.url+path, bytes.NewReader(b), want)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.t.key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("POST %s: status %d, want %d: %.200s", path, resp.StatusCode, want, raw)
 	}
 	return json.Unmarshal(raw, out)
 }
