@@ -24,10 +24,9 @@ import (
 const totpMaxAttempts = 1 << 30
 
 // totpIdentities is how many identities -totp enrols, a factor each.
-// Each decided code leaves a memo of a minute in its identity's hash (see
-// lua/factor_common.lua), which every later check reads: spread over this
-// many, the run's load leaves a few per identity, as a real one has,
-// instead of dozens.
+// Spread over this many, the run's load leaves each identity a few
+// decided codes a minute, as a real one has, and as many memos in its
+// memo key (see lua/factor_common.lua), instead of dozens.
 const totpIdentities = 1024
 
 // totpGoal is the bound on a TOTP challenge's throughput against a

@@ -73,24 +73,25 @@
 //
 // Authenticator apps: Store.Factors is the factor.Store (CONTRACT §11).
 // Everything of an identity is one hash, otp:{f:<identity>} (its fields
-// are in lua/factor_common.lua), whose hash tag puts it on the Cluster
-// slot of its own event partition and queue, so each change (create, a
-// code, a recovery code, new recovery codes, a delete) is one script
-// that records its events too, sent through the writer that
-// WithReplicaAcks makes wait. Load is one HGETALL. Each script first drops
-// the unverified factors past their hour and the memos past their minute;
-// the hash then has no TTL while it holds a verified factor or recovery
-// codes, and otherwise expires with the last of its unverified factors,
-// its window of refused codes and its memos. The memos make the scripts
-// safe to run twice, which their state alone would not (a replayed code
-// would count as refused, a delete would find nothing): each call carries
-// a random nonce, each run that changes something keeps its answer under
-// its own nonce for a minute, and a run that finds its nonce's memo
-// answers what the first run answered, whatever ran in between. A
-// factor event is a stream entry with its data already rendered by the
-// service (D) instead of a snapshot, queued per identity as a
-// verification's events are; Claim hands it out with Data and no
-// Verification.
+// are in lua/factor_common.lua), and the memos of its runs are a hash
+// beside it, otp:{f:<identity>}:w; the hash tag puts both on the Cluster
+// slot of the identity's event partition and queue, so each change
+// (create, a code, a recovery code, new recovery codes, a delete) is one
+// script that records its events too, sent through the writer that
+// WithReplicaAcks makes wait. Load is one HGETALL of the identity's hash,
+// which never holds a memo. Each script first drops the unverified factors
+// past their hour; the hash then has no TTL while it holds a verified
+// factor or recovery codes, and otherwise expires with the last of its
+// unverified factors and its window of refused codes. The memos make the
+// scripts safe to run twice, which their state alone would not (a replayed
+// code would count as refused, a delete would find nothing): each call
+// carries a random nonce, each run that changes something keeps its answer
+// under its own nonce in the memo key, which goes a minute after its last
+// memo, and a run that finds its nonce's memo answers what the first run
+// answered, whatever ran in between. A factor event is a stream entry with
+// its data already rendered by the service (D) instead of a snapshot,
+// queued per identity as a verification's events are; Claim hands it out
+// with Data and no Verification.
 //
 // Keys:
 //
@@ -99,7 +100,8 @@
 //	otp:i:<hex id>            string: the number of a verification, to find it by id
 //	otp:m:<message id>        string: the number an SMS went to, to file delivery reports
 //	otp:{<number>}:q:<hex id> list: while an event of the verification is in the stream, its entry id and then the events waiting behind it
-//	otp:{f:<identity>}        hash: an identity's factors, recovery codes, refused codes and the memos of its last minute's runs; no TTL while it holds a verified factor or recovery codes
+//	otp:{f:<identity>}        hash: an identity's factors, recovery codes and refused codes; no TTL while it holds a verified factor or recovery codes
+//	otp:{f:<identity>}:w      hash: nonce → answer (JSON) of each of the identity's runs that changed something; until a minute after the last
 //	otp:{f:<identity>}:q:<32 zeros> list: the identity's factor events, as a verification's queue
 //	otp:{fg}:pc:<prefix>      zset: token → ms of the sends to a number prefix, for its cap (its window)
 //	otp:{fg}:d:<CC>:<day>     zset: token → ms of the sends to a country on a UTC day (yyyymmdd), "*" for all; until midnight

@@ -129,12 +129,14 @@ func msTime(n int64) *time.Time {
 }
 
 // run runs one of the factor scripts on identity's keys through the
-// writer: ARGV a fresh nonce (see w:<nonce> in lua/factor_common.lua),
+// writer: KEYS its hash, its memo key and the event keys; ARGV a fresh
+// nonce (see the memo key in lua/factor_common.lua),
 // now, args, and the event arguments when the store records events.
 func (f *Factors) run(ctx context.Context, op string, sc *redis.Script, identity string, now time.Time, args ...any) ([]any, error) {
 	o := owner(identity)
 	evKeys, evArgs := f.s.eventKeys(o, now, noID)
-	keys := append([]string{f.s.phoneKey(o)}, evKeys...)
+	k := f.s.phoneKey(o)
+	keys := append([]string{k, k + ":w"}, evKeys...)
 	res, err := f.s.w.script(ctx, sc, keys, append(append([]any{newEventID(), ms(now)}, args...), evArgs...)...).Slice()
 	f.s.hintNumber(o)
 	if err != nil {

@@ -16,7 +16,7 @@ local max, win, vhex = tonumber(arg()), tonumber(arg()), arg()
 local candidates, reseals = list(4), list(3)
 local rkey, hmacs = arg(), list(1)
 local dtyp, ddata = arg(), arg()
-local ev = event_args(argi + 1, 2)
+local ev = event_args(argi + 1, 3)
 local done = replay(nonce)
 if done then
   return done
@@ -64,14 +64,14 @@ local function decide()
         end
         reseal(h, reseals)
         record(ev, c[3], c[4], now)
-        return remember(h, nonce, now, {'ok', 1, hex, 0, stored, 0, attempts_left(h, now, max)})
+        return remember(nonce, {'ok', 1, hex, 0, stored, 0, attempts_left(h, now, max)})
       end
       replayed = 1
     end
   end
   local left = count_refusal(h, now, max, win)
   record(ev, dtyp, ddata, now)
-  return remember(h, nonce, now, {'ok', 0, '', replayed, 0, 0, left})
+  return remember(nonce, {'ok', 0, '', replayed, 0, 0, left})
 end
 
 local answer = decide()

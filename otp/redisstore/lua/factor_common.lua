@@ -1,9 +1,10 @@
 -- Shared by the scripts of factors (factors.go puts lua/events.lua and
 -- this in front of each one). One hash per identity, otp:{f:<identity>}
--- (KEYS[1]), holds all of it, so every decision is one script on one
--- Cluster slot: the slot of the identity's event partition and queue,
--- which follow as KEYS[2] stream, KEYS[3] expiry zset, KEYS[4] queue and
--- KEYS[5] refused hash when the store records events.
+-- (KEYS[1]), holds its state, and otp:{f:<identity>}:w (KEYS[2]) the
+-- memos of its runs, so every decision is one script on one Cluster slot:
+-- the slot of the identity's event partition and queue, which follow as
+-- KEYS[3] stream, KEYS[4] expiry zset, KEYS[5] queue and KEYS[6] refused
+-- hash when the store records events.
 --
 --   f:<hex>  a factor's record, JSON written by Go; never changes
 --   s:<hex>  its sealed secret (raw bytes; a reseal replaces it)
@@ -13,28 +14,28 @@
 --   rk       the sealed key of the recovery codes' HMACs
 --   r:<hmac> one per unspent recovery code, the HMAC in hex (value 1)
 --   af aw    refused codes in the window, and ms the window ends
---   w:<nonce> "<until ms>:<answer as JSON>", the memo of each run that
---            changed something, so that a run go-redis sends again after
---            a lost reply answers as the first did instead of deciding
---            anew, even after other runs (a refused code counted twice, a
---            spent recovery code answered invalid, a delete that finds
---            nothing)
+--
+-- The memo key maps the nonce of each run that changed something to its
+-- answer as JSON, so that a run go-redis sends again after a lost reply
+-- answers as the first did instead of deciding anew, even after other
+-- runs (a refused code counted twice, a spent recovery code answered
+-- invalid, a delete that finds nothing). It lives apart so that no run
+-- and no Load reads the memos beside the state.
 --
 -- <hex> is the 32 hex digits of a factor id. Times are ms of the service's
 -- clock, never Redis TIME. Every script first drops the unverified
--- factors whose x is past and the memos whose until is, and at its end
--- gives the key its TTL (settle): none while a verified factor or recovery
--- codes are kept, else until the last of the unverified factors, the
--- window and the memos ends.
+-- factors whose x is past, and at its end gives the hash its TTL
+-- (settle): none while a verified factor or recovery codes are kept, else
+-- until the last of the unverified factors and the window ends.
 --
 -- Each script takes ARGV nonce and now, then its own arguments, then the
 -- event arguments of events.lua; it reads them in order with arg().
 
 local FACTOR_PARTS = {'f:', 's:', 'x:', 'v:', 't:', 'u:'}
--- MEMO_TTL is how long a run's memo lasts: longer than go-redis goes on
--- sending a script again (3 tries of at most ~8 s: pool, dial, write and
--- read timeouts), with room for the clocks of the service's replicas to
--- differ, since a run prunes memos by its own now.
+-- MEMO_TTL is how long the memo key outlives its last memo: longer than
+-- go-redis goes on sending a script again (3 tries of at most ~8 s: pool,
+-- dial, write and read timeouts). Redis's clock keeps it, not the
+-- service's, so replicas whose clocks differ keep the same memos.
 local MEMO_TTL = 60000
 
 local argi = 0
@@ -56,19 +57,13 @@ local function list(width)
   return out
 end
 
--- replay returns the answer of the run this one repeats, or nil. A resend
--- carries the first run's now, so it finds its memo unless pruned.
+-- replay returns the answer of the run this one repeats, or nil.
 local function replay(nonce)
-  local w = redis.call('HGET', KEYS[1], 'w:' .. nonce)
+  local w = redis.call('HGET', KEYS[2], nonce)
   if w then
-    return cjson.decode(string.match(w, '^%d+:(.*)$'))
+    return cjson.decode(w)
   end
   return nil
-end
-
--- memo_end is the until ms of memo value w.
-local function memo_end(w)
-  return tonumber(string.match(w, '^(%d+):'))
 end
 
 -- put sets fields (name, value, ...) in the hash and in its copy h.
@@ -91,8 +86,8 @@ local function drop(h, fields)
   redis.call('HDEL', KEYS[1], unpack(fields))
 end
 
--- open reads the hash, less the unverified factors that expired by now
--- and the memos past, which it deletes.
+-- open reads the hash, less the unverified factors that expired by now,
+-- which it deletes.
 local function open(now)
   local h = {}
   local flat = redis.call('HGETALL', KEYS[1])
@@ -108,8 +103,6 @@ local function open(now)
           gone[#gone + 1] = p .. hex
         end
       end
-    elseif string.sub(f, 1, 2) == 'w:' and memo_end(v) <= now then
-      gone[#gone + 1] = f
     end
   end
   drop(h, gone)
@@ -128,8 +121,14 @@ local function fields(h, p)
 end
 
 -- remember keeps answer as the memo of the run of nonce, and returns it.
-local function remember(h, nonce, now, answer)
-  put(h, 'w:' .. nonce, string.format('%d:', now + MEMO_TTL) .. cjson.encode(answer))
+-- Each memo renews the key's TTL, and only a run that changed something
+-- writes one (a locked run writes none), so the key holds the identity's
+-- decided codes and changes since it was last a minute quiet: accepted
+-- codes are one per factor and time step, refused ones at most the
+-- attempts of a window.
+local function remember(nonce, answer)
+  redis.call('HSET', KEYS[2], nonce, cjson.encode(answer))
+  redis.call('PEXPIRE', KEYS[2], MEMO_TTL)
   return answer
 end
 
@@ -147,9 +146,6 @@ local function settle(h, now)
   end
   if h.aw then
     til = math.max(til, tonumber(h.aw))
-  end
-  for _, f in ipairs(fields(h, 'w:')) do
-    til = math.max(til, memo_end(h[f]))
   end
   if til <= now then
     redis.call('DEL', KEYS[1])
@@ -219,6 +215,6 @@ end
 -- the caller gave one.
 local function record(ev, typ, data, now)
   if ev and typ ~= '' then
-    emit_raw(ev, KEYS[4], typ, now, data)
+    emit_raw(ev, KEYS[5], typ, now, data)
   end
 end

@@ -5,7 +5,7 @@
 local nonce, now = arg(), tonumber(arg())
 local hex, rec, secret, expires, max = arg(), arg(), arg(), arg(), tonumber(arg())
 local typ, data = arg(), arg()
-local ev = event_args(argi + 1, 2)
+local ev = event_args(argi + 1, 3)
 local done = replay(nonce)
 if done then
   return done
@@ -15,7 +15,7 @@ local answer = {'limit'}
 if #fields(h, 'f:') < max then
   put(h, 'f:' .. hex, rec, 's:' .. hex, secret, 'x:' .. hex, expires)
   record(ev, typ, data, now)
-  answer = remember(h, nonce, now, {'ok'})
+  answer = remember(nonce, {'ok'})
 end
 settle(h, now)
 return answer

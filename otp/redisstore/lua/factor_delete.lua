@@ -4,7 +4,7 @@
 -- their key: {'ok'}, or {'notfound'} for a factor it does not hold.
 local nonce, now, hex = arg(), tonumber(arg()), arg()
 local typ, data = arg(), arg()
-local ev = event_args(argi + 1, 2)
+local ev = event_args(argi + 1, 3)
 local done = replay(nonce)
 if done then
   return done
@@ -23,7 +23,7 @@ if h['f:' .. hex] then
     drop(h, codes)
   end
   record(ev, typ, data, now)
-  answer = remember(h, nonce, now, {'ok'})
+  answer = remember(nonce, {'ok'})
 end
 settle(h, now)
 return answer

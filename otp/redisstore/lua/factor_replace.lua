@@ -11,7 +11,7 @@ local h = open(now)
 local answer = {'notfound'}
 if #fields(h, 'v:') > 0 then
   store_codes(h, key, hmacs)
-  answer = remember(h, nonce, now, {'ok'})
+  answer = remember(nonce, {'ok'})
 end
 settle(h, now)
 return answer

@@ -9,7 +9,7 @@ local nonce, now = arg(), tonumber(arg())
 local max, win, hmac, key = tonumber(arg()), tonumber(arg()), arg(), arg()
 local reseals = list(3)
 local utyp, udata, dtyp, ddata = arg(), arg(), arg(), arg()
-local ev = event_args(argi + 1, 2)
+local ev = event_args(argi + 1, 3)
 local done = replay(nonce)
 if done then
   return done
@@ -25,11 +25,11 @@ local function decide()
     drop(h, {'r:' .. hmac})
     reseal(h, reseals)
     record(ev, utyp, udata, now)
-    return remember(h, nonce, now, {'ok', 1, '', 0, 0, #fields(h, 'r:'), attempts_left(h, now, max)})
+    return remember(nonce, {'ok', 1, '', 0, 0, #fields(h, 'r:'), attempts_left(h, now, max)})
   end
   local left = count_refusal(h, now, max, win)
   record(ev, dtyp, ddata, now)
-  return remember(h, nonce, now, {'ok', 0, '', 0, 0, 0, left})
+  return remember(nonce, {'ok', 0, '', 0, 0, 0, left})
 end
 
 local answer = decide()
