@@ -62,6 +62,7 @@ type options struct {
 	url, key, redisURL, cpuProfile string
 	lim                            limits
 	cost, rounds, acks             int
+	identities                     int
 	wrong                          float64
 	lookup                         string
 	failover, events, totp         bool
@@ -85,7 +86,8 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.acks, "acks", 0, "REDIS_MIN_REPLICA_ACKS of the in-process server, which then runs as many replicas of its private redis-server and times WAIT under the load")
 	fs.BoolVar(&o.failover, "failover", false, "also measure starts whose first sender refuses at once against starts sent directly by the second (in-process only)")
 	fs.BoolVar(&o.events, "events", false, "also measure starts and checks with events off, on to a receiver that answers at once, and on to one that hangs (in-process only)")
-	fs.BoolVar(&o.totp, "totp", false, fmt.Sprintf("also measure TOTP challenges of %d enrolled identities, right and wrong codes in turn, against GET /v1/verifications/{id} (in-process only, with TOTP_MAX_ATTEMPTS=%d so that refused codes never lock; a -redis-url must persist)", totpIdentities, totpMaxAttempts))
+	fs.BoolVar(&o.totp, "totp", false, fmt.Sprintf("also measure TOTP challenges of -identities enrolled identities, right and wrong codes in turn, against GET /v1/verifications/{id} (in-process only, with TOTP_MAX_ATTEMPTS=%d so that refused codes never lock; a -redis-url must persist)", totpMaxAttempts))
+	fs.IntVar(&o.identities, "identities", totpIdentities, "-totp: identities to enrol, a factor each")
 	defaults := otp.DefaultBudgetConfig()
 	o.fraud.floors = defaults.Floors
 	fs.BoolVar(&o.fraud.on, "fraud-sim", false, "instead of the measurements: simulate SMS pumping against the send budgets and the fraud guard (CONTRACT §9b) and print its table")
@@ -134,6 +136,9 @@ func parse(args []string, out io.Writer) (options, error) {
 	}
 	if o.totp && o.url != "" {
 		errs = append(errs, errors.New("-totp: only with the in-process server (no -url)"))
+	}
+	if o.identities < 1 {
+		errs = append(errs, errors.New("-identities: at least 1"))
 	}
 	if o.fraud.on {
 		errs = append(errs, o.fraud.validate()...)
@@ -248,7 +253,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		rep.get = runPhase(ctx, "GET /v1/verifications/{id}", o.lim, c.getter(p))
 	}
 	if o.totp {
-		f, err := c.enrolFactors(ctx, totpIdentities, o.lim.clients)
+		f, err := c.enrolFactors(ctx, o.identities, o.lim.clients)
 		if err != nil {
 			return fmt.Errorf("enrol the factors of -totp: %w", err)
 		}

@@ -50,6 +50,7 @@ func TestParse(t *testing.T) {
 		{"events of a running server", []string{"-events", "-url", "http://127.0.0.1:8080", "-key", "k"}, "-events: only with the in-process server"},
 		{"totp", []string{"-totp"}, ""},
 		{"totp of a running server", []string{"-totp", "-url", "http://127.0.0.1:8080", "-key", "k"}, "-totp: only with the in-process server"},
+		{"totp of no identity", []string{"-totp", "-identities", "0"}, "-identities: at least 1"},
 		{"acks on a given redis", []string{"-acks", "1", "-redis-url", "redis://127.0.0.1:6379/15"}, "private redis-server"},
 		{"fraud sim", []string{"-fraud-sim", "-fraud-days", "3", "-fraud-seed", "7", "-fraud-ratio", "0.8", "-fraud-floors", "prefix_hour:4"}, ""},
 		{"fraud sim on a given redis", []string{"-fraud-sim", "-redis-url", "redis://127.0.0.1:6379/15"}, "-fraud-sim: runs alone"},
