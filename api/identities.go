@@ -7,14 +7,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/otpgate/otpgate/otp"
 	"github.com/otpgate/otpgate/otp/factor"
 )
-
-// identityPattern is what an identity of CONTRACT §11 looks like. It is
-// checked before anything else so a malformed path segment never reaches
-// the domain or a log line; the domain checks it again.
-var identityPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
 
 // factorIDPattern is a factor id; a path segment is logged only as one,
 // so whatever else a caller puts there stays out of the log.
@@ -33,12 +27,13 @@ func (s *server) identityRoutes(g *gin.RouterGroup) {
 	ids.POST("/recovery-codes", handle(s.regenerateRecoveryCodes))
 }
 
-// checkIdentity refuses a malformed identity with a 400 naming it, and
-// notes a sane one for the request log.
+// checkIdentity refuses a malformed identity with a 400 naming it before
+// anything else, so it never reaches a log line, and notes a sane one for
+// the request log.
 func checkIdentity(c *gin.Context) {
 	identity := c.Param("identity")
-	if !identityPattern.MatchString(identity) {
-		writeError(c, &otp.FieldError{Field: "identity", Reason: "must be 8-64 characters of [A-Za-z0-9._-]"})
+	if err := factor.CheckIdentity(identity); err != nil {
+		writeError(c, err)
 		return
 	}
 	c.Set(ctxIdentity, identity)

@@ -22,7 +22,7 @@ const (
 
 // Verify checks the first code of factor id, which verifies it.
 func (s *Service) Verify(ctx context.Context, identity, id, code string) (*VerifyResult, error) {
-	if err := checkIdentity(identity); err != nil {
+	if err := CheckIdentity(identity); err != nil {
 		return nil, err
 	}
 	if err := checkCode(code); err != nil {
@@ -78,7 +78,7 @@ func (s *Service) Verify(ctx context.Context, identity, id, code string) (*Verif
 
 // Challenge checks a code of identity's verified factors, or a recovery code.
 func (s *Service) Challenge(ctx context.Context, identity string, req ChallengeRequest) (*ChallengeResult, error) {
-	if err := checkIdentity(identity); err != nil {
+	if err := CheckIdentity(identity); err != nil {
 		return nil, err
 	}
 	recovery, err := checkChallenge(req)

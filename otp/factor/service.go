@@ -139,7 +139,7 @@ func (s *Service) identityEvent(typ, identity string) *Event {
 
 // Enroll creates an unverified factor of identity.
 func (s *Service) Enroll(ctx context.Context, identity string, req EnrollRequest) (*Enrollment, error) {
-	if err := checkIdentity(identity); err != nil {
+	if err := CheckIdentity(identity); err != nil {
 		return nil, err
 	}
 	f, err := enrollFactor(req)
@@ -168,7 +168,7 @@ func newID() string {
 
 // List returns identity's live factors, oldest first.
 func (s *Service) List(ctx context.Context, identity string) ([]Factor, error) {
-	if err := checkIdentity(identity); err != nil {
+	if err := CheckIdentity(identity); err != nil {
 		return nil, err
 	}
 	ident, err := s.store.Load(ctx, identity, s.clock())
@@ -195,7 +195,7 @@ func (s *Service) Get(ctx context.Context, identity, id string) (*Factor, error)
 // load checks identity and id and returns the factor's record; a
 // malformed id is ErrNotFound without asking the store.
 func (s *Service) load(ctx context.Context, identity, id string, now time.Time) (*Record, error) {
-	if err := checkIdentity(identity); err != nil {
+	if err := CheckIdentity(identity); err != nil {
 		return nil, err
 	}
 	if !validID(id) {
@@ -223,7 +223,7 @@ func factorOf(ident *Identity, id string) (*Record, error) {
 
 // DeleteFactor removes one factor, or returns ErrNotFound.
 func (s *Service) DeleteFactor(ctx context.Context, identity, id string) error {
-	if err := checkIdentity(identity); err != nil {
+	if err := CheckIdentity(identity); err != nil {
 		return err
 	}
 	if !validID(id) {
@@ -244,7 +244,7 @@ func (s *Service) DeleteFactor(ctx context.Context, identity, id string) error {
 
 // DeleteIdentity removes everything of identity, or returns ErrNotFound.
 func (s *Service) DeleteIdentity(ctx context.Context, identity string) error {
-	if err := checkIdentity(identity); err != nil {
+	if err := CheckIdentity(identity); err != nil {
 		return err
 	}
 	now := s.clock()
@@ -265,7 +265,7 @@ func (s *Service) DeleteIdentity(ctx context.Context, identity string) error {
 // RegenerateRecoveryCodes gives identity 10 new recovery codes; the old
 // ones stop working. ErrNotFound when it has no verified factor.
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, identity string) ([]string, error) {
-	if err := checkIdentity(identity); err != nil {
+	if err := CheckIdentity(identity); err != nil {
 		return nil, err
 	}
 	set, codes := s.keys.newRecoverySet(identity)

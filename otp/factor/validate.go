@@ -11,8 +11,10 @@ const idPrefix = "fac_"
 
 func fieldError(field, reason string) error { return &otp.FieldError{Field: field, Reason: reason} }
 
-// checkIdentity enforces CONTRACT §11's identity: 8-64 of [A-Za-z0-9._-].
-func checkIdentity(identity string) error {
+// CheckIdentity enforces CONTRACT §11's identity, 8-64 of [A-Za-z0-9._-],
+// with an *otp.FieldError naming it; the API checks a path segment with it
+// before anything else.
+func CheckIdentity(identity string) error {
 	if len(identity) < 8 || len(identity) > 64 {
 		return fieldError("identity", "must be 8-64 characters of [A-Za-z0-9._-]")
 	}
